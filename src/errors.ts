@@ -1,0 +1,52 @@
+// Errors that carry what the operator needs next: where, what, and the fix.
+
+/** Base class: `exitCode` decides the process exit status; `hint` is the next action. */
+export class ChopsError extends Error {
+  exitCode = 1;
+  hint?: string;
+  constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(message, opts.cause ? { cause: opts.cause } : undefined);
+    this.name = new.target.name;
+    this.hint = opts.hint;
+  }
+}
+
+/** Bad usage or bad input (inventory, flags, cron expression): exit code 2, nothing changed. */
+export class UsageError extends ChopsError {
+  override exitCode = 2;
+}
+
+/** A remote/local command exited non-zero. */
+export class CommandError extends ChopsError {
+  constructor(
+    readonly host: string,
+    readonly command: string,
+    readonly code: number,
+    readonly stdout: string,
+    readonly stderr: string,
+    opts: { hint?: string } = {},
+  ) {
+    super(`${host}: command exited ${code}: ${command}${tail(stderr) ? `\n  stderr: ${tail(stderr)}` : ''}`, opts);
+  }
+}
+
+/** Could not reach or authenticate to a host, or its key is unknown/changed. */
+export class ConnectError extends ChopsError {
+  constructor(readonly host: string, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(`${host}: ${message}`, opts);
+  }
+}
+
+/** A health gate did not pass before its deadline. */
+export class GateError extends ChopsError {
+  constructor(readonly host: string, readonly gate: string, readonly lastValue: string, message: string, opts: { hint?: string } = {}) {
+    super(`${host}: gate "${gate}" ${message} (last value: ${lastValue})`, opts);
+  }
+}
+
+/** Last few lines of a stream, for one-line error messages. */
+export function tail(text: string, lines = 5): string {
+  const t = text.trimEnd();
+  if (!t) return '';
+  return t.split('\n').slice(-lines).join('\n          ');
+}

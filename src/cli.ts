@@ -1,0 +1,92 @@
+// chops command line. Only cac is loaded up front; each command imports what it needs, so
+// `chops --help` stays well under 200 ms cold.
+import { cac } from 'cac';
+
+const cli = cac('chops');
+
+const hostOptions = (c: ReturnType<typeof cli.command>) =>
+  c
+    .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
+    .option('--limit <hosts>', 'only these hosts (comma-separated names)')
+    .option('--output <mode>', 'tty (live tree), plain (one line per event) or json')
+    .option('--json', 'one JSON object per line on stdout');
+
+hostOptions(cli.command('plan <playbook>', 'Show every command a run would perform, decided on real facts (changes nothing)'))
+  .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
+  .allowUnknownOptions()
+  .action((name: string, flags: any) => dispatch(async () => (await import('./commands/run.js')).planCommand(name, flags, await playbookFlags(flags))));
+
+hostOptions(cli.command('run <playbook>', 'Run a playbook (playbook parameters go after it: chops run exec --cmd "uptime")'))
+  .option('-y, --yes', 'do not ask before destructive steps (needed without a terminal)')
+  .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
+  .option('--parallel-hosts <n>', 'hosts worked on at once in each-host phases', { default: 64 })
+  .allowUnknownOptions()
+  .action((name: string, flags: any) => dispatch(async () => (await import('./commands/run.js')).runCommand(name, flags, await playbookFlags(flags))));
+
+hostOptions(cli.command('resume [run]', 'Continue an interrupted or failed run from the step in progress (default: the latest unfinished run)'))
+  .option('-y, --yes', 'do not ask before destructive steps')
+  .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
+  .option('--parallel-hosts <n>', 'hosts worked on at once in each-host phases', { default: 64 })
+  .action((run: string | undefined, flags: any) => dispatch(async () => (await import('./commands/run.js')).resumeCommand(run, flags)));
+
+cli
+  .command('runs', 'List past runs with their outcome')
+  .option('-i, --inventory <file>', 'inventory file (its state.dir holds the runs)', { default: 'inventory.yml' })
+  .option('--json', 'JSON output')
+  .action((flags: any) => dispatch(async () => (await import('./commands/runs.js')).runsCommand(flags)));
+
+cli
+  .command('playbooks', 'List the playbooks with their descriptions and parameters')
+  .option('--json', 'JSON output')
+  .action((flags: any) => dispatch(async () => (await import('./commands/playbooks.js')).playbooksCommand(flags)));
+
+cli
+  .command('inventory <action>', 'inventory check: validate the inventory and print the topology')
+  .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
+  .option('--json', 'JSON output')
+  .action((action: string, flags: any) => dispatch(async () => (await import('./commands/inventory.js')).inventoryCommand(action, flags)));
+
+cli
+  .command('unlock <cluster>', 'Remove a stale run lock left by a crashed run (refuses while that run is alive)')
+  .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
+  .option('--force', 'also remove a lock taken on another controller')
+  .action((cluster: string, flags: any) => dispatch(async () => (await import('./commands/unlock.js')).unlockCommand(cluster, flags)));
+
+cli.help();
+cli.version('0.1.0');
+
+async function playbookFlags(flags: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return (await import('./commands/common.js')).playbookArgs(flags);
+}
+
+async function dispatch(fn: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await fn();
+  } catch (err: any) {
+    const { ChopsError } = await import('./errors.js');
+    const { redactor } = await import('./secrets.js');
+    if (err instanceof ChopsError) {
+      process.stderr.write(`chops: ${redactor.redact(err.message)}\n${err.hint ? `  fix: ${redactor.redact(err.hint)}\n` : ''}`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`chops: internal error: ${err?.stack ?? err}\n`);
+      process.exitCode = 70;
+    }
+  }
+}
+
+try {
+  const parsed = cli.parse(process.argv, { run: false });
+  if (!cli.matchedCommand && !parsed.options.help && !parsed.options.version) {
+    if (parsed.args.length) {
+      process.stderr.write(`chops: unknown command "${parsed.args[0]}"\n  fix: see \`chops --help\`\n`);
+      process.exitCode = 2;
+    } else cli.outputHelp();
+  } else {
+    await cli.runMatchedCommand();
+  }
+} catch (err: any) {
+  // cac throws CACError for missing args / unknown options
+  process.stderr.write(`chops: ${err?.message ?? err}\n  fix: see \`chops --help\`\n`);
+  process.exitCode = 2;
+}

@@ -1,0 +1,196 @@
+// `chops run`, `chops plan`, `chops resume`: one code path. Plan uses the recording transport
+// and writes no state; run and resume hold the cluster lock, write state and a run log.
+import { hostname } from 'node:os';
+import type { Host, Inventory } from '../inventory/types.js';
+import type { Playbook, Phase } from '../engine/playbook.js';
+import { Runner, errorText, type ExecuteResult } from '../engine/runner.js';
+import { chooseOutput, makeOutput, type Output } from '../engine/output.js';
+import { ChopsError, CommandError, UsageError, tail } from '../errors.js';
+import { buildSteps, RunStore, assertResumable, reopenForResume, paramsHash, type RunState } from '../run/state.js';
+import { acquireLock, type RunLock } from '../run/lock.js';
+import { RunLog, pruneLogs } from '../run/runlog.js';
+import { redactor } from '../secrets.js';
+import { openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
+import { parseParams } from '../engine/params.js';
+import { formatMs } from '../duration.js';
+import { confirmDestructive } from './confirm.js';
+
+interface Prepared {
+  inventory: Inventory;
+  playbook: Playbook;
+  params: Record<string, unknown>;
+  selected: Host[];
+  output: Output;
+}
+
+export async function planCommand(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<number> {
+  const p = await prepare(name, flags, raw);
+  const runner = new Runner({ ...base(p, flags), plan: true });
+  p.output.event({ type: 'plan-start', playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name) });
+  if (p.output.mode !== 'json') p.output.text(`Plan for ${p.playbook.name} on ${p.selected.length} host(s) — nothing will be changed; probes run for real.\n`);
+  const res = await runner.execute();
+  const { printPlan } = await import('./plan-print.js');
+  printPlan(p.output, runner.phaseList, res, p.selected);
+  if (!res.ok) return reportFailure(p.output, res, undefined);
+  return 0;
+}
+
+export async function runCommand(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<number> {
+  const p = await prepare(name, flags, raw);
+  const phases = p.playbook.phases(p.params, p.inventory);
+  await confirmDestructive(phases, p.selected, flags, p.playbook.name);
+  const store = new RunStore(p.inventory.stateDir, { redactor });
+  const state = await store.create({
+    playbook: p.playbook.name,
+    params: p.params,
+    inventory: p.inventory.path,
+    inventoryHash: p.inventory.hash,
+    cluster: clusterKey(p.selected),
+    limit: flags.limit ? String(flags.limit).split(',') : undefined,
+    steps: stepTree(phases, p.selected),
+  });
+  return execute(p, flags, store, state, false);
+}
+
+export async function resumeCommand(runId: string | undefined, flags: GlobalFlags): Promise<number> {
+  const inventory = await openInventory(flags);
+  const store = new RunStore(inventory.stateDir, { redactor });
+  const state = runId ? await store.load(runId) : await store.latest({ unfinished: true });
+  if (!state) throw new UsageError('there is no unfinished run to resume', { hint: 'list runs with `chops runs`' });
+  if (state.inventory !== inventory.path) {
+    throw new UsageError(`run ${state.id} used inventory ${state.inventory}, not ${inventory.path}`, { hint: `resume with -i ${state.inventory}` });
+  }
+  assertResumable(state, { inventoryHash: inventory.hash, paramsHash: state.paramsHash });
+  const { loadPlaybook } = await import('../../playbooks/index.js');
+  const playbook = await loadPlaybook(state.playbook);
+  const params = state.params;
+  const selected = await selectHosts(inventory, state.limit?.join(','));
+  const output = makeOutput(chooseOutput(flags.output, !!flags.json));
+  const p: Prepared = { inventory, playbook, params, selected, output };
+  // The phases must be the ones the run started with; a playbook edited since would misalign.
+  const phases = playbook.phases(params, inventory);
+  const expected = stepTree(phases, selected);
+  if (JSON.stringify(expected.map((ph) => [ph.phase, ph.steps.map((s) => s.name)])) !== JSON.stringify(state.steps.map((ph) => [ph.phase, ph.steps.map((s) => s.name)]))) {
+    throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, { hint: 'finish the work by hand or start a new run with `chops run`' });
+  }
+  await confirmDestructive(phases, selected, flags, playbook.name);
+  reopenForResume(state);
+  output.text(`Resuming run ${state.id} (${playbook.name}); steps already done are skipped.`);
+  return execute(p, flags, store, state, true);
+}
+
+async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: RunState, resuming: boolean): Promise<number> {
+  const locks: RunLock[] = [];
+  let log: RunLog | undefined;
+  let runner: Runner | undefined;
+  const onSignal = (sig: string) => {
+    runner?.stop(`received ${sig}`);
+    state.outcome = 'interrupted';
+    state.error = `interrupted by ${sig}`;
+    void store.save(state).then(() => store.flush()).finally(() => {
+      for (const l of locks) l.releaseSync();
+      p.output.text(`\nInterrupted by ${sig}. Resume with: chops resume ${state.id} -i ${p.inventory.path}`);
+      process.exit(130);
+    });
+  };
+  try {
+    for (const cluster of new Set(p.selected.map((h) => h.cluster))) {
+      locks.push(await acquireLock(p.inventory.stateDir, cluster, { runId: state.id, reclaimStale: resuming }));
+    }
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    log = await RunLog.open(store.logPath(state.id), { redactor });
+    log.logEvent(`${resuming ? 'resume' : 'run'} ${state.id} playbook=${p.playbook.name} by pid ${process.pid} on ${hostname()} inventory=${p.inventory.path}`);
+    p.output.event({ type: 'run-start', runId: state.id, playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name), resumed: resuming });
+    if (p.output.mode === 'plain') p.output.text(`run ${state.id}: ${p.playbook.name} on ${p.selected.length} host(s); log: ${store.logPath(state.id)}`);
+    const t0 = performance.now();
+    runner = new Runner({
+      ...base(p, flags),
+      plan: false,
+      state,
+      store,
+      onCommand: (ev) => log!.logCommand({ host: ev.host, step: runner!.currentStep.get(ev.host), kind: ev.kind, command: ev.result.command, code: ev.result.code, durationMs: ev.result.durationMs, stdout: ev.result.stdout, stderr: ev.result.stderr }),
+    });
+    const res = await runner.execute();
+    state.outcome = res.ok ? 'succeeded' : 'failed';
+    if (res.error) state.error = `${res.error.host}: ${res.error.step}: ${errorText(res.error.error)}`;
+    await store.save(state);
+    await store.flush();
+    const ms = performance.now() - t0;
+    log.logEvent(`outcome ${state.outcome} after ${formatMs(ms)}`);
+    p.output.event({ type: 'run-end', runId: state.id, outcome: state.outcome, durationMs: Math.round(ms) });
+    if (p.playbook.summary && p.output.mode !== 'json') {
+      const s = p.playbook.summary(res.results, p.params);
+      if (s) p.output.text(s);
+    }
+    if (!res.ok) return reportFailure(p.output, res, state, store.logPath(state.id));
+    if (p.output.mode !== 'json') p.output.text(`✔ run ${state.id} succeeded in ${formatMs(ms)}`);
+    void pruneLogs(p.inventory.stateDir, p.inventory.logRetentionDays, { currentRunId: state.id }).catch(() => {});
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await log?.close().catch(() => {});
+    for (const l of locks) await l.release();
+  }
+}
+
+function base(p: Prepared, flags: GlobalFlags) {
+  return {
+    playbook: p.playbook,
+    params: p.params,
+    inventory: p.inventory,
+    selected: p.selected,
+    output: p.output,
+    parallelShards: positiveInt(flags.parallelShards, 'parallel-shards', 2),
+    parallelHosts: positiveInt(flags.parallelHosts, 'parallel-hosts', 64),
+  };
+}
+
+async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<Prepared> {
+  const output = makeOutput(chooseOutput(flags.output, !!flags.json));
+  const { loadPlaybook } = await import('../../playbooks/index.js');
+  const playbook = await loadPlaybook(name);
+  const params = parseParams(playbook, raw);
+  const inventory = await openInventory(flags);
+  const selected = await selectHosts(inventory, flags.limit);
+  // Building the phases validates parameter combinations before anything connects.
+  playbook.phases(params, inventory);
+  return { inventory, playbook, params, selected, output };
+}
+
+function stepTree(phases: Phase[], selected: Host[]) {
+  return buildSteps(phases.map((ph) => ({ phase: ph.name, scope: ph.scope, steps: ph.steps.map((s) => s.name), hosts: selected.map((h) => h.name) })));
+}
+
+function clusterKey(hosts: Host[]): string {
+  return [...new Set(hosts.map((h) => h.cluster))].join(',');
+}
+
+function reportFailure(out: Output, res: ExecuteResult, state: RunState | undefined, logPath?: string): number {
+  const f = res.error;
+  const lines: string[] = [];
+  if (f) {
+    const e = f.error;
+    lines.push(`✖ ${state ? `run ${state.id} failed` : 'plan failed'}`);
+    lines.push(`  host:    ${f.host}`);
+    lines.push(`  step:    ${f.phase} › ${f.step}`);
+    if (e instanceof CommandError) {
+      lines.push(`  command: ${redactor.redact(e.command)}`);
+      lines.push(`  exit:    ${e.code}`);
+      if (e.stderr.trim()) lines.push(`  stderr:  ${redactor.redact(tail(e.stderr, 5))}`);
+    } else {
+      lines.push(`  error:   ${redactor.redact(errorText(e))}`);
+    }
+    if (e instanceof ChopsError && e.hint) lines.push(`  fix:     ${e.hint}`);
+    if (logPath) lines.push(`  log:     ${logPath}`);
+    if (state) {
+      lines.push(`  next:    fix the cause, then resume from this step: chops resume ${state.id} -i ${state.inventory}`);
+    }
+  } else {
+    lines.push('✖ stopped before finishing');
+  }
+  if (out.mode === 'json') out.event({ type: 'error', host: f?.host, phase: f?.phase, step: f?.step, error: f ? redactor.redact(errorText(f.error)) : 'stopped', resume: state ? `chops resume ${state.id}` : undefined });
+  process.stderr.write(lines.join('\n') + '\n');
+  return 1;
+}

@@ -1,0 +1,33 @@
+// `chops runs`: history of runs with their outcome, newest last.
+import { RunStore } from '../run/state.js';
+import { openInventory } from './common.js';
+import { formatMs } from '../duration.js';
+
+export async function runsCommand(flags: { inventory?: string; json?: boolean }): Promise<number> {
+  const inv = await openInventory(flags);
+  const rows = await new RunStore(inv.stateDir).list();
+  if (flags.json) {
+    process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    return 0;
+  }
+  if (rows.length === 0) {
+    process.stdout.write(`no runs yet under ${inv.stateDir}\n`);
+    return 0;
+  }
+  const table = rows.map((r) => [
+    r.id,
+    r.playbook ?? '?',
+    r.cluster ?? '?',
+    r.unreadable ? 'UNREADABLE' : r.active ? 'running' : r.crashed ? 'crashed (resumable)' : r.outcome ?? '?',
+    r.durationMs !== undefined ? formatMs(r.durationMs) : '',
+    r.failed ? `${r.failed.host}: ${r.failed.step}` : r.unreadable ?? '',
+  ]);
+  process.stdout.write(formatTable(['RUN', 'PLAYBOOK', 'CLUSTER', 'OUTCOME', 'DURATION', 'FAILED AT'], table));
+  return 0;
+}
+
+export function formatTable(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(w[i])).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}

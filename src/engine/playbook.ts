@@ -1,0 +1,85 @@
+// The shape of a playbook: ordered phases, each with a scope, each a list of steps.
+// A playbook file should read like the operator's runbook; see playbooks/*.ts.
+import type { Host, Inventory } from '../inventory/types.js';
+import type { HostHandle } from '../host.js';
+
+/**
+ * each:    every selected host runs the phase's steps, hosts in parallel.
+ * rolling: shards in parallel (up to --parallel-shards); inside a shard one replica at a time,
+ *          each replica running all the phase's steps before the next replica starts.
+ * once:    the steps run a single time, on the first selected host.
+ */
+export type Scope = 'each' | 'rolling' | 'once';
+
+export interface RunContext {
+  inventory: Inventory;
+  /** Hosts selected by --limit (all hosts when no limit), in inventory order. */
+  selected: Host[];
+  plan: boolean;
+  /** Handle of any inventory host (opened lazily; one connection per host per run). */
+  handle(host: Host | string): HostHandle;
+  /** The other replicas of HOST's shard, from the inventory (not only the selected ones). */
+  peers(host: Host): Host[];
+  /** Per-run cache shared by tasks (ClickHouse clients, facts). */
+  shared: Map<string, unknown>;
+  /** Aborted when the run stops (first failure elsewhere, or a signal). */
+  signal: AbortSignal;
+  /** Emit a structured event (JSON output, run log). */
+  emit(event: Record<string, unknown>): void;
+}
+
+export interface StepContext<P = Record<string, unknown>> {
+  host: HostHandle;
+  params: P;
+  run: RunContext;
+}
+
+export type StepResult = void | {
+  /** Did the step change the host? (false = already in the desired state) */
+  changed?: boolean;
+  /** Short reason shown instead of running (idempotence: "already mounted"). */
+  skipped?: string;
+  /** Structured result for --json and the summary (facts, command output). */
+  data?: unknown;
+  /** One line for the operator. */
+  note?: string;
+};
+
+export interface Step<P = any> {
+  /** Unique within its phase; used in state, logs and resume. */
+  name: string;
+  /** Destroys or replaces data: the run asks "Type YES" unless --yes. */
+  destructive?: boolean;
+  run(ctx: StepContext<P>): Promise<StepResult>;
+  /** Undo this step on a host whose later step failed (reverse order, same phase). */
+  rollback?(ctx: StepContext<P>): Promise<void>;
+}
+
+export interface Phase<P = any> {
+  name: string;
+  scope: Scope;
+  steps: Step<P>[];
+}
+
+export interface ParamSpec {
+  name: string;
+  type: 'string' | 'strings' | 'boolean' | 'int' | 'duration' | 'choice';
+  description: string;
+  choices?: string[];
+  default?: unknown;
+  required?: boolean;
+}
+
+export interface Playbook<P = any> {
+  name: string;
+  description: string;
+  params: ParamSpec[];
+  /** Build the ordered phases for these (validated) parameters. */
+  phases(params: P, inventory: Inventory): Phase<P>[];
+  /** Text printed after a run (tables of facts, command output); JSON mode has the raw results. */
+  summary?(results: Array<{ host: string; phase: string; step: string; data: unknown }>, params: P): string | undefined;
+}
+
+export function definePlaybook<P>(p: Playbook<P>): Playbook<P> {
+  return p;
+}

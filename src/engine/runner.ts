@@ -1,0 +1,265 @@
+// Runs a playbook: phases in order, each by its scope, rendered by listr2; every step's status
+// goes to the state file as it happens so `chops resume` can continue from the exact step.
+import type { Host, Inventory } from '../inventory/types.js';
+import type { Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
+import { Session } from './session.js';
+import { ChopsError, CommandError, tail } from '../errors.js';
+import { ONCE_HOST, getStep, markStep, type RunState, type RunStore } from '../run/state.js';
+import type { CommandListener } from '../transport/types.js';
+import type { Output } from './output.js';
+import { formatMs } from '../duration.js';
+
+export interface ExecuteOptions {
+  playbook: Playbook;
+  params: Record<string, unknown>;
+  inventory: Inventory;
+  selected: Host[];
+  plan: boolean;
+  output: Output;
+  parallelShards: number;
+  parallelHosts: number;
+  /** Run mode: state to update (a fresh one, or a resumed one). */
+  state?: RunState;
+  store?: RunStore;
+  /** Every command run/recorded, for the run log. */
+  onCommand?: CommandListener;
+}
+
+export interface ExecuteResult {
+  ok: boolean;
+  error?: FailureInfo;
+  results: Array<{ host: string; phase: string; step: string; data: unknown }>;
+  session: Session;
+  interrupted: boolean;
+}
+
+export interface FailureInfo {
+  host: string;
+  phase: string;
+  step: string;
+  error: unknown;
+}
+
+type ReplicaStatus = 'ok' | 'failed' | 'stopped';
+
+export class Runner {
+  private abort = new AbortController();
+  private failure?: FailureInfo;
+  private results: ExecuteResult['results'] = [];
+  private session: Session;
+  private ctx: RunContext;
+  private phases: Phase[];
+  /** Which step each host is running now, so the run log can attribute every command. */
+  readonly currentStep = new Map<string, string>();
+
+  constructor(private readonly o: ExecuteOptions) {
+    this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
+    this.phases = o.playbook.phases(o.params, o.inventory);
+    this.ctx = {
+      inventory: o.inventory,
+      selected: o.selected,
+      plan: o.plan,
+      handle: (h) => this.session.handle(h),
+      peers: (h) => o.inventory.hosts.filter((x) => x.cluster === h.cluster && x.shard === h.shard && x.name !== h.name),
+      shared: new Map(),
+      signal: this.abort.signal,
+      emit: (ev) => o.output.event(ev),
+    };
+  }
+
+  get phaseList(): Phase[] {
+    return this.phases;
+  }
+
+  /** Stop starting new work (a signal, or the first failure). */
+  stop(reason: string): void {
+    if (!this.abort.signal.aborted) this.abort.abort(new Error(reason));
+  }
+
+  async execute(): Promise<ExecuteResult> {
+    const { Listr } = await import('listr2');
+    const o = this.o;
+    const tasks = this.phases.map((phase, pi) => ({
+      title: `${phase.name} (${describeScope(phase)})`,
+      skip: () => (this.abort.signal.aborted ? 'stopped: the run is stopping' : false),
+      task: (_: unknown, t: any) => t.newListr(this.phaseTasks(phase, pi), phaseListOptions(phase, o)),
+    }));
+    const list = new Listr(tasks, {
+      concurrent: false,
+      exitOnError: true,
+      renderer: o.output.listrRenderer,
+      rendererOptions: { collapseSubtasks: false, collapseErrors: false, showErrorMessage: false, formatOutput: 'truncate' } as any,
+      fallbackRenderer: 'silent',
+      registerSignalListeners: false,
+      silentRendererCondition: () => o.output.listrRenderer === 'silent',
+    } as any);
+    try {
+      await list.run();
+    } catch {
+      // the failure is recorded in this.failure with its context; listr's copy is not needed
+    }
+    await this.session.close();
+    return {
+      ok: !this.failure && !this.abort.signal.aborted,
+      error: this.failure,
+      results: this.results,
+      session: this.session,
+      interrupted: !this.failure && this.abort.signal.aborted,
+    };
+  }
+
+  private phaseTasks(phase: Phase, pi: number): any[] {
+    const sel = this.o.selected;
+    if (phase.scope === 'once') {
+      const host = sel[0];
+      return [{ title: `${host.name}`, task: (_: unknown, t: any) => t.newListr(this.stepTasks(phase, pi, host, ONCE_HOST), { concurrent: false, exitOnError: true }) }];
+    }
+    if (phase.scope === 'each') {
+      return sel.map((host) => ({
+        title: host.name,
+        task: (_: unknown, t: any) => t.newListr(this.stepTasks(phase, pi, host, host.name), { concurrent: false, exitOnError: true }),
+      }));
+    }
+    // rolling: one task per shard; replicas strictly one after the other inside it
+    return groupByShard(sel).map((replicas) => ({
+      title: `shard ${replicas[0].cluster}/${replicas[0].shardName}`,
+      task: (_: unknown, t: any) =>
+        t.newListr(
+          replicas.map((host) => ({
+            title: host.name,
+            skip: () => (this.abort.signal.aborted && !this.replicaInProgress(pi, phase, host) ? 'stopped: the run is stopping' : false),
+            task: (_: unknown, rt: any) => rt.newListr(this.stepTasks(phase, pi, host, host.name), { concurrent: false, exitOnError: true }),
+          })),
+          { concurrent: false, exitOnError: true },
+        ),
+    }));
+  }
+
+  /** A replica whose phase has begun but not ended must be finished (or rolled back), never abandoned. */
+  private replicaInProgress(pi: number, phase: Phase, host: Host): boolean {
+    const st = this.o.state;
+    if (!st) return false;
+    const statuses = phase.steps.map((s) => getStep(st, pi, s.name, host.name)?.status ?? 'pending');
+    return statuses.some((s) => s === 'done') && statuses.some((s) => s !== 'done' && s !== 'skipped');
+  }
+
+  private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
+    return phase.steps.map((step, si) => ({
+      title: step.name,
+      skip: () => {
+        const prev = this.o.state ? getStep(this.o.state, pi, step.name, stateHost) : undefined;
+        if (prev?.status === 'done' || prev?.status === 'skipped') return `already ${prev.status} (resumed run)`;
+        // In a rolling phase a replica that has started its steps finishes them; elsewhere stop at once.
+        if (this.abort.signal.aborted && !(phase.scope === 'rolling' && this.replicaInProgress(pi, phase, host))) return 'stopped: the run is stopping';
+        return false;
+      },
+      task: async (_: unknown, t: any) => {
+        const handle = this.session.handle(host);
+        handle.onNote = (text) => {
+          t.output = text;
+          this.o.output.note(host.name, step.name, text);
+        };
+        try {
+          await this.runStep(phase, pi, step, host, stateHost, (title) => (t.title = title));
+        } finally {
+          handle.onNote = undefined;
+        }
+        if (si === phase.steps.length - 1) t.title = `${step.name}`;
+      },
+    }));
+  }
+
+  private async runStep(phase: Phase, pi: number, step: Step, host: Host, stateHost: string, setTitle: (s: string) => void): Promise<void> {
+    const o = this.o;
+    const handle = this.session.handle(host);
+    const sctx = { host: handle, params: o.params, run: this.ctx };
+    this.currentStep.set(host.name, step.name);
+    this.mark(pi, step.name, stateHost, { status: 'started' });
+    o.output.stepStart(host.name, phase.name, step.name);
+    const t0 = performance.now();
+    let res: StepResult;
+    try {
+      res = await step.run(sctx);
+    } catch (err) {
+      const ms = performance.now() - t0;
+      this.mark(pi, step.name, stateHost, { status: 'failed', error: errorText(err) });
+      o.output.stepFailed(host.name, phase.name, step.name, err, ms);
+      if (!this.failure) this.failure = { host: host.name, phase: phase.name, step: step.name, error: err };
+      this.stop(`${host.name}: ${step.name} failed`);
+      if (!o.plan) await this.rollback(phase, pi, step, host, stateHost);
+      throw err;
+    }
+    const ms = performance.now() - t0;
+    const r = res ?? {};
+    if (r.skipped) {
+      this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped });
+      setTitle(`${step.name}: ${r.skipped}`);
+    } else {
+      this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note });
+      if (r.note) setTitle(`${step.name}: ${r.note}`);
+    }
+    if (r.data !== undefined) {
+      this.results.push({ host: host.name, phase: phase.name, step: step.name, data: r.data });
+    }
+    o.output.stepDone(host.name, phase.name, step.name, ms, r);
+  }
+
+  /** Undo, in reverse order, the steps of this phase that ran on HOST (including the failed one). */
+  private async rollback(phase: Phase, pi: number, failed: Step, host: Host, stateHost: string): Promise<void> {
+    const idx = phase.steps.indexOf(failed);
+    const handle = this.session.handle(host);
+    for (let i = idx; i >= 0; i--) {
+      const step = phase.steps[i];
+      if (!step.rollback) continue;
+      const st = this.o.state ? getStep(this.o.state, pi, step.name, stateHost)?.status : i === idx ? 'failed' : 'done';
+      if (i !== idx && st !== 'done') continue;
+      this.o.output.note(host.name, step.name, `rolling back "${step.name}"`);
+      try {
+        await step.rollback({ host: handle, params: this.o.params, run: this.ctx });
+        this.mark(pi, step.name, stateHost, i === idx ? { note: 'rolled back after failure' } : { status: 'rolled-back' });
+        this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: true });
+      } catch (err) {
+        this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: false, error: errorText(err) });
+        this.o.output.note(host.name, step.name, `ROLLBACK FAILED: ${errorText(err)} — the host needs manual attention`);
+        return;
+      }
+    }
+  }
+
+  private mark(pi: number, step: string, host: string, patch: Parameters<typeof markStep>[4]): void {
+    const { state, store } = this.o;
+    if (!state || !store) return;
+    markStep(state, pi, step, host, patch);
+    void store.save(state);
+  }
+}
+
+function describeScope(p: Phase): string {
+  return p.scope === 'rolling' ? 'rolling: shards in parallel, one replica at a time' : p.scope === 'each' ? 'each host in parallel' : 'once';
+}
+
+function phaseListOptions(phase: Phase, o: ExecuteOptions): Record<string, unknown> {
+  if (phase.scope === 'each') return { concurrent: o.parallelHosts, exitOnError: false };
+  if (phase.scope === 'rolling') return { concurrent: o.parallelShards, exitOnError: false };
+  return { concurrent: false, exitOnError: true };
+}
+
+export function groupByShard(hosts: Host[]): Host[][] {
+  const m = new Map<string, Host[]>();
+  for (const h of hosts) {
+    const k = `${h.cluster}\0${h.shard}`;
+    if (!m.has(k)) m.set(k, []);
+    m.get(k)!.push(h);
+  }
+  for (const list of m.values()) list.sort((a, b) => a.replica - b.replica);
+  return [...m.values()];
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof CommandError) return `command exited ${err.code}: ${err.command}${err.stderr.trim() ? ` — stderr: ${tail(err.stderr, 3)}` : ''}`;
+  if (err instanceof ChopsError) return err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export { formatMs };

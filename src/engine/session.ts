@@ -1,0 +1,46 @@
+// The connections of one run: one transport per host, opened lazily on first use and reused
+// by every step and port forward; wrapped by the plan recorder in plan mode.
+import type { Host, Inventory } from '../inventory/types.js';
+import { HostHandle } from '../host.js';
+import type { CommandListener, Transport } from '../transport/types.js';
+import { PlanTransport, type PlannedChange } from '../transport/plan.js';
+import { SshTransport } from '../transport/ssh.js';
+import { LocalTransport } from '../transport/local.js';
+
+export class Session {
+  private handles = new Map<string, HostHandle>();
+  private plans: PlanTransport[] = [];
+
+  constructor(
+    readonly inventory: Inventory,
+    readonly plan: boolean,
+    private readonly listener: CommandListener,
+    private readonly stepOf?: (host: string) => string | undefined,
+  ) {}
+
+  handle(host: Host | string): HostHandle {
+    const def = typeof host === 'string' ? this.inventory.hosts.find((h) => h.name === host) : host;
+    if (!def) throw new Error(`no host ${String(host)} in the inventory`);
+    let h = this.handles.get(def.name);
+    if (!h) {
+      const real: Transport = def.connection === 'local' ? new LocalTransport(def, this.listener) : new SshTransport(def, this.listener);
+      let t: Transport = real;
+      if (this.plan) {
+        const p = new PlanTransport(real, this.listener, this.stepOf);
+        this.plans.push(p);
+        t = p;
+      }
+      h = new HostHandle(def, t, this.plan);
+      this.handles.set(def.name, h);
+    }
+    return h;
+  }
+
+  plannedChanges(): PlannedChange[] {
+    return this.plans.flatMap((p) => p.changes);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.handles.values()].map((h) => h.transport.close()));
+  }
+}

@@ -1,0 +1,204 @@
+// The per-run log (runs/<id>/run.log): every command chops ran or probed, its exit code, time and
+// output, plus free-form events. Line-oriented and append-only; everything passes the Redactor.
+//
+//   2026-11-21T08:00:00.123Z host=h1 step="stop server" exit=0 1.2ms $ systemctl stop clickhouse-server
+//     | stdout line
+//     ! stderr line
+
+import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { CommandListener } from '../transport/types.js';
+import { Redactor } from './redact.js';
+import { isFinished, isRunId, RunStore } from './state.js';
+
+export interface CommandEntry {
+  host: string;
+  step?: string;
+  kind: 'exec' | 'probe' | 'put' | 'forward';
+  command: string;
+  code: number;
+  durationMs: number;
+  stdout?: string;
+  stderr?: string;
+  /** Entry time; default now. */
+  at?: Date;
+}
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  if (ms < 1000) return `${ms.toFixed(1)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m}m${((ms - m * 60_000) / 1000).toFixed(1)}s`;
+}
+
+/** Keep at most `max` bytes of a stream: its head and its tail, with a note about the cut. */
+function streamLines(text: string, max: number, prefix: string, label: string): string {
+  if (!text) return '';
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= max) return outputLines(text, prefix);
+  const headBytes = Math.ceil(max / 2);
+  const tailBytes = max - headBytes;
+  const head = buf.subarray(0, headBytes).toString('utf8');
+  const tail = tailBytes > 0 ? buf.subarray(buf.length - tailBytes).toString('utf8') : '';
+  const note = `  ${prefix}… [${label}: ${buf.length - max} of ${buf.length} bytes not logged]\n`;
+  return outputLines(head, prefix) + note + outputLines(tail, prefix);
+}
+
+function outputLines(text: string, prefix: string): string {
+  if (!text) return '';
+  const lines = text.replace(/\r\n/g, '\n').replace(/\r/g, '\n').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  let out = '';
+  for (const l of lines) out += `  ${prefix}${l}\n`;
+  return out;
+}
+
+const oneLine = (s: string) => s.replace(/[\r\n\t]+/g, ' ').trim();
+
+export class RunLog {
+  readonly path: string;
+  readonly redactor: Redactor;
+  readonly maxOutputBytes: number;
+  private stream: WriteStream;
+  private closed = false;
+  private error: Error | undefined;
+
+  constructor(path: string, opts: { redactor?: Redactor; maxOutputBytes?: number } = {}) {
+    this.path = path;
+    this.redactor = opts.redactor ?? new Redactor();
+    this.maxOutputBytes = Math.max(0, opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
+    this.stream = createWriteStream(path, { flags: 'a', mode: 0o600 });
+    this.stream.on('error', (err) => {
+      this.error ??= err;
+    });
+  }
+
+  /** Open (append to) runs/<id>/run.log. */
+  static async open(path: string, opts: { redactor?: Redactor; maxOutputBytes?: number } = {}): Promise<RunLog> {
+    await fsp.mkdir(dirname(path), { recursive: true });
+    return new RunLog(path, opts);
+  }
+
+  /** First write error of the underlying stream, if any (also thrown by close()). */
+  get lastError(): Error | undefined {
+    return this.error;
+  }
+
+  private write(text: string): void {
+    if (this.closed) return; // a straggling command after close: drop rather than crash the run
+    this.stream.write(text); // one write per entry, so concurrent hosts never interleave lines
+  }
+
+  logCommand(e: CommandEntry): void {
+    const r = this.redactor;
+    const at = (e.at ?? new Date()).toISOString();
+    const cmd = r.redact(e.command).replace(/\r\n?/g, '\n').split('\n');
+    const step = e.step !== undefined ? ` step=${JSON.stringify(oneLine(e.step))}` : '';
+    const kind = e.kind === 'exec' ? '' : ` kind=${e.kind}`;
+    let out = `${at} host=${oneLine(e.host) || '-'}${step}${kind} exit=${e.code} ${formatDuration(e.durationMs)} $ ${cmd[0]}\n`;
+    for (const l of cmd.slice(1)) out += `  > ${l}\n`;
+    // Redact whole streams before cutting them, so that no secret is split by the cut.
+    const stdout = e.stdout ? r.redact(e.stdout) : '';
+    const stderr = e.stderr ? r.redact(e.stderr) : '';
+    const max = this.maxOutputBytes;
+    const so = Buffer.byteLength(stdout);
+    const se = Buffer.byteLength(stderr);
+    let soMax = so;
+    let seMax = se;
+    if (so + se > max) {
+      // stderr explains failures: it gets at least half of the budget when it needs it.
+      seMax = Math.min(se, Math.max(Math.floor(max / 2), max - so));
+      soMax = max - seMax;
+    }
+    out += streamLines(stdout, soMax, '| ', 'stdout');
+    out += streamLines(stderr, seMax, '! ', 'stderr');
+    this.write(out);
+  }
+
+  /** A free-form line (phase started, run interrupted, …); multi-line text is indented. */
+  logEvent(text: string, at: Date = new Date()): void {
+    const lines = this.redactor.redact(text).replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n');
+    let out = `${at.toISOString()} ${lines[0]}\n`;
+    for (const l of lines.slice(1)) out += `  ${l}\n`;
+    this.write(out);
+  }
+
+  /**
+   * A transport CommandListener that logs every command; `stepOf(host)` names the step currently
+   * running on that host. Forwards are logged as events.
+   */
+  listener(stepOf: (host: string) => string | undefined = () => undefined): CommandListener {
+    return ({ host, kind, result }) => {
+      this.logCommand({
+        host,
+        step: stepOf(host),
+        kind,
+        command: result.recorded ? `${result.command}  # (plan: recorded, not run)` : result.command,
+        code: result.code,
+        durationMs: result.durationMs,
+        stdout: result.stdout,
+        stderr: result.stderr,
+      });
+    };
+  }
+
+  /** Flush and close the file. Idempotent; rejects with the first write error, if any. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await new Promise<void>((resolve) => {
+        if (this.stream.destroyed) return resolve();
+        this.stream.end(() => resolve());
+        this.stream.once('error', () => resolve());
+      });
+    }
+    if (this.error) throw new Error(`could not write run log ${this.path}: ${this.error.message}`, { cause: this.error });
+  }
+}
+
+export interface PrunedRun {
+  id: string;
+  path: string;
+  outcome: string;
+  updatedAt: string;
+}
+
+/**
+ * Delete the directories (state + log) of finished runs whose last update is older than
+ * `retentionDays` (0: all finished runs). Only succeeded runs count as finished: failed,
+ * interrupted and running ones can still be resumed and are never touched, nor is the current
+ * run or a directory whose state file is missing or unreadable. Returns what was removed.
+ */
+export async function pruneLogs(
+  stateDir: string,
+  retentionDays: number,
+  opts: Date | { now?: Date; currentRunId?: string } = {},
+): Promise<PrunedRun[]> {
+  if (!Number.isFinite(retentionDays) || retentionDays < 0) {
+    if (retentionDays === Infinity) return [];
+    throw new RangeError(`log retention must be a number of days >= 0, got ${retentionDays}`);
+  }
+  const { now = new Date(), currentRunId } = opts instanceof Date ? { now: opts } : opts;
+  const cutoff = now.getTime() - retentionDays * 86_400_000;
+  const store = new RunStore(stateDir);
+  const removed: PrunedRun[] = [];
+  for (const id of await store.ids()) {
+    if (id === currentRunId || !isRunId(id)) continue;
+    let st;
+    try {
+      st = await store.load(id);
+    } catch {
+      continue;
+    }
+    if (!isFinished(st)) continue;
+    const last = Date.parse(st.updatedAt);
+    if (!Number.isFinite(last) || last >= cutoff) continue;
+    const path = join(store.runsDir, id);
+    await fsp.rm(path, { recursive: true, force: true });
+    removed.push({ id, path, outcome: st.outcome, updatedAt: st.updatedAt });
+  }
+  return removed;
+}

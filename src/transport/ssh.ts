@@ -1,0 +1,310 @@
+// SSH transport: one ssh2 connection per host per run (opened lazily, reused for every command
+// and port forward), TCP_NODELAY from the first byte (44 ms -> 2.3 ms per command measured),
+// keepalive, connect timeout, strict known_hosts checking, optional jump host.
+import net from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { NodeSSH } from 'node-ssh';
+import type { Client, ClientChannel } from 'ssh2';
+import type { Host } from '../inventory/types.js';
+import { ConnectError } from '../errors.js';
+import { readSecret } from '../inventory/secrets.js';
+import { checkHostKey, fingerprint, keyType, knownHostsName, readKnownHosts, recordHostKey } from './known-hosts.js';
+import { putCommand, wrapCommand } from './wrap.js';
+import type { CommandListener, ExecOptions, ExecResult, Forward, PutOptions, Transport } from './types.js';
+
+interface Endpoint {
+  label: string;
+  address: string;
+  port: number;
+  user: string;
+  identityFile?: string;
+  agent: boolean;
+}
+
+export class SshTransport implements Transport {
+  readonly kind = 'ssh' as const;
+  private ssh?: NodeSSH;
+  private jumpSsh?: NodeSSH;
+  private connecting?: Promise<Client>;
+  private forwards = new Set<Forward>();
+  private closed = false;
+
+  constructor(readonly def: Host, private readonly listener?: CommandListener) {}
+
+  get host(): string {
+    return this.def.name;
+  }
+
+  private client(): Promise<Client> {
+    if (this.closed) return Promise.reject(new ConnectError(this.host, 'connection already closed'));
+    if (this.ssh?.connection) return Promise.resolve(this.ssh.connection);
+    if (!this.connecting) {
+      this.connecting = this.connect().finally(() => {
+        this.connecting = undefined;
+      });
+    }
+    return this.connecting;
+  }
+
+  private async connect(connectTimeoutMs = this.def.ssh.connectTimeoutMs): Promise<Client> {
+    const s = this.def.ssh;
+    let sock: NodeJS.ReadableStream & NodeJS.WritableStream;
+    if (s.jump) {
+      const jump = new NodeSSH();
+      await this.open(jump, { label: `jump host ${s.jump.address}`, ...s.jump }, await this.tcp(s.jump.address, s.jump.port, connectTimeoutMs, 'jump host'), connectTimeoutMs);
+      this.jumpSsh = jump;
+      sock = await new Promise((resolve, reject) =>
+        jump.connection!.forwardOut('127.0.0.1', 0, s.address, s.port, (err, stream) => (err ? reject(new ConnectError(this.host, `jump host ${s.jump!.address} cannot reach ${s.address}:${s.port}: ${err.message}`)) : resolve(stream))),
+      );
+    } else {
+      sock = await this.tcp(s.address, s.port, connectTimeoutMs, 'host');
+    }
+    const ssh = new NodeSSH();
+    await this.open(ssh, { label: 'host', address: s.address, port: s.port, user: s.user, identityFile: s.identityFile, agent: s.agent }, sock, connectTimeoutMs);
+    this.ssh = ssh;
+    // Every command in flight listens for a drop; dozens at once are normal.
+    ssh.connection!.setMaxListeners(0);
+    // A dropped connection (reboot, network) must not leave a dead handle behind.
+    ssh.connection!.on('close', () => {
+      if (this.ssh === ssh) this.ssh = undefined;
+    });
+    return ssh.connection!;
+  }
+
+  /** TCP connect with Nagle off and our own deadline (ssh2's readyTimeout starts later). */
+  private tcp(address: string, port: number, timeoutMs: number, what: string): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ host: address, port, noDelay: true });
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new ConnectError(this.host, `cannot connect to ${what} ${address}:${port}: no answer within ${timeoutMs / 1000}s`, { hint: 'check that the host is up and the address/port in the inventory are right; raise ssh.connect_timeout for slow links' }));
+      }, timeoutMs);
+      sock.once('connect', () => {
+        clearTimeout(timer);
+        sock.setNoDelay(true);
+        resolve(sock);
+      });
+      sock.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new ConnectError(this.host, `cannot connect to ${what} ${address}:${port}: ${err.code ?? err.message}`, { hint: hintFor(err.code), cause: err }));
+      });
+    });
+  }
+
+  private async open(ssh: NodeSSH, ep: Endpoint, sock: any, connectTimeoutMs: number): Promise<void> {
+    const s = this.def.ssh;
+    const knownText = await readKnownHosts(s.knownHosts);
+    const name = knownHostsName(ep.address, ep.port);
+    let refusal: ConnectError | undefined;
+    let toRecord: Buffer | undefined;
+    const hostVerifier = (key: Buffer): boolean => {
+      const verdict = checkHostKey(knownText, name, key);
+      if (verdict.status === 'match') return true;
+      const fp = `${keyType(key)} ${fingerprint(key)}`;
+      if (verdict.status === 'unknown' && s.trustOnFirstUse) {
+        toRecord = key;
+        return true;
+      }
+      if (verdict.status === 'unknown') {
+        refusal = new ConnectError(this.host, `unknown host key for ${name} (${fp}); it is not in ${s.knownHosts}`, {
+          hint: `verify the fingerprint out of band, then add it: ssh-keyscan -p ${ep.port} ${ep.address} >> ${s.knownHosts} (or set ssh.trust_on_first_use: true for this host)`,
+        });
+      } else if (verdict.status === 'revoked') {
+        refusal = new ConnectError(this.host, `host key for ${name} (${fp}) is marked @revoked in ${s.knownHosts}`);
+      } else {
+        refusal = new ConnectError(this.host, `HOST KEY CHANGED for ${name}: it now presents ${fp}, which differs from the key in ${s.knownHosts}. Someone may be intercepting the connection, or the host was reinstalled.`, {
+          hint: `if the change is expected, remove the old key with: ssh-keygen -f ${s.knownHosts} -R '${name}' and add the new one after verifying it`,
+        });
+      }
+      return false;
+    };
+    let privateKey: string | undefined;
+    if (ep.identityFile) {
+      try {
+        privateKey = await readFile(ep.identityFile, 'utf8');
+      } catch (e: any) {
+        throw new ConnectError(this.host, `cannot read identity file ${ep.identityFile}: ${e.code ?? e.message}`, { hint: 'fix ssh.identity_file in the inventory or use ssh.agent: true' });
+      }
+    }
+    const passphrase = s.passphrase && ep.label === 'host' ? await readSecret(s.passphrase, this.def.where) : undefined;
+    try {
+      await ssh.connect({
+        sock,
+        host: ep.address,
+        port: ep.port,
+        username: ep.user,
+        privateKey,
+        passphrase,
+        agent: ep.agent ? process.env.SSH_AUTH_SOCK : undefined,
+        readyTimeout: connectTimeoutMs,
+        keepaliveInterval: s.keepaliveIntervalMs,
+        keepaliveCountMax: 3,
+        hostVerifier,
+      } as any);
+    } catch (err: any) {
+      if (refusal) throw refusal;
+      const msg = String(err?.message ?? err);
+      if (/authentication methods failed/i.test(msg)) {
+        throw new ConnectError(this.host, `${ep.user}@${ep.address}:${ep.port} refused our key (authentication failed)`, { hint: `check ssh.user and ssh.identity_file (or ssh-agent) for this host; try: ssh -i KEY -p ${ep.port} ${ep.user}@${ep.address} true` });
+      }
+      throw new ConnectError(this.host, `SSH handshake with ${ep.address}:${ep.port} failed: ${msg}`, { hint: hintFor(err?.code), cause: err });
+    }
+    if (toRecord) await recordHostKey(s.knownHosts, name, toRecord);
+  }
+
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.run('exec', command, opts);
+  }
+
+  probe(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.run('probe', command, opts);
+  }
+
+  async put(dest: string, content: string | Buffer, opts: PutOptions): Promise<ExecResult> {
+    const cmd = putCommand(dest, opts);
+    return this.run('put', cmd, { stdin: content, sudo: opts.sudo }, `put ${dest} (${Buffer.byteLength(content)} bytes, mode ${opts.mode}${opts.owner ? `, owner ${opts.owner}` : ''})`);
+  }
+
+  private async run(kind: 'exec' | 'probe' | 'put', command: string, opts: ExecOptions, label?: string): Promise<ExecResult> {
+    const client = await this.client();
+    const sudo = opts.sudo ?? this.def.ssh.sudo;
+    const wire = wrapCommand(command, { sudo, timeoutMs: opts.timeoutMs });
+    const started = performance.now();
+    const result = await new Promise<ExecResult>((resolve) => {
+      const out: Buffer[] = [];
+      const errb: Buffer[] = [];
+      let code: number | undefined;
+      let signal: string | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let done = false;
+      const finish = (extra?: { code: number; stderr: string }) => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        client.removeListener('close', onDrop);
+        resolve({
+          command: label ?? command,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(errb).toString('utf8') + (extra?.stderr ?? ''),
+          code: extra?.code ?? code ?? (signal ? 128 : 255),
+          signal,
+          durationMs: performance.now() - started,
+        });
+      };
+      const onDrop = () => finish({ code: 255, stderr: '\n[chops] connection lost while the command ran' });
+      client.once('close', onDrop);
+      client.exec(wire, (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return finish({ code: 255, stderr: `[chops] could not start command: ${err.message}` });
+        ch.on('data', (d: Buffer) => out.push(d));
+        ch.stderr.on('data', (d: Buffer) => errb.push(d));
+        ch.on('exit', (c: number | null, sig?: string) => {
+          if (c !== null && c !== undefined) code = c;
+          if (sig) signal = sig;
+        });
+        ch.on('close', () => finish());
+        if (opts.timeoutMs) {
+          // The remote `timeout` normally fires first; this is the backstop for a dead peer.
+          timer = setTimeout(() => {
+            try { ch.signal('KILL'); } catch { /* older servers */ }
+            ch.close();
+            finish({ code: 124, stderr: `\n[chops] timed out after ${opts.timeoutMs} ms` });
+          }, opts.timeoutMs + 10_000);
+        }
+        if (opts.stdin !== undefined) ch.end(opts.stdin);
+        else ch.end();
+      });
+    });
+    this.listener?.({ host: this.host, kind, result });
+    return result;
+  }
+
+  async forward(remoteHost: string, remotePort: number): Promise<Forward> {
+    await this.client();
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((local) => {
+      local.setNoDelay(true);
+      sockets.add(local);
+      local.on('close', () => sockets.delete(local));
+      const conn = this.ssh?.connection;
+      if (!conn) return local.destroy();
+      conn.forwardOut('127.0.0.1', 0, remoteHost, remotePort, (err, remote) => {
+        if (err) return local.destroy(err);
+        local.pipe(remote).pipe(local);
+        local.on('error', () => remote.destroy());
+        remote.on('error', () => local.destroy());
+        local.on('close', () => remote.destroy());
+        remote.on('close', () => local.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const localPort = (server.address() as net.AddressInfo).port;
+    const fwd: Forward = {
+      localPort,
+      close: async () => {
+        this.forwards.delete(fwd);
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+    this.forwards.add(fwd);
+    this.listener?.({ host: this.host, kind: 'forward', result: { command: `forward 127.0.0.1:${localPort} -> ${remoteHost}:${remotePort}`, stdout: '', stderr: '', code: 0, durationMs: 0 } });
+    return fwd;
+  }
+
+  async reconnect(opts: { expectNewBootFrom?: string; timeoutMs?: number } = {}): Promise<void> {
+    this.dropConnection();
+    const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
+    let last = 'no attempt yet';
+    while (Date.now() < deadline) {
+      try {
+        const left = Math.max(1000, Math.min(5000, deadline - Date.now()));
+        await this.connect(left);
+        if (!opts.expectNewBootFrom) return;
+        const r = await this.probe('cat /proc/sys/kernel/random/boot_id');
+        const bootId = r.stdout.trim();
+        if (r.code === 0 && bootId && bootId !== opts.expectNewBootFrom) return;
+        // Still the old boot: the reboot has not happened yet (a live connection survives it).
+        last = 'host answered with the same boot id (not rebooted yet)';
+        this.dropConnection();
+      } catch (e: any) {
+        last = e?.message ?? String(e);
+        this.dropConnection();
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    throw new ConnectError(this.host, `did not come back within ${Math.round((opts.timeoutMs ?? 300_000) / 1000)}s (last: ${last})`, {
+      hint: 'check the host console (it may be stuck in emergency mode, e.g. a bad /etc/fstab line), then `chops resume`',
+    });
+  }
+
+  private dropConnection(): void {
+    const ssh = this.ssh;
+    this.ssh = undefined;
+    try { ssh?.connection?.end(); } catch { /* already gone */ }
+    try { this.jumpSsh?.connection?.end(); } catch { /* already gone */ }
+    this.jumpSsh = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const f of [...this.forwards]) await f.close();
+    this.dropConnection();
+  }
+}
+
+function hintFor(code?: string): string | undefined {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'nothing listens on that port: is sshd running, and is ssh.port right?';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'the address does not resolve: fix `address` in the inventory';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'no route to the host: check the network or use ssh.jump';
+    case 'ETIMEDOUT':
+      return 'the host did not answer: is it up, or is a firewall dropping packets?';
+    default:
+      return undefined;
+  }
+}

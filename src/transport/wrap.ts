@@ -1,0 +1,25 @@
+// How a command string becomes what the remote login shell is asked to run. Commands always run
+// under POSIX `sh -c` (never relying on the login shell's dialect), through `sudo -n` (never
+// prompting) when the host needs it, and under a remote `timeout` so a hung command cannot
+// outlive its deadline even if the channel signal is ignored.
+import { shq } from '../quote.js';
+
+export function wrapCommand(command: string, opts: { sudo?: boolean; timeoutMs?: number } = {}): string {
+  let cmd = `sh -c ${shq(command)}`;
+  if (opts.timeoutMs && opts.timeoutMs > 0) {
+    cmd = `timeout -k 5 ${Math.max(1, Math.ceil(opts.timeoutMs / 1000))} ${cmd}`;
+  }
+  if (opts.sudo) cmd = `sudo -n -- ${cmd}`;
+  return cmd;
+}
+
+/** Shell snippet that writes stdin to DEST atomically (temp file in the same dir, then rename). */
+export function putCommand(dest: string, opts: { mode: string; owner?: string; group?: string }): string {
+  if (!/^[0-7]{3,4}$/.test(opts.mode)) throw new TypeError(`file mode must be an octal string like "0644", got ${JSON.stringify(opts.mode)}`);
+  const own = [opts.owner ? `-o ${shq(opts.owner)}` : '', opts.group ? `-g ${shq(opts.group)}` : ''].filter(Boolean).join(' ');
+  const d = shq(dest);
+  return (
+    `t=$(dirname -- ${d})/.chops-put.$$ && ` +
+    `{ install -m ${opts.mode} ${own ? own + ' ' : ''}/dev/stdin "$t" && mv -f -- "$t" ${d}; } || { rc=$?; rm -f -- "$t"; exit $rc; }`
+  );
+}

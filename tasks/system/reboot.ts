@@ -1,0 +1,19 @@
+// Reboot a host and follow it: remember the boot id, ask systemd to reboot a second later (so our
+// command returns cleanly), reconnect, and insist on a NEW boot id — a reused connection can
+// outlive the reboot request and a naive "wait for ssh" would pass against the old boot.
+import type { HostHandle } from '../../src/host.js';
+import type { StepResult } from '../../src/engine/playbook.js';
+
+export async function readBootId(h: HostHandle): Promise<string> {
+  return (await h.probe`cat /proc/sys/kernel/random/boot_id`).stdout.trim();
+}
+
+export async function rebootAndWait(h: HostHandle, opts: { timeoutMs: number }): Promise<StepResult> {
+  const before = await readBootId(h);
+  await h.$`nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 </dev/null &`;
+  if (h.plan) return { note: 'would reboot and wait for a new boot id' };
+  h.note(`rebooting; waiting up to ${Math.round(opts.timeoutMs / 1000)} s for a new boot`);
+  await h.transport.reconnect({ expectNewBootFrom: before, timeoutMs: opts.timeoutMs });
+  const after = await readBootId(h);
+  return { note: `back after reboot (boot id ${before.slice(0, 8)} -> ${after.slice(0, 8)})`, data: { bootIdBefore: before, bootIdAfter: after } };
+}

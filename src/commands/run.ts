@@ -25,6 +25,8 @@ interface Prepared {
 
 export async function planCommand(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<number> {
   const p = await prepare(name, flags, raw);
+  // The plan is the output; step-by-step progress lines would only bury it.
+  if (p.output.mode !== 'json') p.output = makeOutput(p.output.mode, process.stdout, process.stderr, { quietSteps: true });
   const runner = new Runner({ ...base(p, flags), plan: true });
   p.output.event({ type: 'plan-start', playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name) });
   if (p.output.mode !== 'json') p.output.text(`Plan for ${p.playbook.name} on ${p.selected.length} host(s) — nothing will be changed; probes run for real.\n`);

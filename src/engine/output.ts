@@ -25,13 +25,15 @@ export function chooseOutput(flag: string | undefined, json: boolean, stream: No
   return stream.isTTY && process.env.TERM !== 'dumb' && !process.env.CI ? 'tty' : 'plain';
 }
 
-export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Output {
+export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr, opts: { quietSteps?: boolean } = {}): Output {
   const ts = () => new Date().toISOString().slice(11, 23);
   const json = (ev: Record<string, unknown>) => out.write(JSON.stringify({ ts: new Date().toISOString(), ...ev }) + '\n');
-  const plain = (s: string) => out.write(`${ts()} ${s}\n`);
+  const plain = (s: string) => {
+    if (!opts.quietSteps) out.write(`${ts()} ${s}\n`);
+  };
   return {
     mode,
-    listrRenderer: mode === 'tty' ? 'default' : 'silent',
+    listrRenderer: mode === 'tty' && !opts.quietSteps ? 'default' : 'silent',
     event(ev) {
       if (mode === 'json') json(ev);
     },

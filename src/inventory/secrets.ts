@@ -5,9 +5,17 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import type { SecretRef } from './types.js';
+import { redactor } from '../secrets.js';
 
 /** The secret's value; `where` (file:line:col or host name) says which inventory entry asked for it. */
 export async function readSecret(ref: SecretRef, where: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  // Every secret read is registered with the run-wide redactor before anyone can log it.
+  const value = await readSecretValue(ref, where, env);
+  redactor.add(value);
+  return value;
+}
+
+async function readSecretValue(ref: SecretRef, where: string, env: NodeJS.ProcessEnv): Promise<string> {
   if ('env' in ref) {
     const value = env[ref.env];
     if (value === undefined) {

@@ -1,0 +1,171 @@
+// The engine on real local shells (LocalTransport): scopes, ordering, failure handling,
+// rollback, state for resume, and plan mode recording instead of changing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseInventory } from '../../src/inventory/load.js';
+import { Runner } from '../../src/engine/runner.js';
+import { makeOutput } from '../../src/engine/output.js';
+import { RunStore, buildSteps, getStep } from '../../src/run/state.js';
+import { definePlaybook, type Phase } from '../../src/engine/playbook.js';
+import { sh } from '../../src/quote.js';
+import { Writable } from 'node:stream';
+
+function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'chops-engine-'));
+  const inv = parseInventory(
+    `version: 1
+state: {dir: ${dir}/state}
+clusters:
+  c1:
+    shards:
+      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]
+      - replicas: [{host: b1, connection: local}, {host: b2, connection: local}]
+`,
+    join(dir, 'inventory.yml'),
+  );
+  return { dir, inv, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const sink = () => {
+  const lines: string[] = [];
+  const w = new Writable({ write(c, _e, cb) { lines.push(...c.toString().split('\n').filter(Boolean)); cb(); } });
+  return { w, lines };
+};
+
+/** A playbook whose steps append "<host>:<step>" to a journal file, in order. */
+function journalPlaybook(dir: string, phases: (log: (tag: string) => any) => Phase[]) {
+  const journal = join(dir, 'journal');
+  const log = (tag: string) => async ({ host }: any) => {
+    await host.$`echo ${`${host.name}:${tag}`} >> ${journal}`;
+  };
+  return { journal, pb: definePlaybook({ name: 'test', description: 't', params: [], phases: () => phases(log) }) };
+}
+
+async function run(inv: any, pb: any, opts: { state?: boolean; plan?: boolean; existing?: any } = {}) {
+  const out = sink();
+  const store = new RunStore(inv.stateDir);
+  const phases = pb.phases({}, inv);
+  const state = opts.existing ?? (opts.state === false || opts.plan ? undefined : await store.create({
+    playbook: pb.name, params: {}, inventory: inv.path, inventoryHash: inv.hash, cluster: 'c1',
+    steps: buildSteps(phases.map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
+  }));
+  const runner = new Runner({ playbook: pb, params: {}, inventory: inv, selected: inv.hosts, plan: !!opts.plan, output: makeOutput('json', out.w, out.w), parallelShards: 2, parallelHosts: 8, state, store: state ? store : undefined });
+  const res = await runner.execute();
+  if (state) await store.flush();
+  return { res, state, events: out.lines.map((l) => JSON.parse(l)), store };
+}
+
+test('rolling: replicas of a shard strictly one after another, each running all steps', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const { journal, pb } = journalPlaybook(dir, (log) => [
+      { name: 'roll', scope: 'rolling', steps: [{ name: 'stop', run: log('stop') }, { name: 'start', run: log('start') }] },
+    ]);
+    const { res } = await run(inv, pb);
+    assert.equal(res.ok, true);
+    const lines = readFileSync(journal, 'utf8').trim().split('\n');
+    for (const shard of [['a1', 'a2'], ['b1', 'b2']]) {
+      const mine = lines.filter((l) => shard.includes(l.split(':')[0]));
+      assert.deepEqual(mine, [`${shard[0]}:stop`, `${shard[0]}:start`, `${shard[1]}:stop`, `${shard[1]}:start`]);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('a failure stops new work, rolls back the failing replica and records state for resume', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const { journal, pb } = journalPlaybook(dir, (log) => [
+      {
+        name: 'roll',
+        scope: 'rolling',
+        steps: [
+          { name: 'stop', run: log('stop'), rollback: log('rollback-stop') },
+          { name: 'work', run: async (ctx: any) => { await log('work')(ctx); if (ctx.host.name === 'a1' && !existsSync(join(dir, 'fixed'))) await ctx.host.$`echo boom >&2; exit 3`; } },
+          { name: 'start', run: log('start') },
+        ],
+      },
+    ]);
+    const first = await run(inv, pb);
+    assert.equal(first.res.ok, false);
+    assert.equal(first.res.error?.host, 'a1');
+    const lines = readFileSync(journal, 'utf8').trim().split('\n');
+    assert.ok(lines.includes('a1:rollback-stop'), 'the failed replica was rolled back');
+    assert.ok(!lines.some((l) => l.startsWith('a2:')), 'the next replica of the failed shard never started');
+    assert.ok(!lines.includes('b2:stop'), 'the other shard did not start a new replica');
+    const st = first.state!;
+    assert.equal(getStep(st, 0, 'work', 'a1')?.status, 'failed');
+    assert.match(getStep(st, 0, 'work', 'a1')?.error ?? '', /exited 3.*boom/s);
+    assert.equal(getStep(st, 0, 'stop', 'a1')?.status, 'rolled-back');
+    const failedEv = first.events.find((e) => e.type === 'step-failed');
+    assert.equal(failedEv.host, 'a1');
+
+    // fix the cause and resume: a1 redoes stop/work/start, done steps elsewhere are not repeated
+    require('node:fs').writeFileSync(join(dir, 'fixed'), '');
+    rmSync(journal);
+    const again = await run(inv, pb, { existing: st });
+    assert.equal(again.res.ok, true);
+    const l2 = readFileSync(journal, 'utf8').trim().split('\n');
+    assert.deepEqual(l2.filter((l) => l.startsWith('a')), ['a1:stop', 'a1:work', 'a1:start', 'a2:stop', 'a2:work', 'a2:start']);
+    for (const l of lines.filter((x) => x.startsWith('b1:') && !x.includes('rollback'))) assert.ok(!l2.includes(l), `${l} was not repeated`);
+  } finally {
+    cleanup();
+  }
+});
+
+test('each: all hosts run in parallel; a failing host stops later phases', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const { journal, pb } = journalPlaybook(dir, (log) => [
+      { name: 'p1', scope: 'each', steps: [{ name: 's1', run: async (ctx: any) => { await log('s1')(ctx); if (ctx.host.name === 'b2') await ctx.host.$`false`; } }] },
+      { name: 'p2', scope: 'once', steps: [{ name: 'never', run: log('never') }] },
+    ]);
+    const { res } = await run(inv, pb);
+    assert.equal(res.ok, false);
+    const lines = readFileSync(journal, 'utf8').trim().split('\n');
+    assert.equal(lines.filter((l) => l.endsWith(':s1')).length, 4);
+    assert.ok(!lines.some((l) => l.endsWith(':never')));
+  } finally {
+    cleanup();
+  }
+});
+
+test('plan mode: probes run for real, changes are recorded and not performed', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const marker = join(dir, 'should-not-exist');
+    const pb = definePlaybook({
+      name: 'p', description: '', params: [],
+      phases: () => [{
+        name: 'ph', scope: 'each', steps: [{
+          name: 'touch',
+          run: async ({ host }) => {
+            const seen = await host.probe`echo probed-${host.name}`;
+            await host.$`touch ${marker}`;
+            await host.putFile(join(dir, 'f'), 'content', { mode: '0644' });
+            return { note: seen.stdout.trim() };
+          },
+        }],
+      }],
+    });
+    const { res, events } = await run(inv, pb, { plan: true });
+    assert.equal(res.ok, true);
+    assert.equal(existsSync(marker), false);
+    assert.equal(existsSync(join(dir, 'f')), false);
+    const changes = res.session.plannedChanges();
+    assert.equal(changes.filter((c) => c.kind === 'exec').length, 4);
+    assert.equal(changes.filter((c) => c.kind === 'put').length, 4);
+    assert.ok(changes.every((c) => c.step === 'touch'));
+    assert.equal(changes[0].command, sh`touch ${marker}`);
+    assert.ok(events.some((e) => e.type === 'step-done' && e.note === 'probed-a1'));
+  } finally {
+    cleanup();
+  }
+});
+
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);

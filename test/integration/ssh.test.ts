@@ -1,0 +1,212 @@
+// chops over real OpenSSH against the nspawn lab: facts, hostile values, host keys,
+// unreachable hosts, failing commands, sudo, atomic file writes, one connection per host,
+// and a runner killed with SIGKILL mid-run that `chops resume` finishes correctly.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { labUp, labExec, type Lab } from '../lab/lab.js';
+import { chops, events } from './chops-cli.js';
+import { parseInventory } from '../../src/inventory/load.js';
+import { Session } from '../../src/engine/session.js';
+import YAML from 'yaml';
+
+let lab: Lab;
+const HOSTILE_DIR = `/srv/ch data/$(touch /tmp/pwned)/\`id\`/'q' "d";x*`;
+
+before(async () => {
+  lab = await labUp({ name: 'sshit', hosts: 4 });
+});
+after(async () => {
+  await lab?.down();
+});
+
+/** A copy of the lab inventory with EDIT applied to its parsed data, written next to it. */
+function variant(name: string, edit: (inv: any) => void): string {
+  const p = join(lab.dir, `inventory-${name}.yml`);
+  const data = YAML.parse(readFileSync(lab.inventoryPath, 'utf8'));
+  data.defaults ??= {};
+  data.defaults.ssh ??= {};
+  data.defaults.clickhouse ??= {};
+  edit(data);
+  writeFileSync(p, YAML.stringify(data));
+  return p;
+}
+function replicaEntry(inv: any, host: string): any {
+  for (const c of Object.values<any>(inv.clusters)) for (const sh of c.shards) for (const r of sh.replicas) if (r.host === host) return r;
+  throw new Error(`no ${host}`);
+}
+
+test('facts over SSH: every host answers, no block devices are visible in the lab', async () => {
+  const r = await chops(['run', 'facts', '-i', lab.inventoryPath, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const results = events(r.stdout).filter((e) => e.type === 'result');
+  assert.deepEqual(results.map((e) => e.host).sort(), lab.hosts.map((h) => h.name).sort());
+  for (const e of results) {
+    assert.match(e.data.os, /Debian GNU\/Linux 12/);
+    assert.equal(e.data.disks.filter((d: any) => d.type === 'disk').length, 0, 'no disks inside a lab host');
+    assert.ok(e.data.dataDir.path);
+  }
+  const plain = await chops(['run', 'facts', '-i', lab.inventoryPath, '--output', 'plain']);
+  assert.equal(plain.code, 0);
+  assert.match(plain.stdout, /HOST\s+OS\s+KERNEL/);
+});
+
+test('a hostile value in the inventory arrives as one literal argument', async () => {
+  await labExec(lab, 'h1', `mkdir -p ${shellQuote(HOSTILE_DIR)}`);
+  const inv = variant('hostile', (d) => (d.defaults.clickhouse.data_dir = HOSTILE_DIR));
+  const r = await chops(['run', 'facts', '-i', inv, '--limit', 'h1', '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const res = events(r.stdout).find((e) => e.type === 'result');
+  assert.equal(res.data.dataDir.path, HOSTILE_DIR);
+  assert.ok(res.data.dataDir.sizeBytes > 0, `df ran on the literal directory: ${JSON.stringify(res.data.dataDir)}`);
+  const pwned = await labExec(lab, 'h1', 'test -e /tmp/pwned && echo PWNED || echo clean');
+  assert.equal(pwned.trim(), 'clean');
+});
+
+test('unknown and changed host keys are refused with a fix; trust on first use is explicit', async () => {
+  const kh = readFileSync(lab.knownHosts, 'utf8');
+  const h1 = lab.hosts[0];
+  const others = kh.split('\n').filter((l) => l && !l.startsWith(h1.address + ' '));
+  const unknownKh = join(lab.dir, 'known_hosts.unknown');
+  writeFileSync(unknownKh, others.join('\n') + '\n');
+  const inv1 = variant('unknownkey', (d) => (d.defaults.ssh.known_hosts = unknownKh));
+  const r1 = await chops(['run', 'facts', '-i', inv1, '--limit', h1.name, '--output', 'plain']);
+  assert.equal(r1.code, 1);
+  assert.match(r1.stderr, /unknown host key for 127\.[\d.]+ \(ssh-ed25519 SHA256:/);
+  assert.match(r1.stderr, /ssh-keyscan/);
+
+  // h1 presenting a key different from the one on record: "changed"
+  const changedKh = join(lab.dir, 'known_hosts.changed');
+  const h2key = lab.hosts[1].hostKeyLine.split(' ').slice(1).join(' ');
+  writeFileSync(changedKh, [...others, `${h1.address} ${h2key}`].join('\n') + '\n');
+  const inv2 = variant('changedkey', (d) => (d.defaults.ssh.known_hosts = changedKh));
+  const r2 = await chops(['run', 'facts', '-i', inv2, '--limit', h1.name, '--output', 'plain']);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /HOST KEY CHANGED/);
+  assert.match(r2.stderr, /ssh-keygen -f .* -R/);
+
+  // explicit opt-in: the key is recorded (hashed) and the run works
+  const tofuKh = join(lab.dir, 'known_hosts.tofu');
+  writeFileSync(tofuKh, '');
+  const inv3 = variant('tofu', (d) => {
+    d.defaults.ssh.known_hosts = tofuKh;
+    d.defaults.ssh.trust_on_first_use = true;
+  });
+  const r3 = await chops(['run', 'facts', '-i', inv3, '--limit', h1.name, '--output', 'plain']);
+  assert.equal(r3.code, 0, r3.stderr);
+  assert.match(readFileSync(tofuKh, 'utf8'), /^\|1\|.* ssh-ed25519 /);
+  // and a changed key is still refused even with the opt-in
+  writeFileSync(tofuKh, `${h1.address} ${h2key}\n`);
+  const r4 = await chops(['run', 'facts', '-i', inv3, '--limit', h1.name, '--output', 'plain']);
+  assert.equal(r4.code, 1);
+  assert.match(r4.stderr, /HOST KEY CHANGED/);
+});
+
+test('an unreachable host fails the run with a clear message; the others are not left half-done', async () => {
+  const inv = variant('unreachable', (d) => (replicaEntry(d, lab.hosts[3].name).address = '127.0.0.254'));
+  const r = await chops(['run', 'exec', '-i', inv, '--cmd', 'true', '--output', 'plain', '--yes']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`host:\\s+${lab.hosts[3].name}`));
+  assert.match(r.stderr, /cannot connect to host 127\.0\.0\.254:22: ECONNREFUSED/);
+  assert.match(r.stderr, /sshd running/);
+  assert.match(r.stderr, /chops resume \d{8}-\d{6}-[0-9a-f]{4}/);
+});
+
+test('a failing command names host, step, command, exit code, stderr and the resume command', async () => {
+  const r = await chops(['run', 'exec', '-i', lab.inventoryPath, '--limit', 'h2', '--cmd', 'echo to-stdout; echo something broke >&2; exit 7', '--output', 'plain']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /host:\s+h2/);
+  assert.match(r.stderr, /step:\s+commands › \$ echo to-stdout/);
+  assert.match(r.stderr, /exit:\s+7/);
+  assert.match(r.stderr, /stderr:\s+something broke/);
+  assert.match(r.stderr, /next:\s+.*chops resume/);
+});
+
+test('an invalid inventory exits 2 and connects nowhere', async () => {
+  const before = await acceptedLogins('h1');
+  const inv = variant('invalid', (d) => (d.defaults.ssh.port = 70000));
+  const r = await chops(['run', 'facts', '-i', inv]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /inventory-invalid\.yml:\d+:\d+: key '.*port'/);
+  assert.equal(await acceptedLogins('h1'), before);
+});
+
+test('one SSH connection per host per run, however many commands', async () => {
+  const before = await acceptedLogins('h3');
+  const cmds = Array.from({ length: 10 }, (_, i) => ['--cmd', `echo ${i}`]).flat();
+  const r = await chops(['run', 'exec', '-i', lab.inventoryPath, '--limit', 'h3', ...cmds, '--output', 'plain']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await acceptedLogins('h3')) - before, 1);
+});
+
+test('sudo -n for a non-root login, and atomic root-owned file writes through stdin', async () => {
+  const inv = parseInventory(readFileSync(lab.inventoryPath, 'utf8').replace(/user: root/, 'user: ops\n    sudo: true'), lab.inventoryPath);
+  const session = new Session(inv, false, () => {});
+  try {
+    const h = session.handle('h4');
+    assert.equal((await h.$`id -u`).stdout.trim(), '0');
+    assert.equal((await h.probe({ sudo: false })`id -un`).stdout.trim(), 'ops');
+    const content = "line with 'quotes' and $(dollar)\n";
+    assert.deepEqual(await h.putFile('/etc/chops-test.conf', content, { mode: '0640', owner: 'root', group: 'root' }), { changed: true });
+    assert.equal((await h.$`stat -c '%a %U' /etc/chops-test.conf`).stdout.trim(), '640 root');
+    assert.equal((await h.$`cat /etc/chops-test.conf`).stdout, content);
+    assert.deepEqual(await h.putFile('/etc/chops-test.conf', content, { mode: '0640', owner: 'root', group: 'root' }), { changed: false });
+    assert.equal((await h.$`ls -a /etc | grep -c chops-put || true`).stdout.trim(), '0', 'no temp file left');
+  } finally {
+    await session.close();
+  }
+});
+
+test('runner killed with SIGKILL mid-run; chops resume finishes from the exact step', async () => {
+  for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/s1 /root/s3');
+  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--output', 'plain',
+    '--cmd', 'date +%s%N >> /root/s1', '--cmd', 'sleep 1.5', '--cmd', 'date +%s%N >> /root/s3'];
+  let killedAt = '';
+  const first = await chops(args, {
+    onStdout: (out, child) => {
+      // kill as soon as the second replica of some shard has begun its steps
+      const m = /(h2|h4) > #1/.exec(out);
+      if (m && !killedAt) {
+        killedAt = m[1];
+        child.kill('SIGKILL');
+      }
+    },
+  });
+  assert.equal(first.signal, 'SIGKILL');
+  const runId = /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(first.stdout)![1];
+  const st = readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8');
+  assert.match(st, /outcome: running/);
+
+  const runs = await chops(['runs', '-i', lab.inventoryPath]);
+  assert.match(runs.stdout, new RegExp(`${runId}.*crashed`));
+  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  assert.equal(res.code, 0, res.stderr + res.stdout);
+  assert.match(res.stdout, /already done|skipped|succeeded/);
+  for (const h of lab.hosts) {
+    const s1 = (await labExec(lab, h.name, 'cat /root/s1')).trim().split('\n');
+    const s3 = (await labExec(lab, h.name, 'cat /root/s3')).trim().split('\n');
+    // a done step is never repeated; only the step in progress at the kill may run again
+    assert.ok(s1.length === 1 || (h.name === killedAt && s1.length === 2), `${h.name}: step 1 ran ${s1.length} times`);
+    assert.equal(s3.length, 1, `${h.name}: step 3 ran exactly once`);
+  }
+  // replicas of a shard never overlapped: replica 2 started after replica 1 finished
+  for (const [a, b] of [['h1', 'h2'], ['h3', 'h4']]) {
+    const aEnd = Number((await labExec(lab, a, 'cat /root/s3')).trim());
+    const bStart = Number((await labExec(lab, b, 'head -1 /root/s1')).trim());
+    assert.ok(bStart > aEnd, `${b} started after ${a} finished`);
+  }
+  const again = await chops(['resume', runId, '-i', lab.inventoryPath]);
+  assert.equal(again.code, 2, 'a finished run cannot be resumed');
+});
+
+async function acceptedLogins(host: string): Promise<number> {
+  const out = await labExec(lab, host, "journalctl -u ssh --no-pager -o cat 2>/dev/null | grep -c '^Accepted publickey' || true");
+  return Number(out.trim());
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+void existsSync;

@@ -1,8 +1,11 @@
 // exec: run the given shell command(s) on every selected host — in parallel (default), one
 // replica at a time per shard (--scope rolling), or once. Optionally reboot each host afterwards
-// and run --after commands once it is back with a new boot id.
+// and run --after commands once it is back with a new boot id. Rolling runs are wrapped in the
+// replica health gates: topology checked once, peers and the replica itself checked before its
+// commands, and the replica waited for (healthy, caught up) before the next one of its shard.
 import { definePlaybook, type Phase, type Step } from '../src/engine/playbook.js';
 import { rebootAndWait } from '../tasks/system/reboot.js';
+import { checkTopologyStep, withReplicaGates } from '../tasks/clickhouse/replica-steps.js';
 
 interface Params {
   cmd: string[];
@@ -45,7 +48,11 @@ export default definePlaybook<Params>({
       steps.push({ name: 'reboot and wait for a new boot', destructive: false, run: ({ host }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'] }) });
       steps.push(...commandSteps(p.after ?? [], p, 'after reboot '));
     }
-    const phases: Phase<Params>[] = [{ name: 'commands', scope, steps }];
+    if (scope !== 'rolling') return [{ name: 'commands', scope, steps }];
+    const phases: Phase<Params>[] = [
+      { name: 'preflight', scope: 'once', steps: [checkTopologyStep] },
+      { name: 'commands', scope, steps: withReplicaGates(steps) },
+    ];
     return phases;
   },
   summary(results) {

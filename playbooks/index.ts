@@ -4,6 +4,7 @@ import type { Playbook } from '../src/engine/playbook.js';
 export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>> = {
   facts: () => import('./facts.js'),
   exec: () => import('./exec.js'),
+  'rolling-restart': () => import('./rolling-restart.js'),
 };
 
 export async function loadPlaybook(name: string): Promise<Playbook<any>> {

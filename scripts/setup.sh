@@ -37,6 +37,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
-log "build (tsc)"
-npx tsc -p tsconfig.json
+log "build (typecheck + bundle)"
+npm run --silent build
 log "ready: node bin/chops.js --help"

@@ -30,6 +30,13 @@ hostOptions(cli.command('resume [run]', 'Continue an interrupted or failed run f
   .action((run: string | undefined, flags: any) => dispatch(async () => (await import('./commands/run.js')).resumeCommand(run, flags)));
 
 cli
+  .command('status', 'One row per replica: ssh, version, uptime, service, read-only, queue, delay, data disk (exit 1 if any is unhealthy)')
+  .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
+  .option('--limit <hosts>', 'only these hosts (comma-separated names)')
+  .option('--json', 'JSON output: {healthy, replicas: [...]}')
+  .action((flags: any) => dispatch(async () => (await import('./commands/status.js')).statusCommand(flags)));
+
+cli
   .command('runs', 'List past runs with their outcome')
   .option('-i, --inventory <file>', 'inventory file (its state.dir holds the runs)', { default: 'inventory.yml' })
   .option('--json', 'JSON output')

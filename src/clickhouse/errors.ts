@@ -67,8 +67,9 @@ const TRAILER_TYPE = /\s*\(([A-Z][A-Z0-9_]+)\)\s*$/;
 
 export function parseClickHouseError(text: string): ParsedClickHouseError {
   const raw = String(text ?? '').trim();
-  // The last "Code: N" is the server's own; "Received exception from server" wrappers come first.
-  const at = raw.lastIndexOf('Code: ');
+  // The first "Code: N" is the error itself; later ones are nested causes (e.g. 279 "All connection
+  // tries failed. Log: ... Code: 209 ..."); a "Received exception from server" preamble is skipped.
+  const at = raw.indexOf('Code: ');
   const body = at >= 0 ? raw.slice(at) : raw;
   let m = OLD_HTTP.exec(body);
   let code: number | undefined;
@@ -100,18 +101,26 @@ export function parseClickHouseError(text: string): ParsedClickHouseError {
   return { code, type: type ?? clickHouseErrorName(code), message };
 }
 
+/**
+ * What went wrong: the server answered with an error, the query outlived its timeout (a KILL
+ * QUERY was sent), the caller aborted it, or the server could not be reached at all.
+ */
+export type ClickHouseErrorKind = 'server' | 'timeout' | 'aborted' | 'connection';
+
 /** A query or command failed on HOST (server error, timeout, or the server not answering). */
 export class ClickHouseError extends ChopsError {
   readonly host: string;
+  readonly kind: ClickHouseErrorKind;
   readonly code?: number;
   readonly type?: string;
   readonly query?: string;
   /** The server's message alone (no host, code or query). */
   readonly serverMessage: string;
-  constructor(host: string, message: string, opts: { code?: number; type?: string; query?: string; hint?: string; cause?: unknown } = {}) {
+  constructor(host: string, message: string, opts: { kind?: ClickHouseErrorKind; code?: number; type?: string; query?: string; hint?: string; cause?: unknown } = {}) {
     const codeText = opts.code !== undefined ? ` [Code ${opts.code}${opts.type ? ` ${opts.type}` : ''}]` : '';
     super(`${host}: ClickHouse${codeText}: ${message}${opts.query ? `\n  query: ${shortQuery(opts.query)}` : ''}`, { hint: opts.hint, cause: opts.cause });
     this.host = host;
+    this.kind = opts.kind ?? 'server';
     this.code = opts.code;
     this.type = opts.type;
     this.query = opts.query;

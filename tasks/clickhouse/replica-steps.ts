@@ -6,6 +6,7 @@ import type { Step, StepContext, StepResult } from '../../src/engine/playbook.js
 import type { HostHandle } from '../../src/host.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, checkTopology, waitReplicaHealthy } from './gates.js';
 import { serviceState, startService, stopService } from './service.js';
+import type { ChClient } from '../../src/clickhouse/client.js';
 
 // Gates take the plain StepContext; steps here work for any playbook's parameters.
 const gateCtx = (ctx: StepContext<any>): StepContext => ctx as StepContext;
@@ -27,9 +28,13 @@ export const checkIdleStep: Step = {
 
 export const stopClickHouseStep: Step = {
   name: 'stop clickhouse-server',
-  run: async ({ host }) => {
+  run: async (ctx) => {
+    const { host } = ctx;
     const state = await serviceState(host);
     if (state === 'inactive' || state === 'failed') return { changed: false, skipped: `already stopped (${state})` };
+    // Our own kept-alive HTTP connections would hold the server's shutdown for seconds
+    // (it waits for open connections): close this host's client first.
+    await closeClient(ctx);
     const t0 = performance.now();
     await stopService(host);
     if (host.plan) return { note: 'would stop the server' };
@@ -79,12 +84,22 @@ export function withReplicaGates(work: Step[]): Step[] {
   if (!first) return [checkPeersStep, checkIdleStep, waitHealthyStep];
   const timedFirst: Step = {
     ...first,
-    run: (ctx) => {
+    run: async (ctx) => {
+      await closeClient(ctx); // the work may stop the server: do not hold its shutdown
       rememberRestart(ctx, new Date());
       return first.run(ctx);
     },
   };
   return [checkPeersStep, checkIdleStep, timedFirst, ...rest, waitHealthyStep];
+}
+
+/** Close and forget the run's ClickHouse client of this host (src/clickhouse/client.ts caches it as `ch:<host>`). */
+async function closeClient(ctx: StepContext<any>): Promise<void> {
+  const k = `ch:${ctx.host.name}`;
+  const cached = ctx.run.shared.get(k) as Promise<ChClient> | undefined;
+  if (!cached) return;
+  ctx.run.shared.delete(k);
+  await cached.then((c) => c.close()).catch(() => {});
 }
 
 const key = (host: HostHandle) => `replica-restarted-at:${host.name}`;

@@ -363,6 +363,7 @@ nspawn_pattern() { echo "--directory=$(hdir "$1")/root"; }
 start_host() { # start_host i
   local i=$1 name addr H netargs=()
   name=$(host_name "$i"); addr=$(host_addr "$i"); H=$(hdir "$i")
+  EMPTY_FILE=$DIR/empty; [ -f "$EMPTY_FILE" ] || : > "$EMPTY_FILE"
   mount -t overlay "chops-lab-$NAME-$name" -o "lowerdir=$BASE,upperdir=$H/upper,workdir=$H/work" "$H/root"
   if [ "$MODE" = bridge ]; then
     local ns=chops-$NAME-$name veth=cl${LABID}h$i
@@ -380,8 +381,9 @@ start_host() { # start_host i
   setsid systemd-nspawn --quiet --boot --directory="$H/root" --machine="chops-$NAME-$name" \
     --hostname="$name" --register=no --keep-unit --console=passive --link-journal=no \
     --resolv-conf=off --timezone=off --drop-capability=CAP_MKNOD,CAP_SYS_RAWIO \
+    --bind-ro="$EMPTY_FILE:/proc/partitions" --bind-ro="$EMPTY_FILE:/proc/diskstats" \
     --tmpfs=/sys/block:mode=0755 --tmpfs=/sys/class/block:mode=0755 --tmpfs=/sys/dev/block:mode=0755 \
-    "${netargs[@]}" </dev/null >"$H/nspawn.log" 2>&1 &
+    "${netargs[@]}" </dev/null >"$H/nspawn.log" 2>&1 7>&- 8>&- 9>&- &
   echo $! > "$H/nspawn.pid"
 }
 
@@ -420,7 +422,7 @@ EOF
   (cd "$Z" && exec setsid java -Xmx256m -Xss512k -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
      -Dzookeeper.admin.enableServer=false \
      -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
-     org.apache.zookeeper.server.ZooKeeperServerMain "$Z/zoo.cfg" </dev/null >"$Z/log/zookeeper.log" 2>&1) &
+     org.apache.zookeeper.server.ZooKeeperServerMain "$Z/zoo.cfg" </dev/null >"$Z/log/zookeeper.log" 2>&1 7>&- 8>&- 9>&-) &
   echo $! > "$Z/zk.pid"
 }
 zk_wait() {

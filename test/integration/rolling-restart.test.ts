@@ -1,0 +1,220 @@
+// rolling-restart against the real replicated ClickHouse lab (4 nspawn containers running
+// clickhouse-server 18.16 under systemd, 2 shards × 2 replicas, ZooKeeper on this machine).
+// chops runs as a child process, exactly as an operator runs it.
+//
+//   node --import tsx --test test/integration/rolling-restart.test.ts
+//   CHOPS_TEST_LAB=/var/tmp/chops-lab/NAME  reuse a running CH lab instead of bringing one up
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  type ChLab, type LabNode, chLabUp, chQuery, chops, inventoryVariant, labExec, ping, readRunState, restartedBetween, runIdOf, runProcess, sleep, uptimes, waitClusterIdle,
+} from '../helpers/ch-lab.js';
+
+let lab: ChLab;
+let nodes: LabNode[];
+const node = (name: string) => nodes.find((n) => n.name === name)!;
+
+before(async () => {
+  const build = await runProcess('npm', ['run', '--silent', 'build']);
+  assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+  lab = await chLabUp('chops-rr', process.env.CHOPS_TEST_LAB);
+  nodes = lab.nodes;
+  await waitClusterIdle(nodes);
+});
+
+after(async () => {
+  await lab?.down();
+});
+
+/** Insert a batch of 10 rows every INTERVAL ms through the Distributed table, synchronously. */
+function startInserter(intervalMs = 50) {
+  const acked: number[] = [];
+  let failed = 0;
+  let stop = false;
+  let target = 0;
+  const loop = (async () => {
+    for (let batch = 1; !stop; batch++) {
+      const rows = Array.from({ length: 10 }, (_, k) => `(now(), ${batch * 100 + k}, 'b${batch}')`).join(',');
+      try {
+        await chQuery(nodes[target], `INSERT INTO lab.events (ts, id, v) VALUES ${rows}`, { settings: { insert_distributed_sync: 1 }, timeoutMs: 10_000 });
+        acked.push(batch);
+      } catch {
+        failed++;
+        target = (target + 1) % nodes.length; // that node is going down: use another one
+      }
+      await sleep(intervalMs);
+    }
+  })();
+  return {
+    acked,
+    get failed() {
+      return failed;
+    },
+    async stop() {
+      stop = true;
+      await loop;
+    },
+  };
+}
+
+/** Ping every node every INTERVAL ms (fresh connection each time) and keep the timeline. */
+function startSampler(intervalMs = 50) {
+  const samples: Array<{ t: number; state: Record<string, 'up' | 'down' | 'timeout'> }> = [];
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      const t = Date.now();
+      const states = await Promise.all(nodes.map((n) => ping(n, 1000)));
+      samples.push({ t, state: Object.fromEntries(nodes.map((n, i) => [n.name, states[i]])) });
+      await sleep(Math.max(0, intervalMs - (Date.now() - t)));
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      stop = true;
+      await loop;
+    },
+  };
+}
+
+const shards = () => [...new Set(nodes.map((n) => n.shard))].map((s) => nodes.filter((n) => n.shard === s));
+
+describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
+  test('restarts every replica while inserts continue: no lost insert, never two replicas of a shard down', async () => {
+    const before = await uptimes(nodes);
+    const sampler = startSampler();
+    const inserter = startInserter();
+    await sleep(500);
+    const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--yes', '--output', 'plain']).done;
+    await sleep(500);
+    await inserter.stop();
+    await sampler.stop();
+    assert.equal(run.code, 0, `chops failed:\n${run.stdout}\n${run.stderr}`);
+
+    // every server restarted exactly by this run
+    const afterUp = await uptimes(nodes);
+    assert.deepEqual(restartedBetween(before, afterUp).sort(), nodes.map((n) => n.name).sort(), 'every replica restarted');
+
+    // at no sampled moment were two replicas of one shard unreachable, and every replica was seen down
+    const seenDown = new Set<string>();
+    for (const s of sampler.samples) {
+      for (const shard of shards()) {
+        const down = shard.filter((n) => s.state[n.name] !== 'up').map((n) => n.name);
+        down.forEach((n) => seenDown.add(n));
+        assert.ok(down.length < 2, `at ${new Date(s.t).toISOString()} shard ${shard[0].shard} had ${down.join(' and ')} down at once`);
+      }
+    }
+    assert.deepEqual([...seenDown].sort(), nodes.map((n) => n.name).sort(), `the sampler (${sampler.samples.length} samples) saw every replica down once`);
+
+    // replicas converge to the same rows, and every acknowledged batch is there
+    assert.ok(inserter.acked.length > 20, `inserts kept being acknowledged during the restart (${inserter.acked.length} ok, ${inserter.failed} failed)`);
+    await waitClusterIdle(nodes);
+    const present = new Set<number>();
+    for (const shard of shards()) {
+      const perReplica = await Promise.all(shard.map((n) => chQuery(n, 'SELECT id FROM lab.events_local ORDER BY id')));
+      assert.equal(perReplica[0], perReplica[1], `replicas ${shard.map((n) => n.name).join('/')} of shard ${shard[0].shard} hold the same rows`);
+      for (const id of perReplica[0].split('\n').filter(Boolean)) present.add(Number(id));
+    }
+    const lost = inserter.acked.filter((b) => !Array.from({ length: 10 }, (_, k) => b * 100 + k).every((id) => present.has(id)));
+    assert.deepEqual(lost, [], 'no acknowledged insert is missing');
+    console.log(`# ${inserter.acked.length} batches acknowledged, ${inserter.failed} refused (retried elsewhere), ${sampler.samples.length} ping samples; run took ${(run.ms / 1000).toFixed(1)} s`);
+  });
+
+  test('refuses to stop a replica whose peer is already down, naming the peer', async () => {
+    await labExec(lab.name, 'ch2', 'systemctl stop clickhouse-server');
+    try {
+      const before = await uptimes([node('ch1')]);
+      const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', 'ch1,ch2', '--yes', '--output', 'plain']).done;
+      assert.notEqual(run.code, 0, 'the run fails');
+      const out = run.stdout + run.stderr;
+      // the topology check lists ch2 as not checked; the peers gate refuses at once
+      assert.match(run.stderr, /refusing to stop ch1: its peer ch2 [^\n]*(down|inactive)/, out);
+      assert.doesNotMatch(run.stdout, /> stop clickhouse-server/, 'nothing was stopped');
+      assert.deepEqual(restartedBetween(before, await uptimes([node('ch1')])), [], 'ch1 kept running');
+    } finally {
+      await labExec(lab.name, 'ch2', 'systemctl start clickhouse-server');
+      await waitClusterIdle(nodes);
+    }
+  });
+
+  test('a topology mismatch stops the run before any change', async () => {
+    // ch2 and ch3 trade places: the inventory now disagrees with the servers' macros
+    const swapped = inventoryVariant(lab.inventoryPath, 'swapped', (doc) => {
+      const [s1, s2] = doc.clusters.lab.shards;
+      [s1.replicas[1], s2.replicas[0]] = [s2.replicas[0], s1.replicas[1]];
+    });
+    const before = await uptimes(nodes);
+    const run = await chops(['run', 'rolling-restart', '-i', swapped, '--yes', '--output', 'plain']).done;
+    assert.notEqual(run.code, 0, 'the run fails');
+    const out = run.stdout + run.stderr;
+    assert.match(out, /check topology/, out);
+    assert.match(out, /ch2/, out);
+    assert.match(out, /ch3/, out);
+    assert.doesNotMatch(run.stdout, /> (check peers|stop clickhouse-server)/, 'the rolling phase never began');
+    assert.deepEqual(restartedBetween(before, await uptimes(nodes)), [], 'no server restarted');
+  });
+
+  test('a replica whose queue cannot drain stops the run at the gate deadline, naming it', async () => {
+    const shortWait = inventoryVariant(lab.inventoryPath, 'short-wait', (doc) => {
+      doc.defaults.gates.wait_timeout = '5s';
+    });
+    await chQuery(node('ch2'), 'SYSTEM STOP FETCHES lab.events_local');
+    try {
+      for (let i = 0; i < 3; i++) await chQuery(node('ch1'), `INSERT INTO lab.events_local (ts, id, v) VALUES (now(), ${900_000 + i}, 'stuck')`);
+      const before = await uptimes(nodes);
+      const run = await chops(['run', 'rolling-restart', '-i', shortWait, '--limit', 'ch2', '--yes', '--output', 'plain']).done;
+      assert.notEqual(run.code, 0, 'the run fails');
+      const out = run.stdout + run.stderr;
+      assert.match(out, /FAILED check replica is idle/, out);
+      assert.match(run.stderr, /host:\s+ch2/, out);
+      assert.match(run.stderr, /ch2: gate "[^"]+"/, out);
+      assert.ok(run.ms >= 4500, `waited for the 5 s deadline (took ${run.ms} ms)`);
+      assert.ok(run.ms < 30_000, `stopped soon after the deadline (took ${run.ms} ms)`);
+      assert.deepEqual(restartedBetween(before, await uptimes(nodes)), [], 'no server restarted');
+    } finally {
+      await chQuery(node('ch2'), 'SYSTEM START FETCHES lab.events_local');
+    }
+    await waitClusterIdle(nodes); // the queue may idle ~10 s (retry back-off) before draining
+  });
+
+  test('resume after SIGKILL finishes the replica in progress and does not restart done replicas', async () => {
+    let killedOn = '';
+    const doneBeforeKill = new Set<string>();
+    const before = await uptimes(nodes);
+    const first = chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--yes', '--output', 'plain'], {
+      onLine: (line) => {
+        const done = /^\S+ (ch\d) ok wait until healthy/.exec(line);
+        if (done) doneBeforeKill.add(done[1]);
+        // the second replica of a shard begins its stop: its first replica is done
+        if (!killedOn && /^\S+ (ch2|ch4) > stop clickhouse-server/.test(line)) {
+          killedOn = line;
+          first.kill('SIGKILL');
+        }
+      },
+    });
+    const r1 = await first.done;
+    assert.equal(r1.signal, 'SIGKILL', `killed during the rolling phase:\n${r1.stdout}${r1.stderr}`);
+    const runId = runIdOf(r1.stdout);
+    assert.ok(runId, r1.stdout);
+    const inProgress = /(ch\d) > stop/.exec(killedOn)![1];
+    assert.ok(doneBeforeKill.size >= 1, `a replica was done before the kill:\n${r1.stdout}`);
+    const atKill = await uptimes(nodes);
+
+    const resumed = await chops(['resume', runId!, '-i', lab.inventoryPath, '--yes', '--output', 'plain']).done;
+    assert.equal(resumed.code, 0, `resume failed:\n${resumed.stdout}\n${resumed.stderr}`);
+    const afterResume = await uptimes(nodes);
+
+    const restartedByResume = restartedBetween(atKill, afterResume);
+    for (const done of doneBeforeKill) {
+      assert.ok(!restartedByResume.includes(done), `${done} was done before the kill and was not restarted again`);
+      assert.doesNotMatch(resumed.stdout, new RegExp(`${done} > `), `resume ran nothing on ${done}`);
+    }
+    assert.ok(restartedByResume.includes(inProgress), `${inProgress} (in progress at the kill) was restarted by the resume`);
+    assert.doesNotMatch(resumed.stdout, new RegExp(`${inProgress} > check peers`), `${inProgress} continued where it was`);
+    // and across the two processes every replica was restarted
+    assert.deepEqual(restartedBetween(before, afterResume).sort(), nodes.map((n) => n.name).sort());
+    assert.equal(readRunState(lab.inventoryPath, runId!).outcome, 'succeeded');
+    await waitClusterIdle(nodes);
+  });
+});

@@ -29,6 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Each lab container runs its own systemd, which needs inotify instances: the default of 128
+# per user runs out at a few dozen containers ("Failed to allocate manager object").
+[ "$(sysctl -n fs.inotify.max_user_instances)" -ge 8192 ] || sysctl -qw fs.inotify.max_user_instances=8192
+[ "$(sysctl -n fs.inotify.max_user_watches)" -ge 1048576 ] || sysctl -qw fs.inotify.max_user_watches=1048576
+
 # npm packages: reinstall only when package-lock.json changed since the last install
 stamp=node_modules/.chops-lock-sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)

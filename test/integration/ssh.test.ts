@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { labUp, labExec, type Lab } from '../lab/lab.js';
+import { labUp, labExec as labExecRaw, type Lab } from '../lab/lab.js';
 import { chops, events } from './chops-cli.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { Session } from '../../src/engine/session.js';
@@ -15,7 +15,7 @@ let lab: Lab;
 const HOSTILE_DIR = `/srv/ch data/$(touch /tmp/pwned)/\`id\`/'q' "d";x*`;
 
 before(async () => {
-  lab = await labUp({ name: 'sshit', hosts: 4 });
+  lab = await labUp({ name: 'sshit', hosts: 4, net: '127.0.91' });
 });
 after(async () => {
   await lab?.down();
@@ -141,7 +141,11 @@ test('one SSH connection per host per run, however many commands', async () => {
 });
 
 test('sudo -n for a non-root login, and atomic root-owned file writes through stdin', async () => {
-  const inv = parseInventory(readFileSync(lab.inventoryPath, 'utf8').replace(/user: root/, 'user: ops\n    sudo: true'), lab.inventoryPath);
+  const path = variant('sudo', (d) => {
+    d.defaults.ssh.user = 'ops';
+    d.defaults.ssh.sudo = true;
+  });
+  const inv = parseInventory(readFileSync(path, 'utf8'), path);
   const session = new Session(inv, false, () => {});
   try {
     const h = session.handle('h4');
@@ -160,7 +164,8 @@ test('sudo -n for a non-root login, and atomic root-owned file writes through st
 
 test('runner killed with SIGKILL mid-run; chops resume finishes from the exact step', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/s1 /root/s3');
-  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--output', 'plain',
+  // --gates false: these hosts run no ClickHouse server, so only the rolling order is exercised
+  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain',
     '--cmd', 'date +%s%N >> /root/s1', '--cmd', 'sleep 1.5', '--cmd', 'date +%s%N >> /root/s3'];
   let killedAt = '';
   const first = await chops(args, {
@@ -199,6 +204,11 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   const again = await chops(['resume', runId, '-i', lab.inventoryPath]);
   assert.equal(again.code, 2, 'a finished run cannot be resumed');
 });
+
+/** stdout of a command run inside a lab container (as root, not over ssh). */
+async function labExec(l: Lab, host: string, cmd: string): Promise<string> {
+  return (await labExecRaw(l, host, cmd)).stdout;
+}
 
 async function acceptedLogins(host: string): Promise<number> {
   const out = await labExec(lab, host, "journalctl -u ssh --no-pager -o cat 2>/dev/null | grep -c '^Accepted publickey' || true");

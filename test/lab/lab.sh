@@ -143,6 +143,7 @@ configure_base() {
   : > "$B/etc/machine-id"
   printf '# lab container: no block devices, nothing to mount\n' > "$B/etc/fstab"
   ln -sf /usr/share/zoneinfo/Etc/UTC "$B/etc/localtime"; echo Etc/UTC > "$B/etc/timezone"
+  printf 'LANG=C.UTF-8\n' > "$B/etc/default/locale"
   # Nothing a container should run (host networking / no consoles / no disks / no timers that
   # would wake 20 containers at once).
   local u
@@ -358,12 +359,23 @@ EOF
 EOF
 }
 
+# cgroup hierarchies a container's systemd writes to (cgroup v1 name=systemd, cgroup2)
+cgroup_dirs() { awk '$3 == "cgroup2" || ($3 == "cgroup" && $4 ~ /(^|,)name=systemd(,|$)/) {print $2}' /proc/self/mounts; }
+remove_cgroups() { # remove this lab's (now empty) cgroups, deepest first
+  local cg
+  for cg in $(cgroup_dirs); do
+    [ -d "$cg/chops-lab/$NAME" ] || continue
+    find "$cg/chops-lab/$NAME" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    [ -d "$cg/chops-lab/$NAME" ] && log "warning: cgroup $cg/chops-lab/$NAME not empty"
+  done
+  return 0
+}
+
 nspawn_pattern() { echo "--directory=$(hdir "$1")/root"; }
 
 start_host() { # start_host i
   local i=$1 name addr H netargs=()
   name=$(host_name "$i"); addr=$(host_addr "$i"); H=$(hdir "$i")
-  EMPTY_FILE=$DIR/empty; [ -f "$EMPTY_FILE" ] || : > "$EMPTY_FILE"
   mount -t overlay "chops-lab-$NAME-$name" -o "lowerdir=$BASE,upperdir=$H/upper,workdir=$H/work" "$H/root"
   if [ "$MODE" = bridge ]; then
     local ns=chops-$NAME-$name veth=cl${LABID}h$i
@@ -378,12 +390,27 @@ start_host() { # start_host i
   fi
   # --register=no/--keep-unit: the machine has no systemd as PID 1 (no machined).
   # no block devices: nspawn's /dev is private; also drop CAP_MKNOD and hide /sys block dirs.
-  setsid systemd-nspawn --quiet --boot --directory="$H/root" --machine="chops-$NAME-$name" \
-    --hostname="$name" --register=no --keep-unit --console=passive --link-journal=no \
+  # cgroups: with systemd as the machine's PID 1, nspawn gets its own scope from it. Without
+  # (this dev box, containers in CI), --keep-unit would put every container in the caller's
+  # cgroup: all containers' systemds would then share /system.slice/* (units of one container
+  # failing with "Failed at step CGROUP", `systemctl stop` racing across hosts). So each
+  # container gets its own cgroup in the name=systemd and unified hierarchies.
+  local unitargs=(--keep-unit) cg
+  if [ -d /run/systemd/system ]; then unitargs=(); fi
+  (
+    if [ ${#unitargs[@]} -gt 0 ]; then
+      for cg in $(cgroup_dirs); do
+        mkdir -p "$cg/chops-lab/$NAME/$name" && echo "$BASHPID" > "$cg/chops-lab/$NAME/$name/cgroup.procs" \
+          || log "warning: cannot move $name into $cg/chops-lab/$NAME/$name"
+      done
+    fi
+    exec setsid systemd-nspawn --quiet --boot --directory="$H/root" --machine="chops-$NAME-$name" \
+    --hostname="$name" --register=no "${unitargs[@]}" --console=passive --link-journal=no \
     --resolv-conf=off --timezone=off --drop-capability=CAP_MKNOD,CAP_SYS_RAWIO \
-    --bind-ro="$EMPTY_FILE:/proc/partitions" --bind-ro="$EMPTY_FILE:/proc/diskstats" \
+    --bind-ro=/dev/null:/proc/partitions --bind-ro=/dev/null:/proc/diskstats \
     --tmpfs=/sys/block:mode=0755 --tmpfs=/sys/class/block:mode=0755 --tmpfs=/sys/dev/block:mode=0755 \
-    "${netargs[@]}" </dev/null >"$H/nspawn.log" 2>&1 7>&- 8>&- 9>&- &
+    "${netargs[@]}" </dev/null >"$H/nspawn.log" 2>&1 7>&- 8>&- 9>&-
+  ) &
   echo $! > "$H/nspawn.pid"
 }
 
@@ -600,6 +627,7 @@ do_down() {
     if [ -e "/run/netns/chops-$NAME-$name" ]; then ip netns del "chops-$NAME-$name" 2>/dev/null || true; fi
   done
   if ip link show "$BR" >/dev/null 2>&1; then ip link del "$BR" 2>/dev/null || true; fi
+  remove_cgroups
   ((busy)) && die "some overlay still mounted; state kept in $DIR"
   case $DIR in "$ROOT"/?*) rm -rf --one-file-system "$DIR" ;; *) die "refusing to remove $DIR" ;; esac
   log "down in $(elapsed "$t0")s"
@@ -720,7 +748,12 @@ do_exec() {
 
 case $CMD in
   up) mkdir -p "$ROOT"; exec 7>"$ROOT/.$NAME.lock"; flock 7; do_up ;;
-  down) mkdir -p "$ROOT"; exec 7>"$ROOT/.$NAME.lock"; flock 7; do_down ;;
+  down)
+    mkdir -p "$ROOT"; exec 7>"$ROOT/.$NAME.lock"
+    # an `up` of the same lab may be running; labs started by an older lab.sh leaked this lock
+    # into their container processes, so do not wait forever.
+    flock -w 30 7 || log "lock $ROOT/.$NAME.lock still busy after 30s; going on"
+    do_down ;;
   status) do_status ;;
   exec) do_exec ;;
   list) ls -1 "$ROOT" 2>/dev/null | grep -v '^\.' || true ;;

@@ -22,7 +22,7 @@
 //   CHOPS_BENCH_LAB=/var/tmp/chops-lab/NAME   reuse a running CH lab (not torn down)
 import assert from 'node:assert/strict';
 import {
-  type LabNode, chLabUp, chQuery, chops, inventoryVariant, labExec, ping, runProcess, sleep, waitClusterIdle,
+  type ChLab, type LabNode, chLabUp, chQuery, chops, inventoryVariant, labSh, ping, runProcess, sleep, waitClusterIdle,
 } from '../test/helpers/ch-lab.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -46,7 +46,7 @@ const median = (xs: number[]) => {
 };
 const fmt = (ms: number) => (ms / 1000).toFixed(3);
 
-async function chopsRound(labName: string, nodes: LabNode[], inventoryPath: string): Promise<ChopsRound> {
+async function chopsRound(lab: ChLab, nodes: LabNode[], inventoryPath: string): Promise<ChopsRound> {
   const since = Math.floor(Date.now() / 1000) - 1;
   const r = await chops(['run', 'rolling-restart', '-i', inventoryPath, '--yes', '--json']).done;
   assert.equal(r.code, 0, `chops failed:\n${r.stdout.slice(-3000)}\n${r.stderr}`);
@@ -66,13 +66,13 @@ async function chopsRound(labName: string, nodes: LabNode[], inventoryPath: stri
     }
     if (ev.type === 'result' && ev.step === 'wait until healthy') rep.wait = ev.data;
   }
-  for (const n of nodes) out.replicas[n.name].journalStopMs = await journalStopMs(labName, n.name, since);
+  for (const n of nodes) out.replicas[n.name].journalStopMs = await journalStopMs(lab, n.name, since);
   return out;
 }
 
 /** systemd's own record of the last stop since SINCE (unix s): "Stopping" → "Stopped", in ms. */
-async function journalStopMs(labName: string, host: string, since: number): Promise<number | undefined> {
-  const out = await labExec(labName, host, `journalctl -u clickhouse-server -o short-unix --no-pager --since @${since} | grep -E 'systemd\\[1\\]: (Stopping|Stopped) clickhouse-server'`);
+async function journalStopMs(lab: ChLab, host: string, since: number): Promise<number | undefined> {
+  const out = await labSh(lab, host, `journalctl -u clickhouse-server -o short-unix --no-pager --since @${since} | grep -E 'systemd\\[1\\]: (Stopping|Stopped) clickhouse-server'`);
   let stopping: number | undefined;
   let stopped: number | undefined;
   for (const line of out.split('\n')) {
@@ -84,8 +84,8 @@ async function journalStopMs(labName: string, host: string, since: number): Prom
 }
 
 /** `systemctl ACTION` inside the container, timed by the container's clock (ms). */
-async function timedSystemctl(labName: string, host: string, action: 'stop' | 'start'): Promise<number> {
-  const out = await labExec(labName, host, `a=$(date +%s%N); systemctl ${action} clickhouse-server; b=$(date +%s%N); echo $(( (b - a) / 1000 ))`);
+async function timedSystemctl(lab: ChLab, host: string, action: 'stop' | 'start'): Promise<number> {
+  const out = await labSh(lab, host, `a=$(date +%s%N); systemctl ${action} clickhouse-server; b=$(date +%s%N); echo $(( (b - a) / 1000 ))`);
   return Number(out.trim()) / 1000;
 }
 
@@ -107,15 +107,15 @@ async function waitHealthyBare(n: LabNode): Promise<number> {
   }
 }
 
-async function baselineRound(labName: string, nodes: LabNode[]): Promise<BaselineRound> {
+async function baselineRound(lab: ChLab, nodes: LabNode[]): Promise<BaselineRound> {
   const out: BaselineRound = { totalMs: 0, replicas: {} };
   const t0 = performance.now();
   const shards = [...new Set(nodes.map((n) => n.shard))].map((s) => nodes.filter((n) => n.shard === s));
   await Promise.all(
     shards.map(async (replicas) => {
       for (const n of replicas) {
-        const stopMs = await timedSystemctl(labName, n.name, 'stop');
-        const startMs = await timedSystemctl(labName, n.name, 'start');
+        const stopMs = await timedSystemctl(lab, n.name, 'stop');
+        const startMs = await timedSystemctl(lab, n.name, 'start');
         const toHealthyMs = await waitHealthyBare(n);
         out.replicas[n.name] = { stopMs, startMs, toHealthyMs, ownMs: stopMs + startMs + toHealthyMs };
       }
@@ -154,8 +154,8 @@ try {
     const order = kinds.map((_, k) => kinds[(k + i) % kinds.length]);
     for (const what of order) {
       await waitClusterIdle(nodes);
-      if (what === 'baseline') baseRounds.push(await baselineRound(lab.name, nodes));
-      else variants[what].rounds.push(await chopsRound(lab.name, nodes, variants[what].inventory));
+      if (what === 'baseline') baseRounds.push(await baselineRound(lab, nodes));
+      else variants[what].rounds.push(await chopsRound(lab, nodes, variants[what].inventory));
     }
     process.stderr.write(`round ${i + 1}/${ROUNDS}: baseline ${fmt(baseRounds.at(-1)!.totalMs)} s, ${variants.map((v) => `${v.label.split(',')[1].trim()} ${fmt(v.rounds.at(-1)!.totalMs)} s`).join(', ')}\n`);
   }

@@ -225,10 +225,14 @@ export class SshTransport implements Transport {
       local.setNoDelay(true);
       sockets.add(local);
       local.on('close', () => sockets.delete(local));
+      // A socket error before the channel opens (or a refused channel below) must end this one
+      // connection, never the process: without a listener, destroy(err) is an uncaught 'error'.
+      local.on('error', () => {});
       const conn = this.ssh?.connection;
       if (!conn) return local.destroy();
       conn.forwardOut('127.0.0.1', 0, remoteHost, remotePort, (err, remote) => {
-        if (err) return local.destroy(err);
+        // Remote port refused (server stopped/restarting): the client sees a reset, as with TCP.
+        if (err) return local.destroy();
         local.pipe(remote).pipe(local);
         local.on('error', () => remote.destroy());
         remote.on('error', () => local.destroy());

@@ -1,4 +1,4 @@
-// Helpers for tests and benchmarks against the replicated ClickHouse lab (test/lab): talk to the
+// Helpers for tests and benchmarks against the replicated ClickHouse lab (test/lab/lab.ts): talk to the
 // nodes over HTTP from this machine, run commands inside a container, run the chops CLI as a
 // child process, and write variants of the lab inventory.
 import { spawn } from 'node:child_process';
@@ -7,9 +7,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { type Lab, labExec, labOpen, labUp } from '../lab/lab.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const LAB_SH = path.join(REPO, 'test/lab/lab.sh');
 
 export interface LabNode {
   name: string;
@@ -19,11 +19,6 @@ export interface LabNode {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** The lab's nodes as lab.sh describes them (DIR/hosts.json). */
-export function labNodes(dir: string): LabNode[] {
-  return JSON.parse(readFileSync(path.join(dir, 'hosts.json'), 'utf8'));
-}
 
 /**
  * Run SQL on NODE over HTTP (default user), on a fresh connection that is closed afterwards: an
@@ -98,6 +93,7 @@ export async function waitClusterIdle(nodes: LabNode[], timeoutMs = 60_000): Pro
 }
 
 export interface ChLab {
+  lab: Lab;
   name: string;
   dir: string;
   inventoryPath: string;
@@ -107,35 +103,26 @@ export interface ChLab {
 }
 
 /**
- * Bring up a fresh ClickHouse lab NAME (test/lab/lab.sh up --clickhouse: 4 nodes, 2 shards), or
- * with REUSE (a lab directory, e.g. from CHOPS_TEST_LAB) use a running one and never tear it down.
+ * Bring up a fresh ClickHouse lab NAME (4 nodes, 2 shards × 2 replicas; test/lab/lab.ts), or with
+ * REUSE (a lab directory, e.g. from CHOPS_TEST_LAB) use a running one and never tear it down.
  */
 export async function chLabUp(name: string, reuse?: string): Promise<ChLab> {
-  let dir = reuse;
-  if (!dir) {
-    const r = await runProcess('bash', [LAB_SH, 'up', '--name', name, '--hosts', '4', '--clickhouse']);
-    if (r.code !== 0) throw new Error(`lab.sh up --name ${name} failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
-    dir = r.stdout.trim().split('\n').pop()!;
-  }
-  const labName = reuse ? path.basename(reuse) : name;
+  const lab = reuse ? labOpen(path.basename(reuse), reuse) : await labUp({ name, hosts: 4, clickhouse: true });
   return {
-    name: labName,
-    dir,
-    inventoryPath: path.join(dir, 'inventory.yml'),
-    nodes: labNodes(dir),
+    lab,
+    name: lab.name,
+    dir: lab.dir,
+    inventoryPath: lab.inventoryPath,
+    nodes: lab.hosts.map((h) => ({ name: h.name, address: h.address, shard: h.shard, replica: h.replica })),
     down: async () => {
-      if (reuse) return;
-      const r = await runProcess('bash', [LAB_SH, 'down', '--name', name]);
-      if (r.code !== 0) throw new Error(`lab.sh down --name ${name} failed (exit ${r.code}):\n${r.stderr.slice(-2000)}`);
+      if (!reuse) await lab.down();
     },
   };
 }
 
-/** Run SHELL_CMD inside a lab container (nsenter via lab.sh; works with sshd or ClickHouse down). */
-export async function labExec(labName: string, host: string, shellCmd: string): Promise<string> {
-  const r = await runProcess('bash', [LAB_SH, 'exec', '--name', labName, host, '--', shellCmd]);
-  if (r.code !== 0) throw new Error(`lab exec ${host} ${shellCmd}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout;
+/** Run SHELL_CMD as root inside a lab container (nsenter; works with sshd or ClickHouse down); its stdout. */
+export async function labSh(lab: ChLab, host: string, shellCmd: string): Promise<string> {
+  return (await labExec(lab.lab, host, shellCmd)).stdout;
 }
 
 export interface ProcResult {

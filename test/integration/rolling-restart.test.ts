@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  type ChLab, type LabNode, chLabUp, chQuery, chops, inventoryVariant, labExec, ping, readRunState, restartedBetween, runIdOf, runProcess, sleep, uptimes, waitClusterIdle,
+  type ChLab, type LabNode, chLabUp, chQuery, chops, inventoryVariant, labSh, ping, readRunState, restartedBetween, runIdOf, runProcess, sleep, uptimes, waitClusterIdle,
 } from '../helpers/ch-lab.js';
 
 let lab: ChLab;
@@ -122,7 +122,7 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
   });
 
   test('refuses to stop a replica whose peer is already down, naming the peer', async () => {
-    await labExec(lab.name, 'ch2', 'systemctl stop clickhouse-server');
+    await labSh(lab, 'ch2', 'systemctl stop clickhouse-server');
     try {
       const before = await uptimes([node('ch1')]);
       const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', 'ch1,ch2', '--yes', '--output', 'plain']).done;
@@ -133,7 +133,7 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
       assert.doesNotMatch(run.stdout, /> stop clickhouse-server/, 'nothing was stopped');
       assert.deepEqual(restartedBetween(before, await uptimes([node('ch1')])), [], 'ch1 kept running');
     } finally {
-      await labExec(lab.name, 'ch2', 'systemctl start clickhouse-server');
+      await labSh(lab, 'ch2', 'systemctl start clickhouse-server');
       await waitClusterIdle(nodes);
     }
   });

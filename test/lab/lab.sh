@@ -560,7 +560,10 @@ wait_ssh() { # wait_ssh i
   name=$(host_name "$i"); H=$(hdir "$i"); deadline=$(( $(date +%s) + WAIT ))
   until ssh_lab -o ConnectTimeout=2 "$name" true 2>/dev/null; do
     pid_is "$(cat "$H/nspawn.pid")" "$(nspawn_pattern "$i")" || { tail -30 "$H/nspawn.log" >&2; log "$name: container died"; return 1; }
-    [ "$(date +%s)" -lt "$deadline" ] || { tail -30 "$H/nspawn.log" >&2; log "$name: no ssh after ${WAIT}s"; return 1; }
+    [ "$(date +%s)" -lt "$deadline" ] || {
+      tail -30 "$H/nspawn.log" >&2
+      run_in "$i" 'systemctl is-system-running; systemctl --failed --no-pager; systemctl status --no-pager ssh; journalctl -b --no-pager -n 40' >&2 || true
+      log "$name: no ssh after ${WAIT}s"; return 1; }
     sleep 0.1
   done
 }

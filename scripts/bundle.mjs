@@ -12,7 +12,7 @@ await build({
   outdir: 'dist/bundle',
   chunkNames: 'chunks/[name]-[hash]',
   // ssh2 carries an optional native addon; zx and the ClickHouse client are loaded lazily anyway.
-  external: ['ssh2', 'cpu-features', 'zx', 'zx/core'],
+  external: ['ssh2', 'cpu-features', 'zx', 'zx/core', '@clickhouse/client'],
   banner: { js: "import { createRequire as __chopsCreateRequire } from 'node:module'; const require = __chopsCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',

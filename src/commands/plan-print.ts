@@ -13,31 +13,25 @@ export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, sele
     out.event({ type: 'plan-end', ok: res.ok, changes: changes.length });
     return;
   }
-  // Changes arrive in execution order per host; attribute them to steps by the order recorded.
   const lines: string[] = [];
-  const byHost = new Map<string, typeof changes>();
-  for (const c of changes) {
-    if (!byHost.has(c.host)) byHost.set(c.host, []);
-    byHost.get(c.host)!.push(c);
-  }
   lines.push(`Phases: ${phases.map((p, i) => `${i + 1}. ${p.name} [${p.scope}]: ${p.steps.map((s) => (s.destructive ? `${s.name} (DESTRUCTIVE)` : s.name)).join(' → ')}`).join('\n        ')}`);
-  lines.push('');
-  for (const h of selected) {
-    const list = byHost.get(h.name) ?? [];
-    lines.push(`${h.name} (${h.cluster} shard ${h.shardName} replica ${h.replica}): ${list.length ? `${list.length} change(s)` : 'no changes'}`);
-    let step: string | undefined;
-    for (const c of list) {
-      if (c.step !== step) {
-        step = c.step;
-        lines.push(`  ${step ?? '(no step)'}:`);
-      }
-      lines.push(`    ${c.kind === 'put' ? '✎' : '$'} ${redactor.redact(c.command)}`);
-      if (c.content !== undefined) for (const l of redactor.redact(c.content).split('\n').slice(0, 40)) lines.push(`        | ${l}`);
-    }
-  }
-  if (res.results.length) {
+  for (const phase of phases) {
     lines.push('');
-    for (const r of res.results) if (typeof r.data === 'string') lines.push(`${r.host} ${r.step}: ${r.data}`);
+    lines.push(`== ${phase.name} (${phase.scope})`);
+    const hosts = phase.scope === 'once' ? selected.slice(0, 1) : selected;
+    for (const h of hosts) {
+      lines.push(`${h.name} (${h.cluster} shard ${h.shardName} replica ${h.replica})`);
+      for (const step of phase.steps) {
+        const o = res.outcomes.find((x) => x.host === h.name && x.phase === phase.name && x.step === step.name);
+        const mine = changes.filter((c) => c.host === h.name && c.step === step.name);
+        const status = !o ? 'not reached' : o.failed ? `WOULD FAIL: ${o.failed}` : o.skipped ? `unchanged: ${o.skipped}` : o.note ?? (mine.length ? '' : 'no change');
+        lines.push(`  ${o?.failed ? '✖' : mine.length ? '~' : '✓'} ${step.name}${status ? `: ${redactor.redact(status)}` : ''}`);
+        for (const c of mine) {
+          lines.push(`      ${c.kind === 'put' ? '✎' : '$'} ${redactor.redact(c.command)}`);
+          if (c.content !== undefined) for (const l of redactor.redact(c.content).split('\n').slice(0, 40)) lines.push(`          | ${l}`);
+        }
+      }
+    }
   }
   lines.push('');
   lines.push(`${changes.length} change(s) would be made. Run it with: chops run <same arguments>`);

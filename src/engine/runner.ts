@@ -27,6 +27,8 @@ export interface ExecuteOptions {
 
 export interface ExecuteResult {
   ok: boolean;
+  /** What each step reported (notes, skip reasons), in the order they finished. */
+  outcomes: Array<{ host: string; phase: string; step: string; note?: string; skipped?: string; failed?: string }>;
   error?: FailureInfo;
   results: Array<{ host: string; phase: string; step: string; data: unknown }>;
   session: Session;
@@ -46,6 +48,7 @@ export class Runner {
   private abort = new AbortController();
   private failure?: FailureInfo;
   private results: ExecuteResult['results'] = [];
+  private outcomes: ExecuteResult['outcomes'] = [];
   private session: Session;
   private ctx: RunContext;
   private phases: Phase[];
@@ -103,6 +106,7 @@ export class Runner {
       ok: !this.failure && !this.abort.signal.aborted,
       error: this.failure,
       results: this.results,
+      outcomes: this.outcomes,
       session: this.session,
       interrupted: !this.failure && this.abort.signal.aborted,
     };
@@ -184,6 +188,7 @@ export class Runner {
       const ms = performance.now() - t0;
       this.mark(pi, step.name, stateHost, { status: 'failed', error: errorText(err) });
       o.output.stepFailed(host.name, phase.name, step.name, err, ms);
+      this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, failed: errorText(err) });
       if (!this.failure) this.failure = { host: host.name, phase: phase.name, step: step.name, error: err };
       this.stop(`${host.name}: ${step.name} failed`);
       if (!o.plan) await this.rollback(phase, pi, step, host, stateHost);
@@ -198,6 +203,7 @@ export class Runner {
       this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note });
       if (r.note) setTitle(`${step.name}: ${r.note}`);
     }
+    this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, note: r.note, skipped: r.skipped });
     if (r.data !== undefined) {
       this.results.push({ host: host.name, phase: phase.name, step: step.name, data: r.data });
     }

@@ -46,13 +46,11 @@ try {
   if (!haveAnsible) console.error('Ansible column skipped: ansible or python3 on the lab hosts is missing');
 
   const chopsArgs = ['bin/chops.js', 'run', 'exec', '-i', lab.inventoryPath, '--output', 'plain', ...CMDS.flatMap((c) => ['--cmd', c])];
-  const rawArgs = ['--import', 'tsx', 'bench/raw-ssh2.ts', hostsFile, lab.identityFile, JSON.stringify(CMDS)];
-  // tsx costs start-up time; compile the floor once so both sides are plain node processes.
-  const rawJs = join(dir, 'raw-ssh2.mjs');
+  // tsx costs start-up time; compile the floor once so both sides are plain node processes
+  // (inside the repo, so `ssh2` resolves from its node_modules like chops' own bundle).
+  const rawJs = join(ROOT, 'dist/bench/raw-ssh2.mjs');
   execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), ['bench/raw-ssh2.ts', '--bundle', '--platform=node', '--format=esm', `--outfile=${rawJs}`, '--external:ssh2', '--log-level=error'], { cwd: ROOT });
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-  const rawRun = () => timeIt(process.execPath, ['--preserve-symlinks', rawJs, hostsFile, lab.identityFile, JSON.stringify(CMDS)], { NODE_PATH: join(ROOT, 'node_modules') });
-  void rawArgs;
+  const rawRun = () => timeIt(process.execPath, [rawJs, hostsFile, lab.identityFile, JSON.stringify(CMDS)]);
 
   const t: Record<string, number[]> = { chops: [], raw: [], ansible: [] };
   // warm-up (page cache, sshd first-connection costs)

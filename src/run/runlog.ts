@@ -187,6 +187,15 @@ export async function pruneLogs(
   const removed: PrunedRun[] = [];
   for (const id of await store.ids()) {
     if (id === currentRunId || !isRunId(id)) continue;
+    // Cheap pre-filter: read the top-level `updatedAt:` line instead of parsing the whole
+    // (possibly large) state of every past run at the end of every run.
+    try {
+      const head = await fsp.readFile(store.statePath(id), 'utf8');
+      const m = /^updatedAt: "?([^"\n]+)"?$/m.exec(head);
+      if (m && Date.parse(m[1]) >= cutoff) continue;
+    } catch {
+      continue;
+    }
     let st;
     try {
       st = await store.load(id);

@@ -12,6 +12,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { UsageError } from '../errors.js';
 import { controllerName, pidAlive } from './proc.js';
 import type { Redactor } from './redact.js';
+import { emitYaml } from './yaml-emit.js';
 
 export type StepStatus = 'pending' | 'started' | 'done' | 'failed' | 'skipped' | 'rolled-back';
 export const STEP_STATUSES: readonly StepStatus[] = ['pending', 'started', 'done', 'failed', 'skipped', 'rolled-back'];
@@ -529,10 +530,7 @@ export class RunStore {
         })),
       };
     }
-    return `# chops run state — rewritten as the run progresses; do not edit while it runs\n${stringifyYaml(doc, {
-      lineWidth: 0,
-      aliasDuplicateObjects: false,
-    })}`;
+    return `# chops run state — rewritten as the run progresses; do not edit while it runs\n${emitYaml(doc as unknown as Record<string, unknown>)}`;
   }
 
   private async writeNow(state: RunState, sweep: boolean): Promise<void> {

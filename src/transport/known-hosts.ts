@@ -28,6 +28,8 @@ export function keyType(keyBlob: Buffer): string {
   return keyBlob.subarray(4, 4 + len).toString('latin1');
 }
 
+const patternCache = new Map<string, RegExp>();
+
 function patternMatches(pattern: string, name: string): boolean {
   if (pattern.startsWith('|1|')) {
     const [, , salt, hash] = pattern.split('|');
@@ -35,7 +37,12 @@ function patternMatches(pattern: string, name: string): boolean {
     return h === hash;
   }
   // OpenSSH wildcards: * and ?; a leading ! negates (handled by caller).
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+  if (!/[*?]/.test(pattern)) return pattern === name;
+  let re = patternCache.get(pattern);
+  if (!re) {
+    re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+    patternCache.set(pattern, re);
+  }
   return re.test(name);
 }
 
@@ -76,19 +83,26 @@ export function checkHostKey(knownHostsText: string, name: string, keyBlob: Buff
   return { status: 'unknown' };
 }
 
-export async function readKnownHosts(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e: any) {
-    if (e.code === 'ENOENT') return '';
-    throw e;
+/** The file's text; read once per run and shared by every connection (cleared when we append). */
+const knownHostsCache = new Map<string, Promise<string>>();
+
+export function readKnownHosts(path: string): Promise<string> {
+  let p = knownHostsCache.get(path);
+  if (!p) {
+    p = readFile(path, 'utf8').catch((e: any) => {
+      if (e.code === 'ENOENT') return '';
+      throw e;
+    });
+    knownHostsCache.set(path, p);
   }
+  return p;
 }
 
 /** Record a key (trust on first use), hashed like `HashKnownHosts yes`. */
 export async function recordHostKey(path: string, name: string, keyBlob: Buffer): Promise<void> {
   const salt = randomBytes(20);
   const hash = createHmac('sha1', salt).update(name).digest('base64');
+  knownHostsCache.delete(path);
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   await appendFile(path, `|1|${salt.toString('base64')}|${hash} ${keyType(keyBlob)} ${keyBlob.toString('base64')}\n`, { mode: 0o600 });
 }

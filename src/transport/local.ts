@@ -26,7 +26,7 @@ export class LocalTransport implements Transport {
 
   private async run(kind: 'exec' | 'probe' | 'put', command: string, opts: ExecOptions, label?: string): Promise<ExecResult> {
     const { $ } = await import('zx/core');
-    const wire = wrapCommand(command, { sudo: opts.sudo ?? this.def.ssh.sudo, timeoutMs: opts.timeoutMs });
+    const wire = wrapCommand(command, { sudo: opts.sudo ?? this.def.ssh.sudo, timeoutMs: opts.timeoutMs, stdin: opts.stdin !== undefined });
     const started = performance.now();
     // zx runs its argument through bash; we hand it one pre-quoted POSIX command line.
     const p = await $({ input: opts.stdin, nothrow: true, quiet: true, verbose: false })`${[ 'sh', '-c', wire ]}`;

@@ -168,7 +168,7 @@ export class SshTransport implements Transport {
   private async run(kind: 'exec' | 'probe' | 'put', command: string, opts: ExecOptions, label?: string): Promise<ExecResult> {
     const client = await this.client();
     const sudo = opts.sudo ?? this.def.ssh.sudo;
-    const wire = wrapCommand(command, { sudo, timeoutMs: opts.timeoutMs });
+    const wire = wrapCommand(command, { sudo, timeoutMs: opts.timeoutMs, stdin: opts.stdin !== undefined });
     const started = performance.now();
     const result = await new Promise<ExecResult>((resolve) => {
       const out: Buffer[] = [];
@@ -211,7 +211,6 @@ export class SshTransport implements Transport {
           }, opts.timeoutMs + 10_000);
         }
         if (opts.stdin !== undefined) ch.end(opts.stdin);
-        else ch.end();
       });
     });
     this.listener?.({ host: this.host, kind, result });

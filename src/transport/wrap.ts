@@ -4,12 +4,15 @@
 // outlive its deadline even if the channel signal is ignored.
 import { shq } from '../quote.js';
 
-export function wrapCommand(command: string, opts: { sudo?: boolean; timeoutMs?: number } = {}): string {
+export function wrapCommand(command: string, opts: { sudo?: boolean; timeoutMs?: number; stdin?: boolean } = {}): string {
   let cmd = `sh -c ${shq(command)}`;
   if (opts.timeoutMs && opts.timeoutMs > 0) {
     cmd = `timeout -k 5 ${Math.max(1, Math.ceil(opts.timeoutMs / 1000))} ${cmd}`;
   }
   if (opts.sudo) cmd = `sudo -n -- ${cmd}`;
+  // Without input the command reads /dev/null: nothing can hang waiting for stdin, and the
+  // transport need not send an EOF packet per command (one round trip less on the wire).
+  if (!opts.stdin) cmd += ' </dev/null';
   return cmd;
 }
 

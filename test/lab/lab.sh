@@ -44,15 +44,18 @@
 #      CHOPS_LAB_KEEP_ON_FAIL=1 (do not tear down after a failed up, to debug)
 #      CHOPS_LAB_WAIT (readiness deadline, seconds, default 120)
 #
-# Measured on the 2-core Debian 12 dev box (24 GiB, ext4), see report in test/lab/README:
-#   cold (rootfs tarball cached, base not yet unpacked), 3 hosts:  see MEASURED below
-#   MEASURED (filled in by hand):
-#     base unpack+configure (once per rootfs/base change) ........ @BASE@
-#     up --hosts 3  (warm base) ................................... @UP3@
-#     up --hosts 20 (warm base) ................................... @UP20@
-#     RSS of a 20-host lab (all processes of the containers) ...... @RSS20@
-#     up --hosts 4 --clickhouse (ZooKeeper + 4 servers + schema) . @UPCH@
-#     down (3 hosts / 20 hosts / CH lab) ......................... @DOWN@
+# Measured 2026-11-21 on the 2-core Debian 12 dev box (24 GiB, ext4, cgroup v1 hybrid, no
+# systemd as PID 1). Other sessions shared the 2 cores (load 4-14), so ranges are wide:
+#   rootfs tarball from nothing (test/image/rootfs.sh, debootstrap) .. 88 s (once, cached)
+#   base unpack + configure (once per rootfs/base change) ......... 2.8-4.8 s
+#   up --hosts 3 (warm base) ....................................... 1.1 s (3.9 s incl. base)
+#   up --hosts 20 (warm base) ...................................... 6.3 s idle, 11-20 s at load 4-13
+#   20-host lab memory: 140 processes, sum of VmRSS 995 MiB, private (anon+shmem) 146 MiB
+#   ssh to a lab host, fresh connection ............................ 0.2-0.4 s
+#   up --hosts 4 --clickhouse (ZooKeeper + 4 servers + schema) ...... 5.0-6.0 s (7.4 s incl. base);
+#       ssh ready at ~3.1 s, all servers answer with ZooKeeper at ~4.1 s, ON CLUSTER DDL ~0.8 s
+#   lab.test.ts (3-host lab + ClickHouse lab, up/tests/down) ........ 18 s
+#   down: 3 hosts 0.3-0.4 s, 20 hosts 1.5-4.4 s, ClickHouse lab 1.6-5.7 s
 set -euo pipefail
 umask 022
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -71,7 +71,8 @@ test('wrapCommand survives a second shell layer (sh -c inside the login shell)',
     const seen = argsSeenBy('/bin/bash', wrapCommand(inner));
     assert.deepEqual(seen, [v]);
   }
-  assert.match(wrapCommand('true', { sudo: true, timeoutMs: 1500 }), /^sudo -n -- timeout -k 5 2 sh -c true$/);
+  assert.match(wrapCommand('true', { sudo: true, timeoutMs: 1500 }), /^sudo -n -- timeout -k 5 2 sh -c true <\/dev\/null$/);
+  assert.equal(wrapCommand('cat', { stdin: true }), 'sh -c cat');
 });
 
 test('no hostile value executed anything', () => {

@@ -21,7 +21,8 @@
 #   logrotate, clickhouse-server/-client 18.16 installed but NOT enabled (a test enables it
 #   with `systemctl enable --now clickhouse-server`), eth0 = 10.0.2.15/24 via systemd-networkd
 #   (QEMU slirp, restrict=on: no way out), /dev/vdb = empty 4 GiB disk (serial chops-data).
-# Env: CHOPS_LAB_CACHE, CHOPS_VM_MEM (1024), CHOPS_VM_ACCEL (auto|kvm|tcg),
+# Env: CHOPS_LAB_CACHE, CHOPS_VM_MEM (1024), CHOPS_VM_ACCEL (auto|kvm|tcg), CHOPS_VM_CACHE_DAYS (7:
+#      other vm-* caches unused that long are deleted),
 #      CHOPS_VM_EXTRA_PKGS="pkg1 pkg2" (extra Debian packages installed into the image; part of
 #      the cache key, so each set gets its own image), CHOPS_VM_ROOT_SIZE (4G)
 #
@@ -224,6 +225,20 @@ if [ ! -f "$SNAP/done" ]; then
   touch "$SNAP/done"
   log "snapshot ready in $(( $(date +%s) - t ))s"
 fi
+
+# ---- 4. housekeeping: every change of these scripts makes a new vm-<key> (~0.6 GB) -------------
+touch "$VM/last-used"
+for d in "$CACHE"/vm-*; do
+  [ -d "$d" ] && [ "$d" != "$VM" ] || continue
+  case $d in
+    *.build.*|*.tmp) [ -n "$(find "$d" -maxdepth 0 -mmin +1440)" ] && rm -rf --one-file-system "$d" ;;   # crashed builds
+    *) ref=$d/last-used; [ -e "$ref" ] || ref=$d
+       [ -n "$(find "$ref" -maxdepth 0 -mtime +"${CHOPS_VM_CACHE_DAYS:-7}")" ] || continue
+       # only if no other builder/user holds it
+       ( flock -n 7 || exit 0; rm -rf --one-file-system "$d"; log "pruned image cache unused for ${CHOPS_VM_CACHE_DAYS:-7}+ days: $d" ) 7>"$d.lock"
+       rm -f "$d.lock" 2>/dev/null || true ;;
+  esac
+done
 
 printf '{"dir":"%s","accel":"%s","memMiB":%s,"kernel":"%s","initrd":"%s","identityFile":"%s","hostKeyFile":"%s","state":"%s","root":"%s"}\n' \
   "$VM" "$ACCEL" "$MEM" "$VM/vmlinuz" "$VM/initrd.img" "$VM/id_ed25519" "$VM/ssh_host_ed25519_key.pub" \

@@ -11,6 +11,7 @@ interface Params {
   cmd: string[];
   scope: 'each' | 'rolling' | 'once';
   rolling?: boolean;
+  gates: boolean;
   sudo?: boolean;
   reboot?: boolean;
   'reboot-timeout': number;
@@ -35,6 +36,7 @@ export default definePlaybook<Params>({
     { name: 'cmd', type: 'strings', required: true, description: 'shell command to run (repeat --cmd for several, run in order)' },
     { name: 'scope', type: 'choice', choices: ['each', 'rolling', 'once'], default: 'each', description: 'each host in parallel, rolling, or once' },
     { name: 'rolling', type: 'boolean', description: 'same as --scope rolling' },
+    { name: 'gates', type: 'boolean', default: true, description: 'rolling only: ClickHouse health gates around each replica (false for work on hosts whose server is not running)' },
     { name: 'sudo', type: 'boolean', description: 'run through sudo -n even if the inventory does not say so' },
     { name: 'timeout', type: 'duration', description: 'kill a command that runs longer than this' },
     { name: 'reboot', type: 'boolean', description: 'reboot each host after the commands and wait for it (new boot id)' },
@@ -48,7 +50,7 @@ export default definePlaybook<Params>({
       steps.push({ name: 'reboot and wait for a new boot', destructive: false, run: ({ host }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'] }) });
       steps.push(...commandSteps(p.after ?? [], p, 'after reboot '));
     }
-    if (scope !== 'rolling') return [{ name: 'commands', scope, steps }];
+    if (scope !== 'rolling' || !p.gates) return [{ name: 'commands', scope, steps }];
     const phases: Phase<Params>[] = [
       { name: 'preflight', scope: 'once', steps: [checkTopologyStep] },
       { name: 'commands', scope, steps: withReplicaGates(steps) },

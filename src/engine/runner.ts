@@ -178,7 +178,8 @@ export class Runner {
     const handle = this.session.handle(host);
     const sctx = { host: handle, params: o.params, run: this.ctx };
     this.currentStep.set(host.name, step.name);
-    this.mark(pi, step.name, stateHost, { status: 'started' });
+    // Not awaited: a step lost between here and its first command just runs again on resume.
+    void this.mark(pi, step.name, stateHost, { status: 'started' });
     o.output.stepStart(host.name, phase.name, step.name);
     const t0 = performance.now();
     let res: StepResult;
@@ -186,7 +187,7 @@ export class Runner {
       res = await step.run(sctx);
     } catch (err) {
       const ms = performance.now() - t0;
-      this.mark(pi, step.name, stateHost, { status: 'failed', error: errorText(err) });
+      await this.mark(pi, step.name, stateHost, { status: 'failed', error: errorText(err) });
       o.output.stepFailed(host.name, phase.name, step.name, err, ms);
       this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, failed: errorText(err) });
       if (!this.failure) this.failure = { host: host.name, phase: phase.name, step: step.name, error: err };
@@ -196,11 +197,12 @@ export class Runner {
     }
     const ms = performance.now() - t0;
     const r = res ?? {};
+    // Awaited: "done" must be on disk before the next step starts, so a crash never repeats it.
     if (r.skipped) {
-      this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped });
       setTitle(`${step.name}: ${r.skipped}`);
     } else {
-      this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note });
       if (r.note) setTitle(`${step.name}: ${r.note}`);
     }
     this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, note: r.note, skipped: r.skipped });
@@ -222,7 +224,7 @@ export class Runner {
       this.o.output.note(host.name, step.name, `rolling back "${step.name}"`);
       try {
         await step.rollback({ host: handle, params: this.o.params, run: this.ctx });
-        this.mark(pi, step.name, stateHost, i === idx ? { note: 'rolled back after failure' } : { status: 'rolled-back' });
+        await this.mark(pi, step.name, stateHost, i === idx ? { note: 'rolled back after failure' } : { status: 'rolled-back' });
         this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: true });
       } catch (err) {
         this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: false, error: errorText(err) });
@@ -232,11 +234,12 @@ export class Runner {
     }
   }
 
-  private mark(pi: number, step: string, host: string, patch: Parameters<typeof markStep>[4]): void {
+  /** Update the state file; the returned promise resolves once the change is on disk. */
+  private mark(pi: number, step: string, host: string, patch: Parameters<typeof markStep>[4]): Promise<void> {
     const { state, store } = this.o;
-    if (!state || !store) return;
+    if (!state || !store) return Promise.resolve();
     markStep(state, pi, step, host, patch);
-    void store.save(state);
+    return store.save(state);
   }
 }
 

@@ -15,8 +15,8 @@ import { ClickHouseError } from '../../src/clickhouse/errors.js';
 import { sql, sqlIdent, sqlString } from '../../src/clickhouse/sql.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, checkTopology, waitReplicaHealthy } from '../../tasks/clickhouse/gates.js';
 import { makeRunContext, type TestRunContext } from '../helpers/run-context.js';
-import { labExec, sleep } from '../helpers/ch-lab.js';
-import { upClickHouseLab, type TestLab } from '../helpers/lab-up.js';
+import { sleep } from '../helpers/ch-lab.js';
+import { upClickHouseLab, labExec, type TestLab } from '../helpers/lab-up.js';
 import { HOSTILE } from '../fixtures/hostile-strings.js';
 
 const LAB = 'chgates';
@@ -174,7 +174,7 @@ test('fetches stopped on ch2 + insert on ch1: ch2 caught-up gate times out namin
 });
 
 test('clickhouse-server stopped on ch2: ch1 refuses at once naming ch2; ch2 healthy again after start', async () => {
-  await labExec(LAB, 'ch2', 'systemctl stop clickhouse-server');
+  await labExec(lab, 'ch2', 'systemctl stop clickhouse-server');
   try {
     const t0 = performance.now();
     await assert.rejects(checkPeersBeforeStop(run.stepContext('ch1')), (e: any) => {
@@ -193,7 +193,7 @@ test('clickhouse-server stopped on ch2: ch1 refuses at once naming ch2; ch2 heal
     await c1.command(`INSERT INTO lab.events_local (ts, id, v) SELECT now(), number, 'while ch2 is down' FROM numbers(100000)`);
   } finally {
     const since = new Date();
-    await labExec(LAB, 'ch2', 'systemctl start clickhouse-server');
+    await labExec(lab, 'ch2', 'systemctl start clickhouse-server');
     const t1 = performance.now();
     const res = (await waitReplicaHealthy(run.stepContext('ch2'), { since })) as any;
     timings.gateAfterStartTotal = Math.round(performance.now() - t1);

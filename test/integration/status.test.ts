@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, labExec, runProcess, type ProcResult } from '../helpers/ch-lab.js';
-import { upClickHouseLab, type TestLab } from '../helpers/lab-up.js';
+import { REPO, runProcess, type ProcResult } from '../helpers/ch-lab.js';
+import { upClickHouseLab, labExec, type TestLab } from '../helpers/lab-up.js';
 
 const LAB = 'chstatus';
 let lab: TestLab;
@@ -79,7 +79,7 @@ test('--limit selects rows; a bad --limit is a usage error (exit 2)', async () =
 });
 
 test('clickhouse-server stopped on ch2: exit 1, ch2 down, the others healthy', async () => {
-  await labExec(LAB, 'ch2', 'systemctl stop clickhouse-server');
+  await labExec(lab, 'ch2', 'systemctl stop clickhouse-server');
   try {
     const r = await status(['-i', lab.inventoryPath, '--json']);
     assert.equal(r.code, 1, r.stderr);
@@ -98,7 +98,7 @@ test('clickhouse-server stopped on ch2: exit 1, ch2 down, the others healthy', a
     assert.match(text.stdout, /^ch2: service clickhouse-server is inactive/m);
     assert.match(text.stdout, /3\/4 replica\(s\) healthy/);
   } finally {
-    await labExec(LAB, 'ch2', 'systemctl start clickhouse-server');
+    await labExec(lab, 'ch2', 'systemctl start clickhouse-server');
   }
 });
 

@@ -201,7 +201,7 @@ describe('chops against QEMU guests', { skip: chopsMissing && 'bin/chops.js does
       await lab.failNextReboot(g, 'hang');   // the reboot freezes the machine: TCP connects, no ssh banner
       const r = await chops(['run', 'exec', '-i', lab.inventoryPath, '--yes', '--json',
         '--cmd', 'touch /root/never-back', '--reboot', '--reboot-timeout', '60s'], 200_000);
-      t.diagnostic(`chops gave up after ${r.seconds}s: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' | ').slice(0, 400)}`);
+      t.diagnostic(`chops gave up after ${r.seconds}s: ${(r.stderr + r.stdout).split('\n').filter((l) => l.includes(g.name) && !l.startsWith('{')).slice(0, 2).join(' | ').slice(0, 400)}`);
       assert.equal(r.signal, null, `chops hung and was killed by the test\n${show(r)}`);
       assert.notEqual(r.code, 0, show(r));
       assert.ok(r.seconds < 60 + 120, `took ${r.seconds}s for a 60s reboot timeout`);

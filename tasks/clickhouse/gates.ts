@@ -134,6 +134,7 @@ export async function pollGate<T>(host: HostHandle, gate: string, o: PollOptions
   let last: GateCheck<T> = { ok: false, value: 'not checked yet' };
   let lastNote = '';
   let lastNoteAt = 0;
+  let attempt = 0;
   for (;;) {
     try {
       last = await check();
@@ -154,7 +155,10 @@ export async function pollGate<T>(host: HostHandle, gate: string, o: PollOptions
       lastNote = text;
       lastNoteAt = Date.now();
     }
-    await sleep(Math.min(o.intervalMs, Math.max(0, deadline - Date.now())), o.signal);
+    // Poll fast at first and back off to the configured interval: a restarted server usually
+    // answers within a second, and noticing it a whole poll interval late is pure downtime.
+    const interval = Math.min(o.intervalMs, 25 * 1.5 ** attempt++);
+    await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), o.signal);
   }
 }
 

@@ -245,7 +245,7 @@ for d in "$CACHE"/vm-*; do
        [ -n "$(find "$ref" -maxdepth 0 -mtime +"${CHOPS_VM_CACHE_DAYS:-7}")" ] || continue
        # only if no other builder/user holds it
        ( flock -n 7 || exit 0; rm -rf --one-file-system "$d"; log "pruned image cache unused for ${CHOPS_VM_CACHE_DAYS:-7}+ days: $d" ) 7>"$d.lock"
-       rm -f "$d.lock" 2>/dev/null || true ;;
+       ;;
   esac
 done
 

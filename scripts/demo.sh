@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 test/lab/lab.sh up --name demo --hosts 4 --clickhouse
-INV=$(cat "${CHOPS_LAB_ROOT:-/var/tmp/chops-lab}/demo/lab.env" >/dev/null 2>&1; echo "${CHOPS_LAB_ROOT:-/var/tmp/chops-lab}/demo/inventory.yml")
+INV=${CHOPS_LAB_ROOT:-/var/tmp/chops-lab}/demo/inventory.yml
 chops() { node bin/chops.js "$@"; }
 set -x
 chops inventory check -i "$INV"

@@ -19,6 +19,8 @@ SUITE=${SUITE:-bookworm}
 PKGS=systemd,systemd-sysv,udev,dbus,openssh-server,sudo,lvm2,fdisk,parted,rsync,e2fsprogs
 PKGS=$PKGS,cron,logrotate,procps,iproute2,less,curl,ca-certificates,zstd,kmod,util-linux
 PKGS=$PKGS,clickhouse-server,clickhouse-client
+# python3: Ansible modules need it on the target (bench:fanout compares against Ansible)
+PKGS=$PKGS,python3
 PKGS=$PKGS,linux-image-amd64,initramfs-tools
 
 log() { printf '[rootfs %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -65,5 +67,8 @@ rm -rf "$BUILD/root/var/lib/apt/lists/"* "$BUILD/root/var/log/"*.log
 rm -f "$BUILD/root/etc/systemd/system/multi-user.target.wants/clickhouse-server.service"
 tar -C "$BUILD/root" --numeric-owner --xattrs --xattrs-include='*' -cf - . | zstd -q -T0 -3 > "$TARBALL.tmp"
 mv -f "$TARBALL.tmp" "$TARBALL"
+# Older tarballs (another package list or script version) are only needed to rebuild what was
+# made from them; they cost ~250 MB each.
+find "$CACHE" -maxdepth 1 -name 'rootfs-*.tar.zst' ! -name "${TARBALL##*/}" -mmin +60 -delete 2>/dev/null || true
 log "rootfs cached in $(( $(date +%s) - t0 ))s: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
 echo "$TARBALL"

@@ -10,6 +10,7 @@ import { ConnectError } from '../errors.js';
 import { readSecret } from '../inventory/secrets.js';
 import { checkHostKey, fingerprint, keyType, knownHostsName, readKnownHosts, recordHostKey } from './known-hosts.js';
 import { putCommand, wrapCommand } from './wrap.js';
+import { ShellSession } from './shell-session.js';
 import type { CommandListener, ExecOptions, ExecResult, Forward, PutOptions, Transport } from './types.js';
 
 interface Endpoint {
@@ -28,6 +29,8 @@ export class SshTransport implements Transport {
   private connecting?: Promise<Client>;
   private forwards = new Set<Forward>();
   private closed = false;
+  /** The connection's persistent shell (undefined: not opened yet; null: unusable here). */
+  private shell?: Promise<ShellSession | undefined> | null;
 
   constructor(readonly def: Host, private readonly listener?: CommandListener) {}
 
@@ -66,7 +69,10 @@ export class SshTransport implements Transport {
     ssh.connection!.setMaxListeners(0);
     // A dropped connection (reboot, network) must not leave a dead handle behind.
     ssh.connection!.on('close', () => {
-      if (this.ssh === ssh) this.ssh = undefined;
+      if (this.ssh === ssh) {
+        this.ssh = undefined;
+        this.shell = undefined;
+      }
     });
     return ssh.connection!;
   }
@@ -165,9 +171,32 @@ export class SshTransport implements Transport {
     return this.run('put', cmd, { stdin: content, sudo: opts.sudo }, `put ${dest} (${Buffer.byteLength(content)} bytes, mode ${opts.mode}${opts.owner ? `, owner ${opts.owner}` : ''})`);
   }
 
+  /** The persistent shell of the current connection, opened on first use. */
+  private async shellSession(client: Client): Promise<ShellSession | undefined> {
+    if (this.shell === null) return undefined;
+    if (!this.shell) {
+      this.shell = ShellSession.open(client, this.def.ssh.sudo);
+      const sh = await this.shell;
+      if (!sh) this.shell = null; // e.g. a server refusing more sessions: plain exec channels it is
+    }
+    return this.shell ?? undefined;
+  }
+
   private async run(kind: 'exec' | 'probe' | 'put', command: string, opts: ExecOptions, label?: string): Promise<ExecResult> {
     const client = await this.client();
     const sudo = opts.sudo ?? this.def.ssh.sudo;
+    // The common case — no input, no deadline, the host's own sudo setting — goes through the
+    // connection's persistent shell when it is free.
+    if (opts.stdin === undefined && !opts.timeoutMs && sudo === this.def.ssh.sudo) {
+      const sh = await this.shellSession(client);
+      if (sh?.available) {
+        const started = performance.now();
+        const r = await sh.run(command);
+        const result: ExecResult = { command: label ?? command, stdout: r.stdout, stderr: r.stderr, code: r.code, durationMs: performance.now() - started };
+        this.listener?.({ host: this.host, kind, result });
+        return result;
+      }
+    }
     const wire = wrapCommand(command, { sudo, timeoutMs: opts.timeoutMs, stdin: opts.stdin !== undefined });
     const started = performance.now();
     const result = await new Promise<ExecResult>((resolve) => {
@@ -283,6 +312,9 @@ export class SshTransport implements Transport {
   private dropConnection(): void {
     const ssh = this.ssh;
     this.ssh = undefined;
+    const shell = this.shell;
+    this.shell = undefined;
+    void shell?.then((sh) => sh?.close());
     try { ssh?.connection?.end(); } catch { /* already gone */ }
     try { this.jumpSsh?.connection?.end(); } catch { /* already gone */ }
     this.jumpSsh = undefined;

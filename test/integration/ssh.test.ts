@@ -162,6 +162,30 @@ test('sudo -n for a non-root login, and atomic root-owned file writes through st
   }
 });
 
+test('the persistent shell keeps commands apart and reports exactly what a fresh exec would', async () => {
+  const inv = parseInventory(readFileSync(lab.inventoryPath, 'utf8'), lab.inventoryPath);
+  const session = new Session(inv, false, () => {});
+  try {
+    const h = session.handle('h2');
+    const r1 = await h.$({ nothrow: true })`printf 'no newline'; printf 'err' >&2; exit 3`;
+    assert.deepEqual([r1.stdout, r1.stderr, r1.code], ['no newline', 'err', 3]);
+    await h.$`cd /tmp; FOO=bar; set -e`;
+    assert.equal((await h.$`pwd; echo "[$FOO]"`).stdout, '/root\n[]\n', 'cd, variables and set -e do not leak');
+    const big = (await h.$`head -c 3000000 /dev/zero | tr '\\0' x`).stdout;
+    assert.equal(big.length, 3_000_000, 'large output survives channel windowing');
+    const syntax = await h.$({ nothrow: true })`if then fi`;
+    assert.equal(syntax.code, 2);
+    assert.equal((await h.$`echo still alive`).stdout, 'still alive\n', 'a syntax error does not kill the shell');
+    assert.equal((await h.$`cat`).stdout, '', 'stdin is /dev/null: nothing waits for input');
+    const parallel = await Promise.all([1, 2, 3, 4, 5].map((i) => h.$`sleep 0.2; echo ${i}`));
+    assert.deepEqual(parallel.map((r) => r.stdout.trim()), ['1', '2', '3', '4', '5'], 'concurrent commands fall back to exec channels');
+    const fed = await h.transport.exec('cat', { stdin: 'fed through stdin' });
+    assert.equal(fed.stdout, 'fed through stdin');
+  } finally {
+    await session.close();
+  }
+});
+
 test('runner killed with SIGKILL mid-run; chops resume finishes from the exact step', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/s1 /root/s3');
   // --gates false: these hosts run no ClickHouse server, so only the rolling order is exercised

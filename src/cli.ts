@@ -4,6 +4,14 @@ import { cac } from 'cac';
 
 const cli = cac('chops');
 
+// A reader that goes away (`chops run … | head`) must not kill a run halfway through a replica:
+// keep working; the run log and state file still record everything.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 const hostOptions = (c: ReturnType<typeof cli.command>) =>
   c
     .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })

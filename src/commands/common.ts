@@ -40,8 +40,11 @@ export function playbookArgs(flags: Record<string, unknown>): Record<string, unk
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(flags)) {
     if (GLOBAL_KEYS.has(k)) continue;
-    if (/[A-Z]/.test(k)) continue; // camelCase twin of a kebab-case flag
-    out[k] = v;
+    // cac hands over unknown multi-word flags in camelCase only (--reboot-timeout -> rebootTimeout)
+    const kebab = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (GLOBAL_KEYS.has(kebab)) continue;
+    if (kebab !== k && kebab in flags) continue; // camelCase twin of a kebab-case key we have
+    out[kebab] = v;
   }
   return out;
 }

@@ -36,3 +36,9 @@ test('destructive steps: refused without a terminal unless --yes; nothing to con
     (process.stdin as any).isTTY = wasTTY;
   }
 });
+
+test('multi-word playbook flags arrive in kebab-case whatever form the parser gives them', async () => {
+  const { playbookArgs } = await import('../../src/commands/common.js');
+  assert.deepEqual(playbookArgs({ rebootTimeout: '60s', cmd: 'x', parallelShards: 2, inventory: 'i' }), { 'reboot-timeout': '60s', cmd: 'x' });
+  assert.deepEqual(playbookArgs({ 'reboot-timeout': '60s', rebootTimeout: '60s' }), { 'reboot-timeout': '60s' });
+});

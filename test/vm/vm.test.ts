@@ -2,9 +2,7 @@
 //   node --import tsx --test test/vm/vm.test.ts          (root; ~3-4 min on a warm cache)
 // A cold cache first builds the rootfs + image + saved state (test/vm/image.sh, ~2.5 min);
 // CI can do that as a separate, cached step: `bash test/vm/image.sh`.
-//
-// The chops-driven tests are skipped (not failed) while bin/chops.js does not exist yet;
-// set CHOPS_VM_REQUIRE_CLI=1 to make a missing CLI fail instead.
+// The chops-driven tests run the built CLI (`npm run build`, done by test/run-all.sh).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +15,6 @@ import { sshRun } from './machine.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHOPS = process.env.CHOPS_VM_CLI ?? path.join(REPO, 'bin', 'chops.js');   // override: test another build
-const chopsMissing = !existsSync(CHOPS) && process.env.CHOPS_VM_REQUIRE_CLI !== '1';
 const BUILD_TIMEOUT = 30 * 60_000;   // before(): may have to build the rootfs + image first
 
 interface ChopsRun { code: number | null; signal: string | null; stdout: string; stderr: string; events: any[]; seconds: number }
@@ -152,7 +149,7 @@ describe('VM lab infrastructure', () => {
 });
 
 // ---- chops itself against the guests --------------------------------------------------------------
-describe('chops against QEMU guests', { skip: chopsMissing && 'bin/chops.js does not exist yet' }, () => {
+describe('chops against QEMU guests', () => {
   describe('facts on 2 guests', () => {
     let lab: Lab;
     before(async () => { lab = await startGuests({ name: 'facts', count: 2 }); }, { timeout: BUILD_TIMEOUT });

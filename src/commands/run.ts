@@ -1,6 +1,7 @@
 // `chops run`, `chops plan`, `chops resume`: one code path. Plan uses the recording transport
 // and writes no state; run and resume hold the cluster lock, write state and a run log.
 import { hostname } from 'node:os';
+import { rm } from 'node:fs/promises';
 import type { Host, Inventory } from '../inventory/types.js';
 import type { Playbook, Phase } from '../engine/playbook.js';
 import { Runner, errorText, type ExecuteResult } from '../engine/runner.js';
@@ -96,8 +97,15 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
     });
   };
   try {
-    for (const cluster of new Set(p.selected.map((h) => h.cluster))) {
-      locks.push(await acquireLock(p.inventory.stateDir, cluster, { runId: state.id, reclaimStale: resuming }));
+    try {
+      for (const cluster of new Set(p.selected.map((h) => h.cluster))) {
+        locks.push(await acquireLock(p.inventory.stateDir, cluster, { runId: state.id, reclaimStale: resuming }));
+      }
+    } catch (err) {
+      // Nothing ran: a new run that could not take the lock leaves no state behind (it would
+      // otherwise look like a crashed run and be picked by `chops resume`).
+      if (!resuming) await rm(store.runDir(state.id), { recursive: true, force: true });
+      throw err;
     }
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);

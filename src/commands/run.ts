@@ -159,6 +159,12 @@ function base(p: Prepared, flags: GlobalFlags) {
 
 async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<Prepared> {
   const output = makeOutput(chooseOutput(flags.output, !!flags.json));
+  // Flags are checked before anything is created or connected.
+  positiveInt(flags.parallelShards, 'parallel-shards', 2);
+  positiveInt(flags.parallelHosts, 'parallel-hosts', 64);
+  if (flags.output !== undefined && !['tty', 'default', 'plain', 'json'].includes(String(flags.output))) {
+    throw new UsageError(`--output must be tty, plain or json, got ${JSON.stringify(flags.output)}`);
+  }
   const { loadPlaybook } = await import('../../playbooks/index.js');
   const playbook = await loadPlaybook(name);
   const params = parseParams(playbook, raw);

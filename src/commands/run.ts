@@ -172,7 +172,21 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const selected = await selectHosts(inventory, flags.limit);
   // Building the phases validates parameter combinations before anything connects.
   playbook.phases(params, inventory);
+  await readSecretsUpFront(selected);
   return { inventory, playbook, params, selected, output };
+}
+
+/**
+ * Read every secret the selected hosts reference before anything runs: a missing or loose secret
+ * fails the run before the first change, and every secret is known to the redactor before the
+ * first line of output (a command may echo one).
+ */
+async function readSecretsUpFront(hosts: Host[]): Promise<void> {
+  const { readSecret } = await import('../inventory/secrets.js');
+  for (const h of hosts) {
+    if (h.clickhouse.password) await readSecret(h.clickhouse.password, h.where);
+    if (h.ssh.passphrase) await readSecret(h.ssh.passphrase, h.where);
+  }
 }
 
 function stepTree(phases: Phase[], selected: Host[]) {

@@ -3,6 +3,7 @@
 import type { StepResult } from './playbook.js';
 import { errorText } from './runner.js';
 import { formatMs } from '../duration.js';
+import { redactor } from '../secrets.js';
 
 export type OutputMode = 'tty' | 'plain' | 'json';
 
@@ -27,9 +28,10 @@ export function chooseOutput(flag: string | undefined, json: boolean, stream: No
 
 export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr, opts: { quietSteps?: boolean } = {}): Output {
   const ts = () => new Date().toISOString().slice(11, 23);
-  const json = (ev: Record<string, unknown>) => out.write(JSON.stringify({ ts: new Date().toISOString(), ...ev }) + '\n');
+  // Everything shown passes the redactor: command output may echo a secret chops has read.
+  const json = (ev: Record<string, unknown>) => out.write(redactor.redact(JSON.stringify({ ts: new Date().toISOString(), ...ev })) + '\n');
   const plain = (s: string) => {
-    if (!opts.quietSteps) out.write(`${ts()} ${s}\n`);
+    if (!opts.quietSteps) out.write(redactor.redact(`${ts()} ${s}`) + '\n');
   };
   return {
     mode,
@@ -60,7 +62,8 @@ export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = proces
       else if (mode === 'plain') plain(`${host}   ${step}: ${text}`);
     },
     text(s) {
-      (mode === 'json' ? err : out).write(s.endsWith('\n') ? s : s + '\n');
+      const t = redactor.redact(s);
+      (mode === 'json' ? err : out).write(t.endsWith('\n') ? t : t + '\n');
     },
   };
 }

@@ -8,6 +8,7 @@ import { ONCE_HOST, getStep, markStep, type RunState, type RunStore } from '../r
 import type { CommandListener } from '../transport/types.js';
 import type { Output } from './output.js';
 import { formatMs } from '../duration.js';
+import { redactor } from '../secrets.js';
 
 export interface ExecuteOptions {
   playbook: Playbook;
@@ -160,11 +161,11 @@ export class Runner {
       task: async (_: unknown, t: any) => {
         const handle = this.session.handle(host);
         handle.onNote = (text) => {
-          t.output = text;
+          t.output = redactor.redact(text);
           this.o.output.note(host.name, step.name, text);
         };
         try {
-          await this.runStep(phase, pi, step, host, stateHost, (title) => (t.title = title));
+          await this.runStep(phase, pi, step, host, stateHost, (title) => (t.title = redactor.redact(title)));
         } finally {
           handle.onNote = undefined;
         }

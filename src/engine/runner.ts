@@ -179,8 +179,9 @@ export class Runner {
     const handle = this.session.handle(host);
     const sctx = { host: handle, params: o.params, run: this.ctx };
     this.currentStep.set(host.name, step.name);
-    // Not awaited: a step lost between here and its first command just runs again on resume.
-    void this.mark(pi, step.name, stateHost, { status: 'started' });
+    // On disk before the step's first command: after a crash the state names exactly the step
+    // that was in progress, and a step still "pending" there never ran.
+    await this.mark(pi, step.name, stateHost, { status: 'started' });
     o.output.stepStart(host.name, phase.name, step.name);
     const t0 = performance.now();
     let res: StepResult;

@@ -215,6 +215,14 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
 
   const runs = await chops(['runs', '-i', lab.inventoryPath]);
   assert.match(runs.stdout, new RegExp(`${runId}.*crashed`));
+  // a changed inventory is refused (a comment is enough: the run was planned on other bytes)
+  const original = readFileSync(lab.inventoryPath, 'utf8');
+  writeFileSync(lab.inventoryPath, original + '# edited\n');
+  const refused = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  writeFileSync(lab.inventoryPath, original);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /inventory/i);
+
   const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
   assert.equal(res.code, 0, res.stderr + res.stdout);
   assert.match(res.stdout, /already done|skipped|succeeded/);

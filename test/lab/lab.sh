@@ -364,6 +364,30 @@ EOF
 
 # cgroup hierarchies a container's systemd writes to (cgroup v1 name=systemd, cgroup2)
 cgroup_dirs() { awk '$3 == "cgroup2" || ($3 == "cgroup" && $4 ~ /(^|,)name=systemd(,|$)/) {print $2}' /proc/self/mounts; }
+kill_cgroup_leftovers() { # SIGKILL, by PID, whatever still runs in this lab's cgroups
+  # A container whose systemd-nspawn was SIGKILLed keeps running (its init is reparented), and
+  # nothing in its command line names the lab. Its processes are still in the cgroup the lab made
+  # for it, so everything listed there is ours by construction.
+  local cg pids attempt
+  for attempt in $(seq 1 50); do
+    pids=$(for cg in $(cgroup_dirs); do [ -d "$cg/chops-lab/$NAME" ] && find "$cg/chops-lab/$NAME" -name cgroup.procs -exec cat {} + 2>/dev/null; done | sort -un)
+    [ -n "$pids" ] || return 0
+    ((attempt == 1)) && log "killing $(echo "$pids" | wc -w) leftover process(es) in the lab's cgroups"
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.1
+  done
+  log "warning: processes left in the lab's cgroups: $pids"
+}
+
+cleanup_network_leftovers() { # the lab's bridge and any host-side veth still around
+  local p
+  if ip link show "$BR" >/dev/null 2>&1; then ip link del "$BR" 2>/dev/null || true; fi
+  # host ends of veth pairs whose namespace outlived its netns mount (killed containers)
+  for p in $(ip -o link show 2>/dev/null | awk -F': ' -v pre="cl${LABID}h" 'index($2, pre) == 1 {split($2, a, "@"); print a[1]}'); do
+    ip link del "$p" 2>/dev/null || true
+  done
+}
+
 remove_cgroups() { # remove this lab's (now empty) cgroups, deepest first
   local cg
   for cg in $(cgroup_dirs); do
@@ -602,7 +626,14 @@ load_env() {
 do_down() {
   local t0 i H p name
   t0=$(now)
-  [ -d "$DIR" ] || { log "nothing to do ($DIR absent)"; return 0; }
+  if [ ! -d "$DIR" ]; then
+    # no state, but a lab killed earlier may have left processes, interfaces and cgroups
+    kill_cgroup_leftovers
+    cleanup_network_leftovers
+    remove_cgroups
+    log "nothing else to do ($DIR absent)"
+    return 0
+  fi
   load_env || true
   # 1. containers (in parallel): SIGTERM to systemd-nspawn = clean halt of the container
   local pids=()
@@ -622,6 +653,7 @@ do_down() {
       for p in $(pids_with "$DIR/zk/zoo.cfg"); do pid_is "$p" ZooKeeperServerMain && stop_pid "$p" "$DIR/zk/zoo.cfg" 20; done ) & pids+=($!)
   fi
   for p in "${pids[@]}"; do wait "$p" || true; done
+  kill_cgroup_leftovers
   # 3. overlays, network namespaces, bridge
   local busy=0
   for H in "$DIR"/hosts/*; do
@@ -632,7 +664,7 @@ do_down() {
     if mountpoint -q "$H/root" 2>/dev/null; then log "$H/root still mounted"; busy=1; fi
     if [ -e "/run/netns/chops-$NAME-$name" ]; then ip netns del "chops-$NAME-$name" 2>/dev/null || true; fi
   done
-  if ip link show "$BR" >/dev/null 2>&1; then ip link del "$BR" 2>/dev/null || true; fi
+  cleanup_network_leftovers
   remove_cgroups
   ((busy)) && die "some overlay still mounted; state kept in $DIR"
   case $DIR in "$ROOT"/?*) rm -rf --one-file-system "$DIR" ;; *) die "refusing to remove $DIR" ;; esac

@@ -96,6 +96,15 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
       process.exit(130);
     });
   };
+  // Connections open in the background while the lock, the log and the renderer are set up.
+  runner = new Runner({
+    ...base(p, flags),
+    plan: false,
+    state,
+    store,
+    onCommand: (ev) => log?.logCommand({ host: ev.host, step: runner!.currentStep.get(ev.host), kind: ev.kind, command: ev.result.command, code: ev.result.code, durationMs: ev.result.durationMs, stdout: ev.result.stdout, stderr: ev.result.stderr }),
+  });
+  runner.preconnect();
   try {
     try {
       for (const cluster of new Set(p.selected.map((h) => h.cluster))) {
@@ -105,6 +114,7 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
       // Nothing ran: a new run that could not take the lock leaves no state behind (it would
       // otherwise look like a crashed run and be picked by `chops resume`).
       if (!resuming) await rm(store.runDir(state.id), { recursive: true, force: true });
+      await runner.close();
       throw err;
     }
     process.once('SIGINT', onSignal);
@@ -114,13 +124,6 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
     p.output.event({ type: 'run-start', runId: state.id, playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name), resumed: resuming });
     if (p.output.mode === 'plain') p.output.text(`run ${state.id}: ${p.playbook.name} on ${p.selected.length} host(s); log: ${store.logPath(state.id)}`);
     const t0 = performance.now();
-    runner = new Runner({
-      ...base(p, flags),
-      plan: false,
-      state,
-      store,
-      onCommand: (ev) => log!.logCommand({ host: ev.host, step: runner!.currentStep.get(ev.host), kind: ev.kind, command: ev.result.command, code: ev.result.code, durationMs: ev.result.durationMs, stdout: ev.result.stdout, stderr: ev.result.stderr }),
-    });
     const res = await runner.execute();
     state.outcome = res.ok ? 'succeeded' : 'failed';
     if (res.error) state.error = `${res.error.host}: ${res.error.step}: ${errorText(res.error.error)}`;

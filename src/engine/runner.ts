@@ -75,6 +75,16 @@ export class Runner {
     return this.phases;
   }
 
+  /** Open the selected hosts' connections in the background while the run is being set up. */
+  preconnect(): void {
+    for (const h of this.o.selected) this.session.handle(h).transport.warm?.();
+  }
+
+  /** Close every connection (execute() does this itself when it ends). */
+  close(): Promise<void> {
+    return this.session.close();
+  }
+
   /** Stop starting new work (a signal, or the first failure). */
   stop(reason: string): void {
     if (!this.abort.signal.aborted) this.abort.abort(new Error(reason));

@@ -31,6 +31,8 @@ export class SshTransport implements Transport {
   private closed = false;
   /** The connection's persistent shell (undefined: not opened yet; null: unusable here). */
   private shell?: Promise<ShellSession | undefined> | null;
+  /** A connection started by warm(), not yet handed to anyone. */
+  private warming?: Promise<Client>;
 
   constructor(readonly def: Host, private readonly listener?: CommandListener) {}
 
@@ -38,8 +40,22 @@ export class SshTransport implements Transport {
     return this.def.name;
   }
 
+  warm(): void {
+    if (this.ssh || this.connecting || this.warming) return;
+    const w = this.client();
+    w.catch(() => {}); // reported to the first command that asks for the connection
+    this.warming = w;
+  }
+
   private client(): Promise<Client> {
     if (this.closed) return Promise.reject(new ConnectError(this.host, 'connection already closed'));
+    if (this.warming) {
+      // The first caller after warm() gets its outcome — including a failure, so an unreachable
+      // host costs one connect timeout, not two.
+      const w = this.warming;
+      this.warming = undefined;
+      return w.then((c) => (this.ssh?.connection === c ? c : this.client()));
+    }
     if (this.ssh?.connection) return Promise.resolve(this.ssh.connection);
     if (!this.connecting) {
       this.connecting = this.connect().finally(() => {
@@ -322,6 +338,11 @@ export class SshTransport implements Transport {
 
   async close(): Promise<void> {
     this.closed = true;
+    // A connection still being opened (warm()) must be closed once it is up, or it would keep
+    // the process alive.
+    const pending = this.connecting ?? this.warming;
+    this.warming = undefined;
+    if (pending) await pending.catch(() => {});
     for (const f of [...this.forwards]) await f.close();
     this.dropConnection();
   }

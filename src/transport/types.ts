@@ -36,6 +36,8 @@ export interface Forward {
   /** 127.0.0.1 port on the control machine that tunnels to the remote target. */
   localPort: number;
   close(): Promise<void>;
+  /** Start connecting now, in the background; a failure is reported by the first command. */
+  warm?(): void;
 }
 
 /** Called for every command a transport runs or records, for the run log and the plan. */
@@ -59,4 +61,6 @@ export interface Transport {
   /** Drop and re-establish the connection (after a reboot); waits until `boot_id` changes when asked. */
   reconnect(opts?: { expectNewBootFrom?: string; timeoutMs?: number }): Promise<void>;
   close(): Promise<void>;
+  /** Start connecting now, in the background; a failure is reported by the first command. */
+  warm?(): void;
 }

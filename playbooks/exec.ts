@@ -6,8 +6,9 @@
 import { definePlaybook, type Phase, type Step } from '../src/engine/playbook.js';
 import { rebootAndWait } from '../tasks/system/reboot.js';
 import { checkTopologyStep, withReplicaGates } from '../tasks/clickhouse/replica-steps.js';
+import { GATE_PARAMS, applyGateOverrides, type GateParams } from '../tasks/clickhouse/gate-params.js';
 
-interface Params {
+interface Params extends GateParams {
   cmd: string[];
   scope: 'each' | 'rolling' | 'once';
   rolling?: boolean;
@@ -42,8 +43,10 @@ export default definePlaybook<Params>({
     { name: 'reboot', type: 'boolean', description: 'reboot each host after the commands and wait for it (new boot id)' },
     { name: 'reboot-timeout', type: 'duration', default: 600_000, description: 'how long to wait for a rebooted host' },
     { name: 'after', type: 'strings', description: 'command(s) to run after the reboot' },
+    ...GATE_PARAMS,
   ],
-  phases(p) {
+  phases(p, inventory) {
+    applyGateOverrides(p, inventory);
     const scope = p.rolling ? 'rolling' : p.scope;
     const steps = commandSteps(p.cmd, p);
     if (p.reboot) {

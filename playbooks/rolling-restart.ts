@@ -2,8 +2,9 @@
 // shard's last healthy replica down. Shards in parallel (--parallel-shards), the replicas of a
 // shard one at a time; each replica is stopped only when its peers are healthy and caught up and
 // it has nothing in flight, and the next one waits until it is a caught-up replica again.
-// A replica whose step fails after the stop is started again (rollback). Safe to rerun.
-import { definePlaybook } from '../src/engine/playbook.js';
+// A replica whose step fails after the stop is started again (rollback). Gate thresholds come
+// from the inventory; the --max-delay, --wait-timeout, ... flags override them for one run.
+import { definePlaybook, type Phase } from '../src/engine/playbook.js';
 import {
   checkTopologyStep,
   checkPeersStep,
@@ -12,27 +13,33 @@ import {
   startClickHouseStep,
   waitHealthyStep,
 } from '../tasks/clickhouse/replica-steps.js';
+import { GATE_PARAMS, applyGateOverrides, type GateParams } from '../tasks/clickhouse/gate-params.js';
 
-export default definePlaybook({
+const runbook: Phase[] = [
+  {
+    name: 'preflight',
+    scope: 'once',
+    steps: [checkTopologyStep], // inventory == system.macros/system.clusters of every node
+  },
+  {
+    name: 'restart replicas',
+    scope: 'rolling',
+    steps: [
+      checkPeersStep, //       the other replicas of the shard are up, writable and caught up
+      checkIdleStep, //        this replica: empty queue, no mutations, no pending sends, no queries
+      stopClickHouseStep, //   rollback: start it again
+      startClickHouseStep, //  remembers when, for "no new errors since"
+      waitHealthyStep, //      answers, writable, caught up, sees its shard
+    ],
+  },
+];
+
+export default definePlaybook<GateParams>({
   name: 'rolling-restart',
   description: 'Restart clickhouse-server replica by replica (shards in parallel), with health gates before each stop and after each start',
-  params: [],
-  phases: () => [
-    {
-      name: 'preflight',
-      scope: 'once',
-      steps: [checkTopologyStep],
-    },
-    {
-      name: 'restart replicas',
-      scope: 'rolling',
-      steps: [
-        checkPeersStep, //       the other replicas of the shard are up, writable and caught up
-        checkIdleStep, //        this replica: empty queue, no mutations, no pending sends, no queries
-        stopClickHouseStep, //   rollback: start it again
-        startClickHouseStep, //  remembers when, for "no new errors since"
-        waitHealthyStep, //      answers, writable, caught up, sees its shard
-      ],
-    },
-  ],
+  params: GATE_PARAMS,
+  phases: (params, inventory) => {
+    applyGateOverrides(params, inventory);
+    return runbook;
+  },
 });

@@ -84,7 +84,7 @@ async function dispatch(fn: () => Promise<number>): Promise<void> {
       process.stderr.write(`chops: ${redactor.redact(err.message)}\n${err.hint ? `  fix: ${redactor.redact(err.hint)}\n` : ''}`);
       process.exitCode = err.exitCode;
     } else {
-      process.stderr.write(`chops: internal error: ${err?.stack ?? err}\n`);
+      process.stderr.write(`chops: internal error: ${redactor.redact(String(err?.stack ?? err))}\n`);
       process.exitCode = 70;
     }
   }

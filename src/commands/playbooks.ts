@@ -11,7 +11,8 @@ export async function playbooksCommand(flags: { json?: boolean }): Promise<numbe
   for (const p of list) {
     out.push(`${p.name}\n  ${p.description}`);
     for (const prm of p.params) {
-      const dflt = prm.default !== undefined ? ` (default: ${JSON.stringify(prm.default)})` : prm.required ? ' (required)' : '';
+      const shown = prm.type === 'duration' && typeof prm.default === 'number' ? durationText(prm.default) : JSON.stringify(prm.default);
+      const dflt = prm.default !== undefined ? ` (default: ${shown})` : prm.required ? ' (required)' : '';
       const kind = prm.type === 'choice' ? prm.choices!.join('|') : prm.type;
       out.push(`    --${prm.name} <${kind}>  ${prm.description}${dflt}`);
     }
@@ -19,4 +20,12 @@ export async function playbooksCommand(flags: { json?: boolean }): Promise<numbe
   }
   process.stdout.write(out.join('\n'));
   return 0;
+}
+
+/** 600000 -> "10m": durations are shown the way they are written. */
+function durationText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }

@@ -63,7 +63,13 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   if (state.inventory !== inventory.path) {
     throw new UsageError(`run ${state.id} used inventory ${state.inventory}, not ${inventory.path}`, { hint: `resume with -i ${state.inventory}` });
   }
-  assertResumable(state, { inventoryHash: inventory.hash, paramsHash: state.paramsHash });
+  // The parameters come from the state itself; recomputing their hash catches a hand-edited file.
+  assertResumable(state, { inventoryHash: inventory.hash, paramsHash: paramsHash(state.params), params: state.params });
+  if (flags.limit !== undefined && String(flags.limit) !== (state.limit?.join(',') ?? '')) {
+    throw new UsageError(`run ${state.id} was started with ${state.limit ? `--limit ${state.limit.join(',')}` : 'no --limit'}; a resume works on the same hosts`, {
+      hint: `drop --limit (or start a new run with \`chops run ${state.playbook} --limit …\`)`,
+    });
+  }
   const { loadPlaybook } = await import('../../playbooks/index.js');
   const playbook = await loadPlaybook(state.playbook);
   const params = state.params;
@@ -77,6 +83,7 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
     throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, { hint: 'finish the work by hand or start a new run with `chops run`' });
   }
   await confirmDestructive(phases, selected, flags, playbook.name);
+  await readSecretsUpFront(selected, params);
   reopenForResume(state);
   output.text(`Resuming run ${state.id} (${playbook.name}); steps already done are skipped.`);
   return execute(p, flags, store, state, true);
@@ -86,13 +93,21 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
   const locks: RunLock[] = [];
   let log: RunLog | undefined;
   let runner: Runner | undefined;
+  // First Ctrl-C: start nothing new, let replicas in progress finish (never leave one stopped).
+  // Second: save the state and leave at once; resume redoes the steps that were running.
+  let interruptedBy: string | undefined;
   const onSignal = (sig: string) => {
-    runner?.stop(`received ${sig}`);
+    if (!interruptedBy) {
+      interruptedBy = sig;
+      runner?.stop(`received ${sig}`);
+      process.stderr.write(`\n${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n`);
+      return;
+    }
     state.outcome = 'interrupted';
     state.error = `interrupted by ${sig}`;
     void store.save(state).then(() => store.flush()).finally(() => {
       for (const l of locks) l.releaseSync();
-      p.output.text(`\nInterrupted by ${sig}. Resume with: chops resume ${state.id} -i ${p.inventory.path}`);
+      p.output.text(`\nAborted by ${sig}. Resume with: chops resume ${state.id} -i ${p.inventory.path}`);
       process.exit(130);
     });
   };
@@ -117,16 +132,17 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
       await runner.close();
       throw err;
     }
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     log = await RunLog.open(store.logPath(state.id), { redactor });
     log.logEvent(`${resuming ? 'resume' : 'run'} ${state.id} playbook=${p.playbook.name} by pid ${process.pid} on ${hostname()} inventory=${p.inventory.path}`);
     p.output.event({ type: 'run-start', runId: state.id, playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name), resumed: resuming });
     if (p.output.mode === 'plain') p.output.text(`run ${state.id}: ${p.playbook.name} on ${p.selected.length} host(s); log: ${store.logPath(state.id)}`);
     const t0 = performance.now();
     const res = await runner.execute();
-    state.outcome = res.ok ? 'succeeded' : 'failed';
+    state.outcome = res.ok ? 'succeeded' : res.error ? 'failed' : 'interrupted';
     if (res.error) state.error = `${res.error.host}: ${res.error.step}: ${errorText(res.error.error)}`;
+    else if (interruptedBy) state.error = `interrupted by ${interruptedBy}`;
     await store.save(state);
     await store.flush();
     const ms = performance.now() - t0;
@@ -135,6 +151,10 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
     if (p.playbook.summary && p.output.mode !== 'json') {
       const s = p.playbook.summary(res.results, p.params);
       if (s) p.output.text(s);
+    }
+    if (!res.ok && !res.error) {
+      p.output.text(`✖ run ${state.id} stopped by ${interruptedBy ?? 'a signal'}; every replica in progress finished its steps.\n  next:    chops resume ${state.id} -i ${p.inventory.path}`);
+      return 130;
     }
     if (!res.ok) return reportFailure(p.output, res, state, store.logPath(state.id));
     if (p.output.mode !== 'json') p.output.text(`✔ run ${state.id} succeeded in ${formatMs(ms)}`);
@@ -175,7 +195,7 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const selected = await selectHosts(inventory, flags.limit);
   // Building the phases validates parameter combinations before anything connects.
   playbook.phases(params, inventory);
-  await readSecretsUpFront(selected);
+  await readSecretsUpFront(selected, params);
   return { inventory, playbook, params, selected, output };
 }
 
@@ -184,11 +204,20 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
  * fails the run before the first change, and every secret is known to the redactor before the
  * first line of output (a command may echo one).
  */
-async function readSecretsUpFront(hosts: Host[]): Promise<void> {
+async function readSecretsUpFront(hosts: Host[], params: Record<string, unknown>): Promise<void> {
   const { readSecret } = await import('../inventory/secrets.js');
+  const secrets: string[] = [];
   for (const h of hosts) {
-    if (h.clickhouse.password) await readSecret(h.clickhouse.password, h.where);
-    if (h.ssh.passphrase) await readSecret(h.ssh.passphrase, h.where);
+    if (h.clickhouse.password) secrets.push(await readSecret(h.clickhouse.password, h.where));
+    if (h.ssh.passphrase) secrets.push(await readSecret(h.ssh.passphrase, h.where));
+  }
+  // Parameters are kept verbatim in the state file (resume needs them): a secret typed into one
+  // would be written to disk. Refuse, and say how to pass it instead.
+  const text = JSON.stringify(params);
+  if (secrets.some((s) => s.length >= 3 && text.includes(s))) {
+    throw new UsageError('a playbook parameter contains a secret from the inventory; it would be stored in the run state and logs', {
+      hint: 'read it on the host instead (e.g. --cmd \'… "$(cat /root/secret)"\') or reference it through the inventory',
+    });
   }
 }
 

@@ -50,6 +50,11 @@ export interface Step<P = any> {
   name: string;
   /** Destroys or replaces data: the run asks "Type YES" unless --yes. */
   destructive?: boolean;
+  /**
+   * A read-only check whose verdict goes stale (health gates, topology). A resumed run checks it
+   * again unless the work it guards (a later step of the same host and phase) has already begun.
+   */
+  gate?: boolean;
   run(ctx: StepContext<P>): Promise<StepResult>;
   /** Undo this step on a host whose later step failed (reverse order, same phase). */
   rollback?(ctx: StepContext<P>): Promise<void>;

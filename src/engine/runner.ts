@@ -150,12 +150,28 @@ export class Runner {
     }));
   }
 
-  /** A replica whose phase has begun but not ended must be finished (or rolled back), never abandoned. */
+  /**
+   * A replica whose work has begun (a step that changes it has started) must be finished (or
+   * rolled back), never abandoned. Passing read-only gates does not count: such a replica stops.
+   */
   private replicaInProgress(pi: number, phase: Phase, host: Host): boolean {
     const st = this.o.state;
     if (!st) return false;
-    const statuses = phase.steps.map((s) => getStep(st, pi, s.name, host.name)?.status ?? 'pending');
-    return statuses.some((s) => s === 'done') && statuses.some((s) => s !== 'done' && s !== 'skipped');
+    const status = (s: Step) => getStep(st, pi, s.name, host.name)?.status ?? 'pending';
+    const begun = phase.steps.some((s) => !s.gate && (status(s) === 'started' || status(s) === 'done'));
+    const finished = phase.steps.every((s) => status(s) === 'done' || status(s) === 'skipped');
+    return begun && !finished;
+  }
+
+  /** Has a step after step SI (that changes the host) begun, so the gate at SI must not be re-run? */
+  private workBegunAfter(phase: Phase, pi: number, si: number, stateHost: string): boolean {
+    const st = this.o.state;
+    if (!st) return false;
+    return phase.steps.slice(si + 1).some((s) => {
+      if (s.gate) return false;
+      const status = getStep(st, pi, s.name, stateHost)?.status;
+      return status === 'started' || status === 'done';
+    });
   }
 
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
@@ -163,7 +179,11 @@ export class Runner {
       title: step.name,
       skip: () => {
         const prev = this.o.state ? getStep(this.o.state, pi, step.name, stateHost) : undefined;
-        if (prev?.status === 'done' || prev?.status === 'skipped') return `already ${prev.status} (resumed run)`;
+        if (prev?.status === 'done' || prev?.status === 'skipped') {
+          // A gate passed before the crash says nothing about now: check again if its work has not begun.
+          if (step.gate && !this.workBegunAfter(phase, pi, si, stateHost)) return false;
+          return `already ${prev.status} (resumed run)`;
+        }
         // In a rolling phase a replica that has started its steps finishes them; elsewhere stop at once.
         if (this.abort.signal.aborted && !(phase.scope === 'rolling' && this.replicaInProgress(pi, phase, host))) return 'stopped: the run is stopping';
         return false;

@@ -13,16 +13,19 @@ const gateCtx = (ctx: StepContext<any>): StepContext => ctx as StepContext;
 
 export const checkTopologyStep: Step = {
   name: 'check topology',
+  gate: true,
   run: (ctx) => checkTopology(gateCtx(ctx)),
 };
 
 export const checkPeersStep: Step = {
   name: 'check peers',
+  gate: true,
   run: (ctx) => checkPeersBeforeStop(gateCtx(ctx)),
 };
 
 export const checkIdleStep: Step = {
   name: 'check replica is idle',
+  gate: true,
   run: (ctx) => checkSelfBeforeStop(gateCtx(ctx)),
 };
 

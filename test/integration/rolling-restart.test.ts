@@ -162,14 +162,12 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
   });
 
   test('a replica whose queue cannot drain stops the run at the gate deadline, naming it', async () => {
-    const shortWait = inventoryVariant(lab.inventoryPath, 'short-wait', (doc) => {
-      doc.defaults.gates.wait_timeout = '5s';
-    });
+    // the deadline comes from a flag, which overrides the inventory's gates.wait_timeout (2m)
     await chQuery(node('ch2'), 'SYSTEM STOP FETCHES lab.events_local');
     try {
       for (let i = 0; i < 3; i++) await chQuery(node('ch1'), `INSERT INTO lab.events_local (ts, id, v) VALUES (now(), ${900_000 + i}, 'stuck')`);
       const before = await uptimes(nodes);
-      const run = await chops(['run', 'rolling-restart', '-i', shortWait, '--limit', 'ch2', '--yes', '--output', 'plain']).done;
+      const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', 'ch2', '--wait-timeout', '5s', '--yes', '--output', 'plain']).done;
       assert.notEqual(run.code, 0, 'the run fails');
       const out = run.stdout + run.stderr;
       assert.match(out, /FAILED check replica is idle/, out);

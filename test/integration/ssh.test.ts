@@ -254,6 +254,31 @@ async function labExec(l: Lab, host: string, cmd: string): Promise<string> {
   return (await labExecRaw(l, host, cmd)).stdout;
 }
 
+test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run resumes', async () => {
+  for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/c1 /root/c3');
+  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain',
+    '--cmd', 'touch /root/c1', '--cmd', 'sleep 1', '--cmd', 'touch /root/c3'];
+  let sent = false;
+  const first = await chops(args, {
+    onStdout: (out, child) => {
+      if (!sent && /h1 > #2/.test(out)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    },
+  });
+  assert.equal(first.code, 130, first.stderr + first.stdout);
+  assert.match(first.stderr, /stopping/);
+  const runId = /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(first.stdout)![1];
+  assert.match(readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8'), /outcome: interrupted/);
+  // the first replicas finished all their steps; the second replicas never began
+  for (const h of ['h1', 'h3']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
+  for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 2>/dev/null || echo none'), 'none\n');
+  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  assert.equal(res.code, 0, res.stderr + res.stdout);
+  for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
+});
+
 async function acceptedLogins(host: string): Promise<number> {
   const out = await labExec(lab, host, "journalctl -u ssh --no-pager -o cat 2>/dev/null | grep -c '^Accepted publickey' || true");
   return Number(out.trim());

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
 import { Runner } from '../../src/engine/runner.js';
 import { makeOutput } from '../../src/engine/output.js';
-import { RunStore, buildSteps, getStep } from '../../src/run/state.js';
+import { RunStore, buildSteps, getStep, markStep } from '../../src/run/state.js';
 import { definePlaybook, type Phase } from '../../src/engine/playbook.js';
 import { sh } from '../../src/quote.js';
 import { Writable } from 'node:stream';
@@ -169,3 +169,30 @@ test('plan mode: probes run for real, changes are recorded and not performed', a
 
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
+
+test('resume re-checks a gate unless the work it guards has begun', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const { journal, pb } = journalPlaybook(dir, (log) => [
+      { name: 'roll', scope: 'rolling', steps: [{ name: 'check', gate: true, run: log('check') }, { name: 'work', run: log('work') }, { name: 'finish', run: log('finish') }] },
+    ]);
+    const store = new RunStore(inv.stateDir);
+    const phases = pb.phases({}, inv);
+    const state = await store.create({
+      playbook: pb.name, params: {}, inventory: inv.path, inventoryHash: inv.hash, cluster: 'c1',
+      steps: buildSteps(phases.map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
+    });
+    // a1: gate passed, work not begun (crash right after the gate) -> the gate runs again
+    markStep(state, 0, 'check', 'a1', { status: 'done' });
+    // b1: gate passed and the work had begun when the crash came -> no re-check, work continues
+    markStep(state, 0, 'check', 'b1', { status: 'done' });
+    markStep(state, 0, 'work', 'b1', { status: 'started' });
+    const { res } = await run(inv, pb, { existing: state });
+    assert.equal(res.ok, true);
+    const lines = readFileSync(journal, 'utf8').trim().split('\n');
+    assert.deepEqual(lines.filter((l) => l.startsWith('a1:')), ['a1:check', 'a1:work', 'a1:finish']);
+    assert.deepEqual(lines.filter((l) => l.startsWith('b1:')), ['b1:work', 'b1:finish']);
+  } finally {
+    cleanup();
+  }
+});

@@ -600,6 +600,9 @@ export async function checkTopology(ctx: StepContext, opts: { requireAll?: boole
     }
   }
   for (const [finding, names] of clusterFindings) mismatches.push(`${names.join(', ')}: ${finding}`);
+  // A host that does not answer cannot be compared, and is noted rather than refused: the
+  // per-replica gates refuse to stop its peers and fail its own "idle" check, so an unverified
+  // host is never changed and never loses a peer because of this.
   if (opts.requireAll) for (const u of unverified) mismatches.push(`${u.host}: cannot check: ${u.message}`);
   if (mismatches.length) {
     throw new ChopsError(`topology mismatch between the inventory and the servers:\n  - ${mismatches.join('\n  - ')}`, {

@@ -21,6 +21,8 @@ export class HostHandle {
   readonly probe: CommandTag;
   /** Progress messages for the renderer (e.g. "waiting for queue: 12 entries"). */
   onNote?: (text: string) => void;
+  /** Where SQL sent to this host's ClickHouse is logged (the run log), like its shell commands. */
+  logSql?: (kind: 'exec' | 'probe', statement: string, code: number, durationMs: number, note: string) => void;
 
   constructor(readonly def: Host, readonly transport: Transport, readonly plan: boolean) {
     this.$ = this.tag('exec', {});

@@ -201,9 +201,15 @@ class HttpChClient implements ChClient {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     // The server stops by itself too (between blocks), in case our KILL cannot get through.
     if (settings.max_execution_time === undefined && timeoutMs >= 1000) settings.max_execution_time = Math.ceil(timeoutMs / 1000) + 1;
+    const t0 = performance.now();
+    const logged = (code: number, note: string) =>
+      this.handle.logSql?.(settings.readonly !== undefined || /^\s*(SELECT|SHOW|DESCRIBE|EXISTS|WITH)\b/i.test(text) ? 'probe' : 'exec', `clickhouse[${queryId}]> ${text.replace(/\s+/g, ' ').trim()}`, code, performance.now() - t0, note);
     try {
-      return await send(queryId, ac.signal, settings);
+      const r = await send(queryId, ac.signal, settings);
+      logged(0, Array.isArray(r) ? `${r.length} row(s)` : '');
+      return r;
     } catch (err) {
+      logged(1, String((err as Error)?.message ?? err).split('\n')[0]);
       if (why) {
         await this.kill(queryId);
         const what = why === 'timeout' ? `query did not finish within ${fmtSeconds(timeoutMs)}` : 'query aborted';

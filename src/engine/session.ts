@@ -31,6 +31,9 @@ export class Session {
         t = p;
       }
       h = new HostHandle(def, t, this.plan);
+      const name = def.name;
+      h.logSql = (kind, statement, code, durationMs, note) =>
+        this.listener({ host: name, kind, result: { command: statement, stdout: code === 0 ? note : '', stderr: code === 0 ? '' : note, code, durationMs } });
       this.handles.set(def.name, h);
     }
     return h;

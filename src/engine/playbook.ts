@@ -12,6 +12,8 @@ import type { HostHandle } from '../host.js';
 export type Scope = 'each' | 'rolling' | 'once';
 
 export interface RunContext {
+  /** The run's id (absent in plan mode): names per-run markers a step leaves on a host. */
+  runId?: string;
   inventory: Inventory;
   /** Hosts selected by --limit (all hosts when no limit), in inventory order. */
   selected: Host[];

@@ -60,6 +60,7 @@ export class Runner {
     this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
     this.phases = o.playbook.phases(o.params, o.inventory);
     this.ctx = {
+      runId: o.state?.id,
       inventory: o.inventory,
       selected: o.selected,
       plan: o.plan,

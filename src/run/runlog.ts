@@ -9,7 +9,7 @@ import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CommandListener } from '../transport/types.js';
 import { Redactor } from './redact.js';
-import { isFinished, isRunId, RunStore } from './state.js';
+import { isActiveElsewhere, isRunId, RunStore } from './state.js';
 
 export interface CommandEntry {
   host: string;
@@ -202,7 +202,9 @@ export async function pruneLogs(
     } catch {
       continue;
     }
-    if (!isFinished(st)) continue;
+    // A run still at work is never touched. Anything else older than the retention goes, failed
+    // and interrupted runs too: a run left unresumed that long should not be resumed any more.
+    if (isActiveElsewhere(st)) continue;
     const last = Date.parse(st.updatedAt);
     if (!Number.isFinite(last) || last >= cutoff) continue;
     const path = join(store.runsDir, id);

@@ -134,7 +134,7 @@ describe('RunLog', () => {
 });
 
 describe('pruneLogs', () => {
-  it('removes only finished runs older than the retention, never unfinished ones or the current run', async () => {
+  it('removes runs older than the retention (failed and abandoned ones too), never the current run or a live one', async () => {
     const dir = freshDir();
     const store = new RunStore(dir);
     const now = new Date('2026-11-21T08:00:00Z');
@@ -171,10 +171,10 @@ describe('pruneLogs', () => {
     await writeFileAtomic(store.statePath(corrupt), '::: not yaml {{{');
 
     const removed = await pruneLogs(dir, 30, { now, currentRunId: current });
-    assert.deepEqual(removed.map((r) => r.id), [oldOk]);
-    assert.equal(removed[0].path, store.runDir(oldOk));
-    assert.ok(!existsSync(store.runDir(oldOk)));
-    for (const id of [oldFailed, oldInterrupted, oldRunning, newOk, current, corrupt]) {
+    assert.deepEqual(removed.map((r) => r.id).sort(), [oldOk, oldFailed, oldInterrupted, oldRunning].sort());
+    assert.equal(removed.find((r) => r.id === oldOk)!.path, store.runDir(oldOk));
+    for (const id of [oldOk, oldFailed, oldInterrupted, oldRunning]) assert.ok(!existsSync(store.runDir(id)), id);
+    for (const id of [newOk, current, corrupt]) {
       assert.ok(existsSync(store.runDir(id)), id);
     }
     // Date form of the third argument; 0 days: every finished run except the current one.

@@ -44,7 +44,7 @@ function journalPlaybook(dir: string, phases: (log: (tag: string) => any) => Pha
   return { journal, pb: definePlaybook({ name: 'test', description: 't', params: [], phases: () => phases(log) }) };
 }
 
-async function run(inv: any, pb: any, opts: { state?: boolean; plan?: boolean; existing?: any } = {}) {
+async function run(inv: any, pb: any, opts: { state?: boolean; plan?: boolean; existing?: any; parallelShards?: number } = {}) {
   const out = sink();
   const store = new RunStore(inv.stateDir);
   const phases = pb.phases({}, inv);
@@ -52,7 +52,7 @@ async function run(inv: any, pb: any, opts: { state?: boolean; plan?: boolean; e
     playbook: pb.name, params: {}, inventory: inv.path, inventoryHash: inv.hash, cluster: 'c1',
     steps: buildSteps(phases.map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
   }));
-  const runner = new Runner({ playbook: pb, params: {}, inventory: inv, selected: inv.hosts, plan: !!opts.plan, output: makeOutput('json', out.w, out.w), parallelShards: 2, parallelHosts: 8, state, store: state ? store : undefined });
+  const runner = new Runner({ playbook: pb, params: {}, inventory: inv, selected: inv.hosts, plan: !!opts.plan, output: makeOutput('json', out.w, out.w), parallelShards: opts.parallelShards ?? 2, parallelHosts: 8, state, store: state ? store : undefined });
   const res = await runner.execute();
   if (state) await store.flush();
   return { res, state, events: out.lines.map((l) => JSON.parse(l)), store };
@@ -97,6 +97,7 @@ test('a failure stops new work, rolls back the failing replica and records state
     assert.ok(lines.includes('a1:rollback-stop'), 'the failed replica was rolled back');
     assert.ok(!lines.some((l) => l.startsWith('a2:')), 'the next replica of the failed shard never started');
     assert.ok(!lines.includes('b2:stop'), 'the other shard did not start a new replica');
+    assert.deepEqual(lines.filter((l) => l.startsWith('b1:')), ['b1:stop', 'b1:work', 'b1:start'], 'the replica in flight in the other shard finished its steps');
     const st = first.state!;
     assert.equal(getStep(st, 0, 'work', 'a1')?.status, 'failed');
     assert.match(getStep(st, 0, 'work', 'a1')?.error ?? '', /exited 3.*boom/s);
@@ -192,6 +193,18 @@ test('resume re-checks a gate unless the work it guards has begun', async () => 
     const lines = readFileSync(journal, 'utf8').trim().split('\n');
     assert.deepEqual(lines.filter((l) => l.startsWith('a1:')), ['a1:check', 'a1:work', 'a1:finish']);
     assert.deepEqual(lines.filter((l) => l.startsWith('b1:')), ['b1:work', 'b1:finish']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('--parallel-shards 1: one shard at a time', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const { journal, pb } = journalPlaybook(dir, (log) => [{ name: 'roll', scope: 'rolling', steps: [{ name: 's', run: log('s') }] }]);
+    const { res } = await run(inv, pb, { parallelShards: 1 });
+    assert.equal(res.ok, true);
+    assert.deepEqual(readFileSync(journal, 'utf8').trim().split('\n'), ['a1:s', 'a2:s', 'b1:s', 'b2:s']);
   } finally {
     cleanup();
   }

@@ -3,7 +3,7 @@
 // side by side, round-robin, in one run; plus cold start-up of `chops --help` and `chops plan`.
 // Prints medians and ratios. Not a test: the 2 shared cores are noisy, so only ratios count.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labUp } from '../test/lab/lab.js';
@@ -64,7 +64,6 @@ try {
 
   // cold start-up: --help and plan on a 4-host inventory (first run after dropping nothing: the
   // page cache is warm, as on an operator's machine; node itself dominates)
-  const planInv = join(ROOT, 'inventory.yml');
   const help: number[] = [];
   const plan: number[] = [];
   const bare: number[] = [];
@@ -80,7 +79,6 @@ try {
     help.push(timeIt(process.execPath, ['bin/chops.js', '--help']).s);
     plan.push(timeIt(process.execPath, ['bin/chops.js', 'plan', 'exec', '-i', plan4, '--cmd', 'true']).s);
   }
-  void planInv;
 
   const m = { chops: median(t.chops), raw: median(t.raw), ansible: haveAnsible ? median(t.ansible) : NaN };
   const row = (name: string, s: number, note = '') => console.log(`| ${name.padEnd(44)} | ${s.toFixed(3).padStart(8)} | ${note}`);
@@ -94,4 +92,3 @@ try {
 } finally {
   await lab.down();
 }
-void existsSync;

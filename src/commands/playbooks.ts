@@ -1,5 +1,6 @@
 // `chops playbooks`: what can be run, with each parameter.
 import { PLAYBOOKS } from '../../playbooks/index.js';
+import { durationText } from '../duration.js';
 
 export async function playbooksCommand(flags: { json?: boolean }): Promise<number> {
   const list = await Promise.all(Object.values(PLAYBOOKS).map(async (load) => (await load()).default));
@@ -22,10 +23,3 @@ export async function playbooksCommand(flags: { json?: boolean }): Promise<numbe
   return 0;
 }
 
-/** 600000 -> "10m": durations are shown the way they are written. */
-function durationText(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}

@@ -22,13 +22,17 @@ interface Prepared {
   params: Record<string, unknown>;
   selected: Host[];
   output: Output;
+  /** Built once from the parameters (this also validates their combinations). */
+  phases: Phase[];
+  parallelShards: number;
+  parallelHosts: number;
 }
 
 export async function planCommand(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<number> {
   const p = await prepare(name, flags, raw);
   // The plan is the output; step-by-step progress lines would only bury it.
   if (p.output.mode !== 'json') p.output = makeOutput(p.output.mode, process.stdout, process.stderr, { quietSteps: true });
-  const runner = new Runner({ ...base(p, flags), plan: true });
+  const runner = new Runner({ ...base(p), plan: true });
   p.output.event({ type: 'plan-start', playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name) });
   if (p.output.mode !== 'json') p.output.text(`Plan for ${p.playbook.name} on ${p.selected.length} host(s) — nothing will be changed; probes run for real.\n`);
   const res = await runner.execute();
@@ -40,8 +44,7 @@ export async function planCommand(name: string, flags: GlobalFlags, raw: Record<
 
 export async function runCommand(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<number> {
   const p = await prepare(name, flags, raw);
-  const phases = p.playbook.phases(p.params, p.inventory);
-  await confirmDestructive(phases, p.selected, flags, p.playbook.name);
+  await confirmDestructive(p.phases, p.selected, flags, p.playbook.name);
   const store = new RunStore(p.inventory.stateDir, { redactor });
   const state = await store.create({
     playbook: p.playbook.name,
@@ -50,12 +53,13 @@ export async function runCommand(name: string, flags: GlobalFlags, raw: Record<s
     inventoryHash: p.inventory.hash,
     cluster: clusterKey(p.selected),
     limit: flags.limit ? String(flags.limit).split(',') : undefined,
-    steps: stepTree(phases, p.selected),
+    steps: stepTree(p.phases, p.selected),
   });
-  return execute(p, flags, store, state, false);
+  return execute(p, store, state, false);
 }
 
 export async function resumeCommand(runId: string | undefined, flags: GlobalFlags): Promise<number> {
+  const limits = checkRunFlags(flags);
   const inventory = await openInventory(flags);
   const store = new RunStore(inventory.stateDir, { redactor });
   const state = runId ? await store.load(runId) : await store.latest({ unfinished: true });
@@ -75,9 +79,9 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   const params = state.params;
   const selected = await selectHosts(inventory, state.limit?.join(','));
   const output = makeOutput(chooseOutput(flags.output, !!flags.json));
-  const p: Prepared = { inventory, playbook, params, selected, output };
   // The phases must be the ones the run started with; a playbook edited since would misalign.
   const phases = playbook.phases(params, inventory);
+  const p: Prepared = { inventory, playbook, params, selected, output, phases, ...limits };
   const expected = stepTree(phases, selected);
   if (JSON.stringify(expected.map((ph) => [ph.phase, ph.steps.map((s) => s.name)])) !== JSON.stringify(state.steps.map((ph) => [ph.phase, ph.steps.map((s) => s.name)]))) {
     throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, { hint: 'finish the work by hand or start a new run with `chops run`' });
@@ -86,10 +90,10 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   await readSecretsUpFront(selected, params);
   reopenForResume(state);
   output.text(`Resuming run ${state.id} (${playbook.name}); steps already done are skipped.`);
-  return execute(p, flags, store, state, true);
+  return execute(p, store, state, true);
 }
 
-async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: RunState, resuming: boolean): Promise<number> {
+async function execute(p: Prepared, store: RunStore, state: RunState, resuming: boolean): Promise<number> {
   const locks: RunLock[] = [];
   let log: RunLog | undefined;
   let runner: Runner | undefined;
@@ -113,7 +117,7 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
   };
   // Connections open in the background while the lock, the log and the renderer are set up.
   runner = new Runner({
-    ...base(p, flags),
+    ...base(p),
     plan: false,
     state,
     store,
@@ -168,35 +172,34 @@ async function execute(p: Prepared, flags: GlobalFlags, store: RunStore, state: 
   }
 }
 
-function base(p: Prepared, flags: GlobalFlags) {
+function base(p: Prepared) {
+  const { playbook, params, inventory, selected, output, phases, parallelShards, parallelHosts } = p;
+  return { playbook, params, inventory, selected, output, phases, parallelShards, parallelHosts };
+}
+
+/** Flags are checked before anything is created or connected. */
+function checkRunFlags(flags: GlobalFlags): { parallelShards: number; parallelHosts: number } {
+  if (flags.output !== undefined && !['tty', 'default', 'plain', 'json'].includes(String(flags.output))) {
+    throw new UsageError(`--output must be tty, plain or json, got ${JSON.stringify(flags.output)}`);
+  }
   return {
-    playbook: p.playbook,
-    params: p.params,
-    inventory: p.inventory,
-    selected: p.selected,
-    output: p.output,
     parallelShards: positiveInt(flags.parallelShards, 'parallel-shards', 2),
     parallelHosts: positiveInt(flags.parallelHosts, 'parallel-hosts', 64),
   };
 }
 
 async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<Prepared> {
+  const limits = checkRunFlags(flags);
   const output = makeOutput(chooseOutput(flags.output, !!flags.json));
-  // Flags are checked before anything is created or connected.
-  positiveInt(flags.parallelShards, 'parallel-shards', 2);
-  positiveInt(flags.parallelHosts, 'parallel-hosts', 64);
-  if (flags.output !== undefined && !['tty', 'default', 'plain', 'json'].includes(String(flags.output))) {
-    throw new UsageError(`--output must be tty, plain or json, got ${JSON.stringify(flags.output)}`);
-  }
   const { loadPlaybook } = await import('../../playbooks/index.js');
   const playbook = await loadPlaybook(name);
   const params = parseParams(playbook, raw);
   const inventory = await openInventory(flags);
   const selected = await selectHosts(inventory, flags.limit);
   // Building the phases validates parameter combinations before anything connects.
-  playbook.phases(params, inventory);
+  const phases = playbook.phases(params, inventory);
   await readSecretsUpFront(selected, params);
-  return { inventory, playbook, params, selected, output };
+  return { inventory, playbook, params, selected, output, phases, ...limits };
 }
 
 /**

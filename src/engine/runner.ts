@@ -7,7 +7,6 @@ import { ChopsError, CommandError, tail } from '../errors.js';
 import { ONCE_HOST, getStep, markStep, type RunState, type RunStore } from '../run/state.js';
 import type { CommandListener } from '../transport/types.js';
 import type { Output } from './output.js';
-import { formatMs } from '../duration.js';
 import { redactor } from '../secrets.js';
 
 export interface ExecuteOptions {
@@ -17,6 +16,8 @@ export interface ExecuteOptions {
   selected: Host[];
   plan: boolean;
   output: Output;
+  /** The playbook's phases for these parameters, when the caller has built them already. */
+  phases?: Phase[];
   parallelShards: number;
   parallelHosts: number;
   /** Run mode: state to update (a fresh one, or a resumed one). */
@@ -58,7 +59,7 @@ export class Runner {
 
   constructor(private readonly o: ExecuteOptions) {
     this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
-    this.phases = o.playbook.phases(o.params, o.inventory);
+    this.phases = o.phases ?? o.playbook.phases(o.params, o.inventory);
     this.ctx = {
       runId: o.state?.id,
       inventory: o.inventory,
@@ -304,4 +305,3 @@ export function errorText(err: unknown): string {
   return String(err);
 }
 
-export { formatMs };

@@ -1,6 +1,7 @@
 // The building blocks of the declarative inventory schema: what a key may hold, how its text
 // becomes a value, and which YAML 1.2 trap to name when it is wrong.
 
+import { UNIT_MS, parseDuration } from '../duration.js';
 import { isAbsolute } from 'node:path';
 
 export interface RuleContext {
@@ -157,8 +158,6 @@ export function bool(): ScalarRule<boolean> {
   };
 }
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const DURATION_HINT = 'write a number and a unit: "500ms", "10s", "5m", "1h", "30d"';
 
 /** "10s" -> a number in the unit the typed inventory uses (ms, s or d). */
@@ -169,9 +168,8 @@ export function duration(unit: 'ms' | 's' | 'd', options: { allowZero?: boolean 
     check(value) {
       // A bare number has no unit, and guessing seconds vs milliseconds is how timeouts go wrong.
       if (typeof value === 'number') return fail(`add a unit, e.g. "${value}s"`);
-      const m = typeof value === 'string' ? DURATION.exec(value.trim()) : null;
-      if (!m) return fail(DURATION_HINT);
-      const ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+      const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+      if (ms === undefined) return fail(DURATION_HINT);
       if (ms === 0 && !options.allowZero) return fail(DURATION_HINT);
       return ok(ms / UNIT_MS[unit]);
     },

@@ -8,8 +8,6 @@ export interface ExecOptions {
   sudo?: boolean;
   /** Kill the remote command after this long; the result then has code 124. */
   timeoutMs?: number;
-  /** Extra strings that must never reach a log (passwords handed to a command). */
-  secrets?: string[];
 }
 
 export interface ExecResult {

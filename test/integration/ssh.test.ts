@@ -3,7 +3,7 @@
 // and a runner killed with SIGKILL mid-run that `chops resume` finishes correctly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labUp, labExec as labExecRaw, type Lab } from '../lab/lab.js';
 import { chops, events } from './chops-cli.js';
@@ -288,4 +288,3 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-void existsSync;

@@ -1,7 +1,7 @@
 // How a run talks to its operator: listr2's live tree on a terminal, one line per event for
 // CI/cron/pipes (--output plain), or one JSON object per line for machines (--json).
 import type { StepResult } from './playbook.js';
-import { errorText } from './runner.js';
+import { errorText } from '../errors.js';
 import { formatMs } from '../duration.js';
 import { redactor } from '../secrets.js';
 

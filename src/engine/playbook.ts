@@ -78,6 +78,14 @@ export interface Phase<P = any> {
   name: string;
   scope: Scope;
   steps: Step<P>[];
+  /**
+   * Rolling phases: is this replica serving right now? Asked by a resumed run for a replica whose
+   * work had begun before the crash. Serving → its gates are checked again, whatever the state
+   * file says (nothing is taken down on the strength of a gate that passed before a crash); not
+   * serving → it is already down, and the run continues with the step that brings it back.
+   * Without it a resumed run re-checks the gates of every replica still in progress.
+   */
+  replicaServing?(ctx: StepContext<P>): Promise<boolean>;
 }
 
 export interface ParamSpec {

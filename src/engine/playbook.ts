@@ -2,6 +2,7 @@
 // A playbook file should read like the operator's runbook; see playbooks/*.ts.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostHandle } from '../host.js';
+import type { RunEvent } from './events.js';
 
 /**
  * each:    every selected host runs the phase's steps, hosts in parallel.
@@ -26,8 +27,8 @@ export interface RunContext {
   shared: Map<string, unknown>;
   /** Aborted when the run stops (first failure elsewhere, or a signal). */
   signal: AbortSignal;
-  /** Emit a structured event (JSON output, run log). */
-  emit(event: Record<string, unknown>): void;
+  /** Emit a structured event (JSON output, run log, report): one of the kinds in src/engine/events.ts. */
+  emit(event: RunEvent): void;
 }
 
 /**

@@ -105,7 +105,8 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
   const onSignal = (sig: string) => {
     if (!stop.signal.aborted) {
       stop.abort(sig);
-      process.stderr.write(`\n${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}\n`);
+      // At once, above the live display (which must neither swallow nor delay it).
+      p.output.notice(`${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}`);
       return;
     }
     abort.abort(sig);
@@ -118,7 +119,8 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
     const { executeRun } = await import('../engine/execute-run.js');
     const report = await executeRun({ ...base(p), store, state, resuming, redactor, stop: stop.signal, abort: abort.signal });
     if (report.outcome === 'aborted') {
-      process.stderr.write(`\nAborted by ${report.stoppedBy}. Resume with: ${resumeLine}\n`);
+      p.output.end(); // the runner is still at work: freeze the display before the last word
+      process.stderr.write(`Aborted by ${report.stoppedBy}; the state is saved. Resume with: ${resumeLine}\n`);
       process.exit(130);
     }
     const res = report.result!;

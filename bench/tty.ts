@@ -9,16 +9,19 @@
 //
 //   flock /run/chops-heavy.lock npm run bench:tty        BENCH_TTY_HOSTS=20,200 BENCH_ROUNDS=3
 //   CHOPS_TEST_REUSE_LAB=1                               reuse a lab of the bench's name if up
+//   BENCH_TTY_HOSTS=200L                                 N hosts with `connection: local` (no lab:
+//                                                        for when N lab hosts do not fit; each command
+//                                                        is a local `sh`, so only the ratio means much)
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { shq } from '../src/quote.js';
 import { CHOPS } from '../test/support/cli.js';
-import { testLab } from '../test/support/lab.js';
+import { type TestLab, testLab } from '../test/support/lab.js';
 import { REPO } from '../test/support/process.js';
 
-const SIZES = (process.env.BENCH_TTY_HOSTS ?? '20,200').split(',').map(Number);
+const SIZES = (process.env.BENCH_TTY_HOSTS ?? '20,200').split(',').map((x) => ({ hosts: Number.parseInt(x, 10), local: x.endsWith('L') }));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TEN = ['true', 'uname -a', 'cat /etc/hostname', 'date +%s', 'id -u', 'cat /proc/uptime', 'cat /proc/loadavg', 'echo hello', 'ls /etc/ssh', 'whoami'];
 const TARGET = 1.2;
@@ -38,6 +41,15 @@ const median = (xs: number[]) => {
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'chops-bench-tty-'));
 
+/** N hosts on this machine (connection: local), 2 replicas per shard, for when a lab does not fit. */
+function localHosts(n: number): Pick<TestLab, 'inventoryPath' | 'down'> {
+  const reps = Array.from({ length: n }, (_, i) => `{host: l${i + 1}, connection: local}`);
+  const shards = Array.from({ length: Math.ceil(n / 2) }, (_, s) => `      - replicas: [${reps.slice(s * 2, s * 2 + 2).join(', ')}]`);
+  const inventoryPath = path.join(tmp, `local-${n}.yml`);
+  writeFileSync(inventoryPath, `version: 1\nstate: {dir: ${tmp}/state}\nclusters:\n  local:\n    shards:\n${shards.join('\n')}\n`);
+  return { inventoryPath, down: async () => {} };
+}
+
 /** One chops run inside a pty of the given size; GNU time measures the chops process alone. */
 async function inPty(args: string[], size: { cols: number; rows: number }): Promise<Sample> {
   const timeFile = path.join(tmp, 'time');
@@ -52,11 +64,11 @@ async function inPty(args: string[], size: { cols: number; rows: number }): Prom
 
 const rows: string[] = [];
 const summary: Record<string, unknown>[] = [];
-for (const hosts of SIZES) {
+for (const { hosts, local } of SIZES) {
   const cmds = hosts > 50 ? TEN.slice(0, 2) : TEN;
   const t0 = Date.now();
-  const lab = await testLab({ name: `benchtty${hosts}`, hosts });
-  console.error(`lab of ${hosts} hosts up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const lab = local ? localHosts(hosts) : await testLab({ name: `benchtty${hosts}`, hosts });
+  console.error(`${local ? 'local' : 'lab'}: ${hosts} hosts up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   try {
     const run = (extra: string[]) => ['run', 'exec', '-i', lab.inventoryPath, ...extra, ...cmds.flatMap((c) => ['--cmd', c])];
     const size = { cols: 160, rows: 50 };
@@ -76,11 +88,11 @@ for (const hosts of SIZES) {
     const m = (k: 'plain' | 'tty', f: keyof Omit<Sample, 'out'>) => median(s[k].map((x) => x[f]));
     const ratio = { wall: m('tty', 'wall') / m('plain', 'wall'), cpu: m('tty', 'cpu') / m('plain', 'cpu'), rss: m('tty', 'rssMb') / m('plain', 'rssMb') };
     rows.push(
-      `| ${String(hosts).padStart(5)} × ${String(cmds.length).padEnd(2)} | ${m('plain', 'wall').toFixed(2).padStart(7)} s ${m('plain', 'cpu').toFixed(2).padStart(6)} s ${m('plain', 'rssMb').toFixed(0).padStart(4)} MB ` +
+      `| ${String(hosts).padStart(5)} × ${String(cmds.length).padEnd(2)}${local ? ' local' : ' ssh  '} | ${m('plain', 'wall').toFixed(2).padStart(7)} s ${m('plain', 'cpu').toFixed(2).padStart(6)} s ${m('plain', 'rssMb').toFixed(0).padStart(4)} MB ` +
         `| ${m('tty', 'wall').toFixed(2).padStart(7)} s ${m('tty', 'cpu').toFixed(2).padStart(6)} s ${m('tty', 'rssMb').toFixed(0).padStart(4)} MB ` +
         `| ${ratio.wall.toFixed(2)}× ${ratio.cpu.toFixed(2)}× ${ratio.rss.toFixed(2)}× | ${(m('tty', 'bytes') / 1024).toFixed(0)} KiB, ${median(s.tty.map(frames))} frames | ${sizelessOk ? 'yes' : 'NO'}`,
     );
-    summary.push({ hosts, commands: cmds.length, rounds: ROUNDS, plain: { wall: m('plain', 'wall'), cpu: m('plain', 'cpu'), rssMb: m('plain', 'rssMb') }, display: { wall: m('tty', 'wall'), cpu: m('tty', 'cpu'), rssMb: m('tty', 'rssMb') }, ratio, sizelessShowsProgress: sizelessOk });
+    summary.push({ hosts, local, commands: cmds.length, rounds: ROUNDS, plain: { wall: m('plain', 'wall'), cpu: m('plain', 'cpu'), rssMb: m('plain', 'rssMb') }, display: { wall: m('tty', 'wall'), cpu: m('tty', 'cpu'), rssMb: m('tty', 'rssMb') }, ratio, sizelessShowsProgress: sizelessOk });
   } finally {
     await lab.down();
   }

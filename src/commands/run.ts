@@ -165,6 +165,8 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const params = parseParams(playbook, raw);
   const inventory = await openInventory(flags);
   const selected = await selectHosts(inventory, flags.limit);
+  // Hosts over SSH: the SSH library loads while the run is set up, off the connection's path.
+  if (selected.some((h) => h.connection !== 'local')) void import('../transport/ssh.js').then((m) => m.preloadSsh());
   // Building the phases validates parameter combinations before anything connects.
   const phases = playbook.phases(params, inventory);
   await readSecretsUpFront(selected, params);

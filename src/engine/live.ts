@@ -182,7 +182,7 @@ export class LiveDisplay {
     if (c.failed) parts.push(`${c.failed} failed`);
     if (c.waiting) parts.push(final ? `${c.waiting} not run` : `${c.waiting} waiting`);
     const icon = c.failed ? this.paint('31', '✖') : !c.waiting && !c.running ? this.paint('32', '✔') : final ? this.paint('33', '◼') : c.running ? this.paint('36', SPIN[this.tick % SPIN.length]) : ' ';
-    const took = final && p.started && !c.waiting ? ` in ${formatDuration(Date.now() - p.started)}` : '';
+    const took = final && p.started && !c.waiting && !c.running ? ` in ${formatDuration(Date.now() - p.started)}` : '';
     return `${icon} ${p.shape.name} (${p.shape.scope}): ${parts.join(', ')}${took}`;
   }
 

@@ -1,5 +1,6 @@
-// Runs a playbook: phases in order, each by its scope, rendered by listr2; every step's status
-// goes to the state file as it happens so `chops resume` can continue from the exact step.
+// Runs a playbook: phases in order, each by its scope, orchestrated by listr2 and drawn by chops'
+// own display (engine/live.ts); every step's status goes to the state file as it happens so
+// `chops resume` can continue from the exact step.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';

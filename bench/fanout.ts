@@ -13,6 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { labUp } from '../test/lab/lab.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -84,11 +85,10 @@ try {
   // --help; inventory check and plan exec on a local 4-host inventory (no connection at all);
   // plan exec on 4 lab hosts (4 SSH connections: plan verifies every host with `true`).
   const plan4 = join(dir, 'inventory-4.yml');
-  execFileSync(process.execPath, ['-e', `
-    const Y=require(${JSON.stringify(join(ROOT, 'node_modules/yaml'))});const fs=require('fs');
-    const d=Y.parse(fs.readFileSync(${JSON.stringify(lab.inventoryPath)},'utf8'));
-    const c=Object.values(d.clusters)[0]; c.shards=c.shards.slice(0,2);
-    fs.writeFileSync(${JSON.stringify(plan4)}, Y.stringify(d));`]);
+  const doc = parseYaml(readFileSync(lab.inventoryPath, 'utf8'));
+  const cl = Object.values(doc.clusters)[0] as { shards: unknown[] };
+  cl.shards = cl.shards.slice(0, 2);
+  writeFileSync(plan4, stringifyYaml(doc));
   const local4 = join(dir, 'inventory-local-4.yml');
   writeFileSync(local4, `version: 1\nstate: {dir: ${dir}/state-local}\nclusters:\n  c1:\n    shards:\n      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]\n      - replicas: [{host: b1, connection: local}, {host: b2, connection: local}]\n`);
   const starts: Record<string, { label: string; args: string[]; ms: number[] }> = {

@@ -34,6 +34,23 @@ export interface StepContext<P = Record<string, unknown>> {
   host: HostHandle;
   params: P;
   run: RunContext;
+  /** What this host's steps remembered in this run (and in the run it resumes). */
+  memory: HostMemory;
+}
+
+/**
+ * Per-host memory persisted in the run state: what an earlier step learned (the version before
+ * an upgrade, the mount before a swap) for later steps and phases, rollbacks and a resumed run.
+ * Values are JSON (copied on set and get). Namespace keys by area: 'move-data.oldDir'.
+ */
+export interface HostMemory {
+  get<T = unknown>(key: string): T | undefined;
+  /**
+   * Remember VALUE (undefined forgets the key). It is in memory at once; the promise resolves
+   * when it is on disk. The step's "done" is recorded after it in any case, so awaiting is only
+   * needed before a command that must not run unless the value survives a crash.
+   */
+  set(key: string, value: unknown): Promise<void>;
 }
 
 export type StepResult = void | {

@@ -1,10 +1,14 @@
 // Runs a playbook: phases in order, each by its scope, rendered by listr2; every step's status
 // goes to the state file as it happens so `chops resume` can continue from the exact step.
 import type { Host, Inventory } from '../inventory/types.js';
-import type { Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
+import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';
 import { ChopsError, CommandError, tail } from '../errors.js';
-import { ONCE_HOST, getStep, markStep, type RunState, type RunStore } from '../run/state.js';
+import { ONCE_HOST, type RunMemory, type RunState } from '../run/state/model.js';
+import { getStep } from '../run/state/steps.js';
+import { replicaInProgress, resumeSkipReason } from '../run/state/resume-policy.js';
+import type { RunStore } from '../run/state/store.js';
+import { toJson } from '../run/state/json.js';
 import type { CommandListener } from '../transport/types.js';
 import type { Output } from './output.js';
 import { redactor } from '../secrets.js';
@@ -54,6 +58,8 @@ export class Runner {
   private session: Session;
   private ctx: RunContext;
   private phases: Phase[];
+  /** Plan mode has no run state: memory lives for the process. */
+  private planMemory: RunMemory = {};
   /** Which step each host is running now, so the run log can attribute every command. */
   readonly currentStep = new Map<string, string>();
 
@@ -152,40 +158,36 @@ export class Runner {
     }));
   }
 
-  /**
-   * A replica whose work has begun (a step that changes it has started) must be finished (or
-   * rolled back), never abandoned. Passing read-only gates does not count: such a replica stops.
-   */
+  /** A replica whose work has begun must be finished (or rolled back), never abandoned. */
   private replicaInProgress(pi: number, phase: Phase, host: Host): boolean {
-    const st = this.o.state;
-    if (!st) return false;
-    const status = (s: Step) => getStep(st, pi, s.name, host.name)?.status ?? 'pending';
-    const begun = phase.steps.some((s) => !s.gate && (status(s) === 'started' || status(s) === 'done'));
-    const finished = phase.steps.every((s) => status(s) === 'done' || status(s) === 'skipped');
-    return begun && !finished;
+    return replicaInProgress(this.o.state, pi, phase.steps, host.name);
   }
 
-  /** Has a step after step SI (that changes the host) begun, so the gate at SI must not be re-run? */
-  private workBegunAfter(phase: Phase, pi: number, si: number, stateHost: string): boolean {
-    const st = this.o.state;
-    if (!st) return false;
-    return phase.steps.slice(si + 1).some((s) => {
-      if (s.gate) return false;
-      const status = getStep(st, pi, s.name, stateHost)?.status;
-      return status === 'started' || status === 'done';
-    });
+  /** HOST's memory: in the run state when there is one (run, resume), else for this process only (plan). */
+  private memoryOf(host: Host): HostMemory {
+    const { state, store } = this.o;
+    const mem: RunMemory = state?.memory ?? this.planMemory;
+    return {
+      get: <T>(key: string) => {
+        const v = mem[host.name]?.[key];
+        return (v === undefined ? undefined : structuredClone(v)) as T | undefined;
+      },
+      set: (key: string, value: unknown) => {
+        if (state && store) return store.remember(state, host.name, key, value);
+        const v = toJson(value, `the value remembered as "${key}" on ${host.name}`);
+        if (v === undefined) delete mem[host.name]?.[key];
+        else (mem[host.name] ??= {})[key] = v;
+        return Promise.resolve();
+      },
+    };
   }
 
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
     return phase.steps.map((step, si) => ({
       title: step.name,
       skip: () => {
-        const prev = this.o.state ? getStep(this.o.state, pi, step.name, stateHost) : undefined;
-        if (prev?.status === 'done' || prev?.status === 'skipped') {
-          // A gate passed before the crash says nothing about now: check again if its work has not begun.
-          if (step.gate && !this.workBegunAfter(phase, pi, si, stateHost)) return false;
-          return `already ${prev.status} (resumed run)`;
-        }
+        const resumed = resumeSkipReason(this.o.state, pi, phase.steps, si, stateHost);
+        if (resumed) return resumed;
         // In a rolling phase a replica that has started its steps finishes them; elsewhere stop at once.
         if (this.abort.signal.aborted && !(phase.scope === 'rolling' && this.replicaInProgress(pi, phase, host))) return 'stopped: the run is stopping';
         return false;
@@ -209,7 +211,7 @@ export class Runner {
   private async runStep(phase: Phase, pi: number, step: Step, host: Host, stateHost: string, setTitle: (s: string) => void): Promise<void> {
     const o = this.o;
     const handle = this.session.handle(host);
-    const sctx = { host: handle, params: o.params, run: this.ctx };
+    const sctx = { host: handle, params: o.params, run: this.ctx, memory: this.memoryOf(host) };
     this.currentStep.set(host.name, step.name);
     // On disk before the step's first command: after a crash the state names exactly the step
     // that was in progress, and a step still "pending" there never ran.
@@ -231,12 +233,14 @@ export class Runner {
     }
     const ms = performance.now() - t0;
     const r = res ?? {};
-    // Awaited: "done" must be on disk before the next step starts, so a crash never repeats it.
+    const data = o.state ? stepData(r.data, step.name, host.name) : undefined;
+    // Awaited: "done" (after the step's memory) must be on disk before the next step starts, so a
+    // crash never repeats it.
     if (r.skipped) {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped, data });
       setTitle(`${step.name}: ${r.skipped}`);
     } else {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note, data });
       if (r.note) setTitle(`${step.name}: ${r.note}`);
     }
     this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, note: r.note, skipped: r.skipped });
@@ -257,7 +261,7 @@ export class Runner {
       if (i !== idx && st !== 'done') continue;
       this.o.output.note(host.name, step.name, `rolling back "${step.name}"`);
       try {
-        await step.rollback({ host: handle, params: this.o.params, run: this.ctx });
+        await step.rollback({ host: handle, params: this.o.params, run: this.ctx, memory: this.memoryOf(host) });
         await this.mark(pi, step.name, stateHost, i === idx ? { note: 'rolled back after failure' } : { status: 'rolled-back' });
         this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: true });
       } catch (err) {
@@ -268,12 +272,21 @@ export class Runner {
     }
   }
 
-  /** Update the state file; the returned promise resolves once the change is on disk. */
-  private mark(pi: number, step: string, host: string, patch: Parameters<typeof markStep>[4]): Promise<void> {
+  /** Record a step transition; the returned promise resolves once it is on disk. */
+  private mark(pi: number, step: string, host: string, patch: Parameters<RunStore['mark']>[4]): Promise<void> {
     const { state, store } = this.o;
     if (!state || !store) return Promise.resolve();
-    markStep(state, pi, step, host, patch);
-    return store.save(state);
+    return store.mark(state, pi, step, host, patch);
+  }
+}
+
+/** StepResult.data as it is kept in the step's state: JSON, or why it could not be kept. */
+function stepData(data: unknown, step: string, host: string): unknown {
+  try {
+    return toJson(data, `the data of step "${step}" on ${host}`);
+  } catch (err) {
+    // The step did its work; data that JSON cannot hold must not turn that into a failure.
+    return { unserializable: (err as Error).message };
   }
 }
 

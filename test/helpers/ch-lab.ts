@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { type Lab, labExec, labOpen, labUp } from '../lab/lab.js';
+import { readRunStateIn } from './run-state.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -187,8 +188,8 @@ export function inventoryVariant(inventoryPath: string, suffix: string, edit: (d
   return out;
 }
 
-/** Read a run's state file. */
+/** Read a run's state (state.yml with its journal folded in). */
 export function readRunState(inventoryPath: string, runId: string): any {
   const inv = parseYaml(readFileSync(inventoryPath, 'utf8'));
-  return parseYaml(readFileSync(path.join(inv.state.dir, 'runs', runId, 'state.yml'), 'utf8'));
+  return readRunStateIn(inv.state.dir, runId);
 }

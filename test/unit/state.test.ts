@@ -229,3 +229,40 @@ describe('RunStore', () => {
   });
 });
 
+
+describe('RunStore: memory and step data', () => {
+  it('remember() keeps a JSON copy per host, forgets on undefined, and is on disk when it resolves', async () => {
+    const store = freshStore();
+    const st = await store.create(init());
+    const value = { dir: '/var/lib/clickhouse', size: 10n, list: [1, 2] };
+    await store.remember(st, 'h1', 'move-data.oldDir', value);
+    value.list.push(3); // the step changing its object later does not change what was remembered
+    await store.remember(st, 'h1', 'gone', true);
+    await store.remember(st, 'h1', 'gone', undefined);
+    await store.remember(st, 'h2', 'upgrade.previousVersion', '18.16.1');
+    assert.deepEqual(st.memory, { h1: { 'move-data.oldDir': { dir: '/var/lib/clickhouse', size: '10', list: [1, 2] } }, h2: { 'upgrade.previousVersion': '18.16.1' } });
+    assert.deepEqual((await new RunStore(store.stateDir).load(st.id)).memory, st.memory);
+    assert.throws(() => store.remember(st, 'h1', '', 1), /memory key must be a non-empty string/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    assert.throws(() => store.remember(st, 'h1', 'x', cyclic), /the value remembered as "x" on h1 is not JSON data/);
+  });
+
+  it('memory, data, errors and notes are redacted in the journal and in state.yml', async () => {
+    const r = new Redactor();
+    r.add('hunter22');
+    const store = freshStore({ redactor: r });
+    const st = await store.create(init());
+    await store.mark(st, 1, 'stop server', 'h1', { status: 'started' });
+    await store.mark(st, 1, 'stop server', 'h1', { status: 'failed', error: 'exit 1: hunter22', note: 'pw hunter22', data: { out: 'hunter22' } });
+    await store.remember(st, 'h1', 'k', { v: 'hunter22' });
+    await store.flush();
+    const journal = readFileSync(store.journalPath(st.id, st.journalEpoch!), 'utf8');
+    assert.ok(!journal.includes('hunter22'), journal);
+    assert.equal(st.memory.h1.k && (st.memory.h1.k as { v: string }).v, 'hunter22', 'in-memory state untouched');
+    st.outcome = 'failed';
+    await store.save(st);
+    await store.flush();
+    assert.ok(!readFileSync(store.statePath(st.id), 'utf8').includes('hunter22'));
+  });
+});

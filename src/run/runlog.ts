@@ -9,7 +9,7 @@ import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CommandListener } from '../transport/types.js';
 import { Redactor } from './redact.js';
-import { isRunId } from './state/ids.js';
+import { isRunId, runIdTime } from './state/ids.js';
 import { isActiveElsewhere } from './state/resume-policy.js';
 import { readStateHead, type StateHead } from './state/state-file.js';
 import { RunStore } from './state/store.js';
@@ -199,10 +199,12 @@ export interface PrunedRun {
 }
 
 /**
- * Delete the directories (state + log) of finished runs whose last update is older than
- * `retentionDays` (0: all finished runs). Only succeeded runs count as finished: failed,
- * interrupted and running ones can still be resumed and are never touched, nor is the current
- * run or a directory whose state file is missing or unreadable. Returns what was removed.
+ * Delete the directories (state, journal, log) of runs whose last update is older than
+ * `retentionDays` (0: all of them), failed and interrupted ones included; never the current run,
+ * a run whose process is still at work, or a directory whose state file is missing or
+ * unreadable. Runs at the end of every run, so it reads as little as it can: nothing for a run
+ * created within the retention (its id says when), the head of state.yml for the others.
+ * Returns what was removed.
  */
 export async function pruneLogs(
   stateDir: string,
@@ -219,6 +221,9 @@ export async function pruneLogs(
   const removed: PrunedRun[] = [];
   for (const id of await store.ids()) {
     if (id === currentRunId || !isRunId(id)) continue;
+    // A run created after the cutoff was updated after it too: no need to open anything. In the
+    // steady state (older runs already pruned) this is every run.
+    if (runIdTime(id) >= cutoff) continue;
     const seen = await lastUpdate(store, id);
     if (!seen) continue; // missing or unreadable: never touched
     // A run still at work is never touched. Anything else older than the retention goes, failed

@@ -180,6 +180,10 @@ describe('pruneLogs', () => {
     const journal = store.journalPath(crashedRecently, JSON.parse(readFileSync(store.statePath(crashedRecently), 'utf8')).journalEpoch);
     writeFileSync(journal, '');
     utimesSync(journal, new Date(now.getTime() - day), new Date(now.getTime() - day));
+    // Created long ago, resumed and finished a day ago: its head says so.
+    const resumedLately = await mk('succeeded', 40);
+    const doc = JSON.parse(readFileSync(store.statePath(resumedLately), 'utf8'));
+    writeFileSync(store.statePath(resumedLately), JSON.stringify({ ...doc, updatedAt: new Date(now.getTime() - day).toISOString() }, null, 2));
     const newOk = await mk('succeeded', 2);
     const current = await mk('succeeded', 50);
     const corrupt = await mk('succeeded', 60);
@@ -190,12 +194,12 @@ describe('pruneLogs', () => {
     assert.deepEqual(removed.map((r) => r.id).sort(), gone.sort());
     assert.equal(removed.find((r) => r.id === oldOk)!.path, store.runDir(oldOk));
     for (const id of gone) assert.ok(!existsSync(store.runDir(id)), id);
-    for (const id of [newOk, current, corrupt, newYaml, crashedRecently]) {
+    for (const id of [newOk, current, corrupt, newYaml, crashedRecently, resumedLately]) {
       assert.ok(existsSync(store.runDir(id)), id);
     }
     // Date form of the third argument; 0 days: every finished run except the current one.
     const removed2 = await pruneLogs(dir, 0, new Date(now.getTime() + 1000));
-    assert.deepEqual(removed2.map((r) => r.id).sort(), [current, newOk, newYaml, crashedRecently].sort());
+    assert.deepEqual(removed2.map((r) => r.id).sort(), [current, newOk, newYaml, crashedRecently, resumedLately].sort());
     await assert.rejects(pruneLogs(dir, -1), RangeError);
     assert.deepEqual(await pruneLogs(join(dir, 'nope'), 30), []);
   });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UsageError } from '../../src/errors.js';
-import { isRunId, newRunId, paramsHash } from '../../src/run/state/ids.js';
+import { isRunId, newRunId, paramsHash, runIdTime } from '../../src/run/state/ids.js';
 import type { RunInit, RunState } from '../../src/run/state/model.js';
 import {
   assertResumable,
@@ -62,6 +62,9 @@ describe('run ids and params hash', () => {
     assert.ok(a < b);
     assert.ok(isRunId(a));
     assert.ok(!isRunId('../../etc'));
+    assert.equal(runIdTime(a), Date.parse('2026-11-21T08:00:00Z'), 'the id says when the run was created, to the second');
+    assert.equal(runIdTime(newRunId(new Date('2026-02-28T23:59:59.999Z'))), Date.parse('2026-02-28T23:59:59Z'));
+    assert.ok(Number.isNaN(runIdTime('../../etc')));
   });
 
   it('paramsHash ignores key order at every depth', () => {

@@ -17,6 +17,13 @@ export function newRunId(now: Date = new Date()): string {
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
+/** When run ID was created, to the second (its stamp, UTC), in epoch ms; NaN for a non-id. */
+export function runIdTime(id: string): number {
+  if (!isRunId(id)) return Number.NaN;
+  const n = (a: number, b: number) => Number(id.slice(a, b));
+  return Date.UTC(n(0, 4), n(4, 6) - 1, n(6, 8), n(9, 11), n(11, 13), n(13, 15));
+}
+
 /** Canonical JSON: object keys sorted at every depth, undefined dropped, Dates as ISO strings. */
 export function canonicalJson(value: unknown): string {
   const norm = (v: unknown): unknown => {

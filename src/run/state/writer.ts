@@ -26,6 +26,8 @@ export class RunWriter {
   private ops: Op[] = [];
   private running = false;
   private journal?: fsp.FileHandle;
+  /** Lines were appended to the journal of the current epoch (it exists and must go at the next fold). */
+  private journalUsed = false;
   private folded = false;
   /** The last fold failed (cleared by a successful one). */
   foldError: unknown;
@@ -129,15 +131,17 @@ export class RunWriter {
       this.folded = true;
       await sweepTempFiles(this.file);
       await this.removeJournals((e) => e < next);
-    } else {
+    } else if (this.journalUsed) {
       await fsp.unlink(join(this.dir, journalFile(old))).catch(() => {});
     }
+    this.journalUsed = false;
   }
 
   private async writeLines(lines: string[]): Promise<void> {
     if (this.appendError) throw this.appendError;
     try {
       this.journal ??= await fsp.open(join(this.dir, journalFile(this.epoch)), 'a', 0o600);
+      this.journalUsed = true;
       // One write for the batch: lines of concurrent hosts never interleave. Not fsync'ed, as
       // state.yml between folds (see writeFold).
       await this.journal.writeFile(lines.join(''), 'utf8');

@@ -3,10 +3,13 @@
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';
-import { ChopsError, CommandError, tail } from '../errors.js';
+import { ChopsError, UsageError, errorText, tail } from '../errors.js';
+
+/** Hosts the run needs could not be reached/verified before the first change: an input problem (exit 2). */
+export class HostsUnverifiedError extends UsageError {}
 import { ONCE_HOST, type RunMemory, type RunState } from '../run/state/model.js';
 import { getStep } from '../run/state/steps.js';
-import { replicaInProgress, resumeSkipReason } from '../run/state/resume-policy.js';
+import { replicaInProgress, resumeDecision } from '../run/state/resume-policy.js';
 import type { RunStore } from '../run/state/store.js';
 import { toJson } from '../run/state/json.js';
 import type { CommandListener } from '../transport/types.js';
@@ -48,8 +51,6 @@ export interface FailureInfo {
   error: unknown;
 }
 
-type ReplicaStatus = 'ok' | 'failed' | 'stopped';
-
 export class Runner {
   private abort = new AbortController();
   private failure?: FailureInfo;
@@ -58,10 +59,10 @@ export class Runner {
   private session: Session;
   private ctx: RunContext;
   private phases: Phase[];
-  /** Plan mode has no run state: memory lives for the process. */
-  private planMemory: RunMemory = {};
   /** Which step each host is running now, so the run log can attribute every command. */
   readonly currentStep = new Map<string, string>();
+  /** Host memory when there is no state file (plan mode, engine tests). */
+  private planMemory: RunMemory = {};
 
   constructor(private readonly o: ExecuteOptions) {
     this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
@@ -158,36 +159,50 @@ export class Runner {
     }));
   }
 
-  /** A replica whose work has begun must be finished (or rolled back), never abandoned. */
+  /** A replica whose work has begun must be finished (or rolled back), never abandoned (resume-policy.ts). */
   private replicaInProgress(pi: number, phase: Phase, host: Host): boolean {
     return replicaInProgress(this.o.state, pi, phase.steps, host.name);
   }
 
-  /** HOST's memory: in the run state when there is one (run, resume), else for this process only (plan). */
-  private memoryOf(host: Host): HostMemory {
-    const { state, store } = this.o;
-    const mem: RunMemory = state?.memory ?? this.planMemory;
-    return {
-      get: <T>(key: string) => {
-        const v = mem[host.name]?.[key];
-        return (v === undefined ? undefined : structuredClone(v)) as T | undefined;
-      },
-      set: (key: string, value: unknown) => {
-        if (state && store) return store.remember(state, host.name, key, value);
-        const v = toJson(value, `the value remembered as "${key}" on ${host.name}`);
-        if (v === undefined) delete mem[host.name]?.[key];
-        else (mem[host.name] ??= {})[key] = v;
-        return Promise.resolve();
-      },
-    };
+  /**
+   * Reach and verify every host the run will touch, and every peer its gates will read, before
+   * the first change (issue: a run restarted four replicas of other shards before it found that
+   * one host's key was unknown). Connections are already opening (preconnect); this waits for
+   * them and runs `true` on each. Throws one error naming every host that failed and its fix.
+   */
+  async verifyHosts(): Promise<void> {
+    const need = new Map<string, Host>();
+    for (const h of this.o.selected) need.set(h.name, h);
+    if (this.phases.some((p) => p.scope === 'rolling')) {
+      for (const h of this.o.selected) for (const p of this.ctx.peers(h)) need.set(p.name, p);
+    }
+    const hosts = [...need.values()].filter((h) => h.connection !== 'local');
+    const results = await Promise.allSettled(hosts.map((h) => this.session.handle(h).transport.probe('true', { timeoutMs: 30_000, sudo: false })));
+    const failed: Array<{ host: Host; why: string; hint?: string }> = [];
+    results.forEach((r, i) => {
+      const host = hosts[i];
+      if (r.status === 'rejected') failed.push({ host, why: errorText(r.reason), hint: r.reason instanceof ChopsError ? r.reason.hint : undefined });
+      else if (r.value.code !== 0) failed.push({ host, why: `\`true\` exited ${r.value.code}${r.value.stderr.trim() ? `: ${tail(r.value.stderr, 2)}` : ''}` });
+    });
+    if (!failed.length) return;
+    const role = (h: Host) => (this.o.selected.includes(h) ? 'to be worked on' : `peer of ${this.o.selected.filter((s) => this.ctx.peers(s).includes(h)).map((s) => s.name).join(', ')}, read by its gates`);
+    const lines = failed.map((f) => `  ${f.host.name} (${role(f.host)}): ${f.why}${f.hint ? `\n    fix: ${f.hint}` : ''}`);
+    throw new HostsUnverifiedError(
+      `${failed.length} of ${hosts.length} host(s) could not be reached and verified; nothing was changed:\n${lines.join('\n')}`,
+      { hint: 'fix the hosts named above (or leave them out with --limit when they are not needed), then run the same command again' },
+    );
   }
 
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
     return phase.steps.map((step, si) => ({
       title: step.name,
-      skip: () => {
-        const resumed = resumeSkipReason(this.o.state, pi, phase.steps, si, stateHost);
-        if (resumed) return resumed;
+      skip: async () => {
+        // What the state says a resume does with this step (src/run/state/resume-policy.ts); the
+        // replica's serving state is a fact read now, in this process.
+        const d = resumeDecision(this.o.state, pi, phase.steps, si, stateHost);
+        if (d.kind === 'recheck') return false;
+        if (d.kind === 'recheck-if-serving') return (await this.servingNow(phase, host)) ? false : d.reason;
+        if (d.kind === 'skip') return d.reason;
         // In a rolling phase a replica that has started its steps finishes them; elsewhere stop at once.
         if (this.abort.signal.aborted && !(phase.scope === 'rolling' && this.replicaInProgress(pi, phase, host))) return 'stopped: the run is stopping';
         return false;
@@ -211,8 +226,9 @@ export class Runner {
   private async runStep(phase: Phase, pi: number, step: Step, host: Host, stateHost: string, setTitle: (s: string) => void): Promise<void> {
     const o = this.o;
     const handle = this.session.handle(host);
-    const sctx = { host: handle, params: o.params, run: this.ctx, memory: this.memoryOf(host) };
+    const sctx = { host: handle, params: o.params, run: this.ctx, memory: this.memoryOf(host.name) };
     this.currentStep.set(host.name, step.name);
+    handle.facts.open(); // facts are read afresh by each step, then cached until it changes something
     // On disk before the step's first command: after a crash the state names exactly the step
     // that was in progress, and a step still "pending" there never ran.
     await this.mark(pi, step.name, stateHost, { status: 'started' });
@@ -220,7 +236,7 @@ export class Runner {
     const t0 = performance.now();
     let res: StepResult;
     try {
-      res = await step.run(sctx);
+      res = await step.run(sctx).finally(() => handle.facts.close());
     } catch (err) {
       const ms = performance.now() - t0;
       await this.mark(pi, step.name, stateHost, { status: 'failed', error: errorText(err) });
@@ -232,15 +248,15 @@ export class Runner {
       throw err;
     }
     const ms = performance.now() - t0;
-    const r = res ?? {};
-    const data = o.state ? stepData(r.data, step.name, host.name) : undefined;
-    // Awaited: "done" (after the step's memory) must be on disk before the next step starts, so a
-    // crash never repeats it.
+    const r = o.plan ? this.planned(host.name, step.name, res ?? {}) : (res ?? {});
+    // Awaited: "done" (with the step's data and the host's memory) must be on disk before the
+    // next step starts, so a crash never repeats it and a resumed run knows what it learned.
+    const data = r.data === undefined || !o.state ? {} : { data: stepData(r.data, step.name, host.name) };
     if (r.skipped) {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped, data });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped, ...data });
       setTitle(`${step.name}: ${r.skipped}`);
     } else {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note, data });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note, ...data });
       if (r.note) setTitle(`${step.name}: ${r.note}`);
     }
     this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, note: r.note, skipped: r.skipped });
@@ -250,7 +266,63 @@ export class Runner {
     o.output.stepDone(host.name, phase.name, step.name, ms, r);
   }
 
-  /** Undo, in reverse order, the steps of this phase that ran on HOST (including the failed one). */
+  /** Is the replica serving now (resume decisions)? Unknown counts as serving: gates run again. */
+  private async servingNow(phase: Phase, host: Host): Promise<boolean> {
+    if (phase.scope !== 'rolling') return true;
+    if (!phase.replicaServing) return true;
+    const handle = this.session.handle(host);
+    try {
+      return await phase.replicaServing({ host: handle, params: this.o.params, run: this.ctx, memory: this.memoryOf(host.name) });
+    } catch {
+      return true;
+    }
+  }
+
+  /**
+   * Plan mode is the engine's business, not the task's: a step runs the same code in a plan, its
+   * changes are recorded by the plan transport, and here its result is restated as what a run
+   * would do. Measurements a step made (durations, bytes) mean nothing when nothing ran.
+   */
+  private planned(host: string, step: string, r: Exclude<StepResult, void>): Exclude<StepResult, void> {
+    if (r.skipped) return r;
+    const n = this.session.plannedChanges().filter((c) => c.host === host && c.step === step).length;
+    if (n === 0) return { ...r, changed: false };
+    return { changed: true, note: `would make ${n} change${n === 1 ? '' : 's'}` };
+  }
+
+  /**
+   * The host's memory: in the run state when there is one (each set() is a journal line, on disk
+   * before the step's "done", which is queued after it), in this runner otherwise (plan mode).
+   * What is kept is a JSON copy, exactly what a resumed run will read back.
+   */
+  private memoryOf(host: string): HostMemory {
+    const { state, store } = this.o;
+    const root = (): RunMemory => state?.memory ?? this.planMemory;
+    return {
+      get: <T>(key: string) => {
+        const v = root()[host]?.[key];
+        return (v === undefined ? undefined : structuredClone(v)) as T | undefined;
+      },
+      set: (key, value) => {
+        if (state && store) {
+          void store.remember(state, host, key, value); // a write failure fails the step's "done"
+          return;
+        }
+        const v = toJson(value, `the value remembered as "${key}" on ${host}`);
+        const m = (root()[host] ??= {});
+        if (v === undefined) delete m[key];
+        else m[key] = v;
+      },
+    };
+  }
+
+  /**
+   * Undo, in reverse order, the steps of this phase that ran on HOST (including the failed one).
+   * When every undo succeeded the host is back where the phase found it, and the state says so:
+   * the host's whole sequence for this phase is pending again, gates included — a resume runs it
+   * from the first gate (a "start" left marked done would otherwise never run again, and a
+   * resume would stop a healthy replica and wait for it forever).
+   */
   private async rollback(phase: Phase, pi: number, failed: Step, host: Host, stateHost: string): Promise<void> {
     const idx = phase.steps.indexOf(failed);
     const handle = this.session.handle(host);
@@ -261,7 +333,8 @@ export class Runner {
       if (i !== idx && st !== 'done') continue;
       this.o.output.note(host.name, step.name, `rolling back "${step.name}"`);
       try {
-        await step.rollback({ host: handle, params: this.o.params, run: this.ctx, memory: this.memoryOf(host) });
+        handle.facts.close();
+        await step.rollback({ host: handle, params: this.o.params, run: this.ctx, memory: this.memoryOf(host.name) });
         await this.mark(pi, step.name, stateHost, i === idx ? { note: 'rolled back after failure' } : { status: 'rolled-back' });
         this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: true });
       } catch (err) {
@@ -270,9 +343,13 @@ export class Runner {
         return;
       }
     }
+    if (!phase.steps.slice(0, idx + 1).some((s) => s.rollback)) return; // nothing was undone: the state stays as it happened
+    // The failed step stays "failed" (chops runs shows where the run failed); every other step
+    // of the host in this phase is pending again.
+    for (const s of phase.steps) if (s !== failed) await this.mark(pi, s.name, stateHost, { status: 'pending', note: undefined, changed: undefined });
   }
 
-  /** Record a step transition; the returned promise resolves once it is on disk. */
+  /** Record a step transition (a journal line); the returned promise resolves once it is on disk. */
   private mark(pi: number, step: string, host: string, patch: Parameters<RunStore['mark']>[4]): Promise<void> {
     const { state, store } = this.o;
     if (!state || !store) return Promise.resolve();
@@ -311,10 +388,4 @@ export function groupByShard(hosts: Host[]): Host[][] {
   return [...m.values()];
 }
 
-export function errorText(err: unknown): string {
-  if (err instanceof CommandError) return `command exited ${err.code}: ${err.command}${err.stderr.trim() ? ` — stderr: ${tail(err.stderr, 3)}` : ''}`;
-  if (err instanceof ChopsError) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
+export { errorText } from '../errors.js';

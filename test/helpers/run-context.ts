@@ -1,6 +1,6 @@
 // A RunContext built by hand (as the Runner builds one), to call tasks and gates outside a full
 // run: real handles over ssh through a Session, notes and events collected for assertions.
-import type { HostMemory, RunContext, StepContext } from '../../src/engine/playbook.js';
+import type { RunContext, StepContext } from '../../src/engine/playbook.js';
 import type { Host, Inventory } from '../../src/inventory/types.js';
 import { Session } from '../../src/engine/session.js';
 import { closeChClients } from '../../src/clickhouse/client.js';
@@ -24,23 +24,11 @@ export function makeRunContext(inventory: Inventory, opts: { selected?: Array<Ho
   const abort = new AbortController();
   const notes: TestRunContext['notes'] = [];
   const events: TestRunContext['events'] = [];
+  const memories: Record<string, Record<string, unknown>> = {};
   const find = (h: Host | string): Host => {
     const def = typeof h === 'string' ? inventory.hosts.find((x) => x.name === h) : h;
     if (!def) throw new Error(`no host ${String(h)} in the inventory`);
     return def;
-  };
-  // Per-host memory for this context only (the Runner keeps it in the run state).
-  const memory = new Map<string, Map<string, unknown>>();
-  const memoryOf = (host: string): HostMemory => {
-    if (!memory.has(host)) memory.set(host, new Map());
-    const m = memory.get(host)!;
-    return {
-      get: <T>(key: string) => structuredClone(m.get(key)) as T | undefined,
-      set: async (key: string, value: unknown) => {
-        if (value === undefined) m.delete(key);
-        else m.set(key, JSON.parse(JSON.stringify(value)));
-      },
-    };
   };
   const ctx: TestRunContext = {
     inventory,
@@ -57,7 +45,8 @@ export function makeRunContext(inventory: Inventory, opts: { selected?: Array<Ho
     stepContext<P>(host: Host | string, params?: P): StepContext<P> {
       const handle = session.handle(find(host));
       handle.onNote = (text) => notes.push({ host: handle.name, text });
-      return { host: handle, params: (params ?? {}) as P, run: ctx, memory: memoryOf(handle.name) };
+      const memory = (memories[handle.name] ??= {});
+      return { host: handle, params: (params ?? {}) as P, run: ctx, memory: { get: <T>(k: string) => memory[k] as T | undefined, set: (k, v) => void (memory[k] = v) } };
     },
     stop(reason = 'stopped') {
       if (!abort.signal.aborted) abort.abort(new Error(reason));

@@ -15,7 +15,7 @@ import { checkRunState } from '../../src/run/state/schema.js';
 import { parseStateFile, readStateHead, serializeState } from '../../src/run/state/state-file.js';
 import { buildSteps, getStep } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';
-import { HOSTILE } from '../fixtures/hostile-strings.js';
+import { HOSTILE } from '../support/hostile.js';
 
 let root: string;
 before(() => {

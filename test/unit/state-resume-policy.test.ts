@@ -14,7 +14,7 @@ import {
   isFinished,
   reopenForResume,
   replicaInProgress,
-  resumeSkipReason,
+  resumeDecision,
   workBegunAfter,
 } from '../../src/run/state/resume-policy.js';
 import { buildSteps, markStep } from '../../src/run/state/steps.js';
@@ -159,42 +159,48 @@ describe('what a resume re-runs', () => {
     for (const [name, status] of marks) markStep(st, 0, name, 'h1', { status });
     return st;
   };
-  const plan = (st: RunState | undefined) => steps.map((_, si) => resumeSkipReason(st, 0, steps, si, 'h1') ?? 'run');
+  const plan = (st: RunState | undefined) =>
+    steps.map((_, si) => {
+      const d = resumeDecision(st, 0, steps, si, 'h1');
+      return d.kind === 'skip' ? d.reason : d.kind;
+    });
 
   it('a fresh run (no state) runs everything', () => {
-    assert.deepEqual(plan(undefined), ['run', 'run', 'run', 'run']);
+    assert.deepEqual(plan(undefined), ['not-done', 'not-done', 'not-done', 'not-done']);
     assert.equal(replicaInProgress(undefined, 0, steps, 'h1'), false);
     assert.equal(workBegunAfter(undefined, 0, steps, 0, 'h1'), false);
   });
 
   it('gates passed before a crash run again while their work has not begun', () => {
     const st = state([['check peers', 'done'], ['check idle', 'done']]);
-    assert.deepEqual(plan(st), ['run', 'run', 'run', 'run']);
+    assert.deepEqual(plan(st), ['recheck', 'recheck', 'not-done', 'not-done']);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), false, 'passing read-only gates is not work in progress');
   });
 
-  it('once the work has begun, gates and done steps are not repeated; the started step runs again', () => {
+  it('once the work has begun, gates are checked again only if the replica still serves; done steps are not repeated; the started step runs again', () => {
     const st = state([['check peers', 'done'], ['check idle', 'done'], ['stop', 'started']]);
-    assert.deepEqual(plan(st), ['already done (resumed run)', 'already done (resumed run)', 'run', 'run']);
+    assert.deepEqual(plan(st), ['recheck-if-serving', 'recheck-if-serving', 'not-done', 'not-done']);
+    const d = resumeDecision(st, 0, steps, 0, 'h1');
+    assert.deepEqual(d, { kind: 'recheck-if-serving', reason: 'already done (resumed run)' }, 'skipped with this reason when not serving');
     assert.equal(workBegunAfter(st, 0, steps, 0, 'h1'), true);
     assert.equal(workBegunAfter(st, 0, steps, 2, 'h1'), false);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), true);
     markStep(st, 0, 'stop', 'h1', { status: 'done' });
-    assert.deepEqual(plan(st), ['already done (resumed run)', 'already done (resumed run)', 'already done (resumed run)', 'run']);
+    assert.deepEqual(plan(st), ['recheck-if-serving', 'recheck-if-serving', 'already done (resumed run)', 'not-done']);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), true);
   });
 
   it('a skipped step counts as done; a failed or rolled-back step runs again', () => {
     const st = state([['check peers', 'skipped'], ['check idle', 'done'], ['stop', 'rolled-back'], ['start', 'failed']]);
     // the work "stop" is rolled back, not begun: the gates are checked again
-    assert.deepEqual(plan(st), ['run', 'run', 'run', 'run']);
+    assert.deepEqual(plan(st), ['recheck', 'recheck', 'not-done', 'not-done']);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), false);
   });
 
   it('a replica with every step done or skipped is finished, not in progress', () => {
     const st = state([['check peers', 'done'], ['check idle', 'done'], ['stop', 'done'], ['start', 'skipped']]);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), false);
-    assert.ok(plan(st).every((r) => r.startsWith('already')));
+    assert.deepEqual(plan(st), ['recheck-if-serving', 'recheck-if-serving', 'already done (resumed run)', 'already skipped (resumed run)']);
   });
 
   it('only a succeeded run is finished', () => {

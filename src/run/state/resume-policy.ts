@@ -1,8 +1,9 @@
 // What a resume may pick up and what it re-runs. The rules, as they stand:
 // - a succeeded run is finished; failed, interrupted and crashed ones can be resumed, unless
 //   their process still lives, or the inventory or parameters changed;
-// - a step done (or skipped) is not run again, except a gate whose guarded work (a later
-//   changing step of the same host and phase) has not begun: its verdict is stale, check again;
+// - a step done (or skipped) is not run again, except a gate: while its guarded work (a later
+//   changing step of the same host and phase) has not begun its verdict is stale, check again;
+//   once it has begun, check again if the replica is still serving (the runner asks the phase);
 // - a replica whose work has begun is in progress and must be finished even when the run stops.
 import { UsageError } from '../../errors.js';
 import { controllerName, pidAlive } from '../proc.js';
@@ -84,23 +85,35 @@ export function reopenForResume(state: RunState): RunState {
   return state;
 }
 
-/**
- * Why step SI of phase PI is not run again on HOST (the state's host key), or undefined when it
- * runs. Only the state decides here; the runner adds its own reasons (the run is stopping).
- */
-export function resumeSkipReason(
+/** What a resume does with one step of one host, as far as the run state tells. */
+export type ResumeDecision =
+  /** Not done yet (or never run): run it, unless the run is stopping. */
+  | { kind: 'not-done' }
+  /** A gate passed before the interruption whose work has not begun: its verdict is stale, check again. */
+  | { kind: 'recheck' }
+  /**
+   * A gate passed before the interruption whose work had begun: check again if the replica is
+   * still serving (nothing is taken down on the strength of a gate that passed before a crash),
+   * else skip it and continue with the step that brings the replica back.
+   */
+  | { kind: 'recheck-if-serving'; reason: string }
+  /** Done or skipped before: not repeated. */
+  | { kind: 'skip'; reason: string };
+
+/** The decision for step SI of phase PI on HOST (the state's host key); a fresh run (no state) runs everything. */
+export function resumeDecision(
   state: RunState | undefined,
   pi: number,
   steps: readonly PolicyStep[],
   si: number,
   host: string,
-): string | undefined {
-  if (!state) return undefined;
+): ResumeDecision {
+  if (!state) return { kind: 'not-done' };
   const prev = getStep(state, pi, steps[si].name, host);
-  if (prev?.status !== 'done' && prev?.status !== 'skipped') return undefined;
-  // A gate passed before the crash says nothing about now: check again if its work has not begun.
-  if (steps[si].gate && !workBegunAfter(state, pi, steps, si, host)) return undefined;
-  return `already ${prev.status} (resumed run)`;
+  if (prev?.status !== 'done' && prev?.status !== 'skipped') return { kind: 'not-done' };
+  const reason = `already ${prev.status} (resumed run)`;
+  if (!steps[si].gate) return { kind: 'skip', reason };
+  return workBegunAfter(state, pi, steps, si, host) ? { kind: 'recheck-if-serving', reason } : { kind: 'recheck' };
 }
 
 /** Has a step after SI that changes the host (not a gate) begun, so the gate at SI must not be re-run? */

@@ -148,7 +148,7 @@ describe('a state file written by the chops before this one (its own YAML emitte
     assert.equal(getStep(st, 1, 'check peers', 'ch1')?.durationMs, 50);
     assert.equal(getStep(st, 1, 'stop clickhouse-server', 'ch1')?.status, 'started');
     assert.deepEqual(st.memory, {});
-    (await store.list()).forEach((r) => assert.equal(r.unreadable, undefined));
+    for (const r of await store.list()) assert.equal(r.unreadable, undefined);
 
     reopenForResume(st);
     await store.mark(st, 1, 'stop clickhouse-server', 'ch1', { status: 'started' });

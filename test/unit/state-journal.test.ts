@@ -44,8 +44,15 @@ function spy(store: RunStore, id: string) {
   const counts = { folds: 0, appends: 0, lines: 0 };
   const fold = w.writeFold.bind(w);
   const lines = w.writeLines.bind(w);
-  w.writeFold = () => (counts.folds++, fold());
-  w.writeLines = (l) => (counts.appends++, (counts.lines += l.length), lines(l));
+  w.writeFold = () => {
+    counts.folds++;
+    return fold();
+  };
+  w.writeLines = (l) => {
+    counts.appends++;
+    counts.lines += l.length;
+    return lines(l);
+  };
   return counts;
 }
 

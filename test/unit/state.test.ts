@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../src/errors.js';
 import { Redactor } from '../../src/run/redact.js';
-import { isRunId, newRunId, paramsHash } from '../../src/run/state/ids.js';
+import { isRunId, paramsHash } from '../../src/run/state/ids.js';
 import type { RunInit, RunState } from '../../src/run/state/model.js';
 import { buildSteps, getStep, markStep } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';

@@ -47,6 +47,7 @@ export function parseJournal(text: string): { records: JournalRecord[]; torn?: s
 }
 
 function parseRecord(line: string): JournalRecord | string {
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed line, checked field by field below
   let r: any;
   try {
     r = JSON.parse(line);
@@ -69,7 +70,8 @@ export function replay(state: RunState, records: readonly JournalRecord[]): void
       const at = locateStep(state, r.p, r.s, r.h);
       at.step.hosts[at.host] = r.v;
     } else {
-      const mem = (state.memory[r.h] ??= {});
+      state.memory[r.h] ??= {};
+      const mem = state.memory[r.h];
       if (r.v === undefined) delete mem[r.k];
       else mem[r.k] = r.v;
     }

@@ -216,6 +216,7 @@ export class RunStore {
   remember(state: RunState, host: string, key: string, value: unknown, now: Date = new Date()): Promise<void> {
     if (typeof key !== 'string' || key === '') throw new TypeError(`memory key must be a non-empty string, got ${JSON.stringify(key)}`);
     const v = toJson(value, `the value remembered as "${key}" on ${host}`);
+    state.memory ??= {}; // a state built by hand (tests) may lack it
     state.memory[host] ??= {};
     const mem = state.memory[host];
     if (v === undefined) delete mem[key];

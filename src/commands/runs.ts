@@ -1,5 +1,5 @@
 // `chops runs`: history of runs with their outcome, newest last.
-import { RunStore } from '../run/state.js';
+import { RunStore } from '../run/state/store.js';
 import { openInventory } from './common.js';
 import { formatMs } from '../duration.js';
 

@@ -197,7 +197,8 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
     const r1 = await first.done;
     assert.equal(r1.signal, 'SIGKILL', `killed after the gates:\n${r1.stdout}${r1.stderr}`);
     const runId = runIdOf(r1.stdout)!;
-    const { RunStore, markStep } = await import('../../src/run/state.js');
+    const { RunStore } = await import('../../src/run/state/store.js');
+    const { markStep } = await import('../../src/run/state/steps.js');
     const inv = (await import('yaml')).parse((await import('node:fs')).readFileSync(lab.inventoryPath, 'utf8'));
     const store = new RunStore(inv.state.dir);
     const st = await store.load(runId);

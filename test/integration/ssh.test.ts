@@ -10,6 +10,7 @@ import { chops, events } from './chops-cli.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { Session } from '../../src/engine/session.js';
 import YAML from 'yaml';
+import { readRunStateIn } from '../support/run-state.js';
 
 let lab: Lab;
 const HOSTILE_DIR = `/srv/ch data/$(touch /tmp/pwned)/\`id\`/'q' "d";x*`;
@@ -209,8 +210,9 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   });
   assert.equal(first.signal, 'SIGKILL');
   const runId = /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(first.stdout)![1];
-  const st = readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8');
-  assert.match(st, /outcome: running/);
+  // state.yml with the journal of the killed process folded in, as `chops resume` reads it
+  const atKill = readRunStateIn(join(lab.dir, 'state'), runId);
+  assert.equal(atKill.outcome, 'running');
 
   // the dead run's lock is reported as stale, with how to clear it; nothing else may start meanwhile
   const blocked = await chops(['run', 'exec', '-i', lab.inventoryPath, '--cmd', 'true', '--output', 'plain']);
@@ -233,8 +235,9 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   assert.match(res.stdout, /already done|skipped|succeeded/);
   // A step that was done at the kill is never repeated; only a step in progress ("started") may
   // run again on resume (steps are idempotent for that reason).
-  const atKill = YAML.parse(st);
   const statusAtKill = (step: number, host: string) => atKill.steps[0].steps[step].hosts[host]?.status ?? 'pending';
+  // the step whose command was seen running had its start on disk before that command
+  assert.notEqual(statusAtKill(0, killedAt), 'pending', `${killedAt}: step 1 recorded as started before its command ran`);
   for (const h of lab.hosts) {
     for (const [step, file] of [[0, '/root/s1'], [2, '/root/s3']] as const) {
       const lines = (await labExec(lab, h.name, `cat ${file}`)).trim().split('\n').length;
@@ -275,7 +278,8 @@ test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run r
   assert.equal(first.code, 130, first.stderr + first.stdout);
   assert.match(first.stderr, /stopping/);
   const runId = /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(first.stdout)![1];
-  assert.match(readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8'), /outcome: interrupted/);
+  assert.equal(readRunStateIn(join(lab.dir, 'state'), runId).outcome, 'interrupted');
+  assert.equal(JSON.parse(readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8')).outcome, 'interrupted', 'state.yml itself has the final outcome');
   // the first replicas finished all their steps; the second replicas never began
   for (const h of ['h1', 'h3']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
   for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 2>/dev/null || echo none'), 'none\n');

@@ -42,7 +42,7 @@ export interface StatusRow {
 
 export async function statusCommand(flags: GlobalFlags): Promise<number> {
   const inv = await openInventory(flags);
-  const hosts = await selectHosts(inv, flags.limit);
+  const hosts = await selectHosts(inv, flags);
   const t0 = performance.now();
   const rows = await collectStatus(inv, hosts);
   const ms = performance.now() - t0;
@@ -171,7 +171,9 @@ export function renderStatus(rows: StatusRow[], ms?: number): string {
 
 // Same as runs.ts's; a copy avoids loading the run store for `status`.
 function formatTable(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...rows): spreading a very long list overflows the call stack.
+  const w = head.map((h) => h.length);
+  for (const r of rows) for (let i = 0; i < w.length; i++) w[i] = Math.max(w[i], (r[i] ?? '').length);
   const line = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(w[i])).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }

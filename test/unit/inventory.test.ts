@@ -248,9 +248,9 @@ describe('inventory errors (all reported at once, with file:line:col)', () => {
   });
 
   test('alias bombs stop at a budget instead of expanding', () => {
-    const lists = ['a: &a [1,1,1,1,1,1,1,1,1,1]', ...'bcde'.split('').map((l, i) => `${l}: &${l} [${Array(10).fill(`*${'abcd'[i]}`).join(',')}]`)];
+    const lists = ['a: &a [1,1,1,1,1,1,1,1,1,1]', ...'bcdefg'.split('').map((l, i) => `${l}: &${l} [${Array(10).fill(`*${'abcdef'[i]}`).join(',')}]`)];
     const msg = problemsOf(withReplica(`            vars:\n${lists.map((l) => `              ${l}`).join('\n')}\n`));
-    assert.match(msg, /more than 10000 alias expansions/);
+    assert.match(msg, /expands to more than 2000000 nodes; alias \*f \(\d+ nodes\) is used \d+ times/);
   });
 
   test('one document per file', () => {
@@ -264,7 +264,7 @@ describe('inventory errors (all reported at once, with file:line:col)', () => {
 
   test('hostile host names are refused, escaped in the message', () => {
     const msg = problemsOf(withReplica('          - {host: "h; rm -rf /\\u001b[2J", address: 10.0.0.2}\n'));
-    assert.match(msg, /key '.*\.replicas\[1\]\.host': expected a host name .*found "h; rm -rf \/\\u001b\[2J"/);
+    assert.match(msg, /key '.*\.replicas\[1\]\.host': expected a host name .*found "h; rm -rf \/\\x1b\[2J"/);
     assert.match(problemsOf(withReplica('          - {host: -x, address: 10.0.0.2}\n')), /expected a host name/);
   });
 

@@ -47,6 +47,7 @@ cli
   .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
   .option('--limit <hosts>', 'only these hosts (comma-separated names)')
   .option('--json', 'JSON output: {healthy, replicas: [...]}')
+  .option('--verbose', 'also show what the capability probe found on each server')
   .action((flags: any) => dispatch(async () => (await import('./commands/status.js')).statusCommand(typed(flags))));
 
 cli

@@ -58,9 +58,9 @@ function coerce(pb: Playbook, spec: ParamSpec, v: unknown): unknown {
       if (v === 'false') return false;
       throw bad('true or false');
     case 'int':
-      return checkWith(flagValueCheck(spec.name) ?? ((w) => decimalInt(w, 0, 1_000_000_000)));
+      return checkWith(spec.check ?? flagValueCheck(spec.name) ?? ((w) => decimalInt(w, 0, 1_000_000_000)));
     case 'duration':
-      return checkWith(flagValueCheck(spec.name) ?? ((w) => durationMs(w, DURATION_RANGES.any)));
+      return checkWith(spec.check ?? flagValueCheck(spec.name) ?? ((w) => durationMs(w, DURATION_RANGES.any)));
     case 'choice':
       if (typeof text !== 'string' || !spec.choices?.includes(text)) throw bad(`one of ${spec.choices?.join(', ')}`);
       return text;

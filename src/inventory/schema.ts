@@ -2,6 +2,7 @@
 // inventory.yml at the repository root is the documented example of this shape.
 
 import { DURATION_RANGES as R } from './values.js';
+import { THRESHOLDS, type Threshold } from '../gates/thresholds.js';
 import {
   absolutePath,
   address as addressRule,
@@ -69,17 +70,17 @@ export const clickhouseSchema = map('clickhouse settings', {
   }),
 });
 
-// Defaults are the thresholds of health-gates.md.
-export const gatesSchema = map('health-gate thresholds', {
-  max_delay: field(duration('s', R.maxDelay), { as: 'maxDelaySeconds', default: '10s' }),
-  max_queue_size: field(int(0, 1_000_000_000), { as: 'maxQueueSize', default: 20 }),
-  max_inserts_in_queue: field(int(0, 1_000_000_000), { as: 'maxInsertsInQueue', default: 10 }),
-  max_log_lag: field(int(0, 1_000_000_000), { as: 'maxLogLag', default: 10 }),
-  allow_mutations: field(bool(), { as: 'allowMutations', default: false }),
-  max_active_queries: field(int(0, 1_000_000_000), { as: 'maxActiveQueries', default: 1 }),
-  wait_timeout: field(duration('s', R.waitTimeout), { as: 'waitTimeoutSeconds', default: '5m' }),
-  poll_interval: field(duration('ms', R.pollInterval), { as: 'pollIntervalMs', default: '500ms' }),
-});
+// One key per threshold of src/gates/thresholds.ts (defaults: health-gates.md), each checked by
+// the same function as its command-line flag (ranges from inventory/values.ts).
+function thresholdRule(t: Threshold): Rule {
+  if (t.kind === 'switch') return bool();
+  return t.kind === 'duration' ? duration('ms', t.range) : int(t.range.min, t.range.max);
+}
+
+export const gatesSchema = map(
+  'health-gate thresholds',
+  Object.fromEntries(THRESHOLDS.map((t) => [t.key, field(thresholdRule(t), { as: t.prop, default: t.default })])),
+);
 
 /** The sections a host inherits from `defaults` and may override, merged key by key. */
 export const overridableSections = {

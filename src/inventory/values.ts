@@ -143,27 +143,11 @@ export function show(value: string, max = 60): string {
   return value.length > max ? `${quoted}... (${value.length} characters)` : quoted;
 }
 
-/**
- * The gate thresholds as flags: the flag `--max-queue-size` overrides `gates.max_queue_size` and
- * is checked by the same function. (The gates work will generate the flags from one declaration;
- * until then engine/params.ts looks them up here by flag name.)
- */
+/** The check of a flag that mirrors an inventory value, by flag name (gate thresholds: src/gates/thresholds.ts). */
 export type ValueCheck = (written: string) => Checked<number | boolean>;
 
-const int0: ValueCheck = (w) => decimalInt(w, 0, 1_000_000_000);
-export const GATE_VALUES: Record<string, { flag: string; check: ValueCheck }> = {
-  max_delay: { flag: 'max-delay', check: (w) => durationMs(w, DURATION_RANGES.maxDelay) },
-  max_queue_size: { flag: 'max-queue-size', check: int0 },
-  max_inserts_in_queue: { flag: 'max-inserts-in-queue', check: int0 },
-  max_log_lag: { flag: 'max-log-lag', check: int0 },
-  max_active_queries: { flag: 'max-active-queries', check: int0 },
-  wait_timeout: { flag: 'wait-timeout', check: (w) => durationMs(w, DURATION_RANGES.waitTimeout) },
-  poll_interval: { flag: 'poll-interval', check: (w) => durationMs(w, DURATION_RANGES.pollInterval) },
-};
-
-/** The check of a flag that mirrors an inventory value, by flag name. */
 export function flagValueCheck(flag: string): ValueCheck | undefined {
   if (flag === 'reboot-timeout') return (w) => durationMs(w, DURATION_RANGES.rebootTimeout);
   if (flag === 'timeout') return (w) => durationMs(w, DURATION_RANGES.commandTimeout);
-  return Object.values(GATE_VALUES).find((g) => g.flag === flag)?.check;
+  return undefined;
 }

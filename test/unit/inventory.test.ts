@@ -44,9 +44,9 @@ describe('the example inventory.yml', () => {
     assert.equal(first.ssh.connectTimeoutMs, 10_000);
     assert.equal(first.ssh.keepaliveIntervalMs, 15_000);
     assert.deepEqual(first.vars, { data_disk: '/dev/nvme1n1' });
-    assert.equal(first.gates.waitTimeoutSeconds, 300);
+    assert.equal(first.gates.waitTimeoutMs, 300_000);
     assert.equal(first.gates.pollIntervalMs, 500);
-    assert.equal(first.gates.maxDelaySeconds, 10);
+    assert.equal(first.gates.maxDelayMs, 10_000);
     assert.match(first.where, /inventory\.yml:54:13$/);
     assert.equal(last.ssh.user, 'ops');
     assert.equal(last.ssh.sudo, true);
@@ -97,8 +97,8 @@ describe('merging defaults and overrides', () => {
     assert.equal(edge1.clickhouse.tcpPort, 9000);
     assert.deepEqual(edge1.clickhouse.password, { env: 'CH_PASSWORD' });
     assert.equal(edge1.clickhouse.stopCommand, 'systemctl stop clickhouse-server; sleep 1');
-    assert.equal(edge1.gates.maxDelaySeconds, 30);
-    assert.equal(edge1.gates.waitTimeoutSeconds, 120);
+    assert.equal(edge1.gates.maxDelayMs, 30_000);
+    assert.equal(edge1.gates.waitTimeoutMs, 120_000);
     assert.equal(edge1.gates.pollIntervalMs, 250);
     // vars merge deeply; lists are replaced; hostile values are kept verbatim (quoted later).
     assert.deepEqual(edge1.vars, { disks: { data: '/dev/nvme1n1', log: '/dev/sdc' }, tags: ['c'], motd: '$(reboot); `id` \'x\' "y"' });

@@ -64,7 +64,7 @@ const probed = new WeakMap<ProbeClient, Promise<Capabilities>>();
  * (the client of a stopped server is closed, so a restarted — maybe upgraded — server is probed
  * afresh). The result goes to EMIT (the run log) once. A failed probe is not kept.
  */
-export function serverCapabilities(client: ProbeClient, emit?: (ev: Record<string, unknown>) => void): Promise<Capabilities> {
+export function serverCapabilities(client: ProbeClient, emit?: (ev: { type: 'capabilities'; host: string; version: string; features: Record<string, boolean> }) => void): Promise<Capabilities> {
   let p = probed.get(client);
   if (!p) {
     p = client.query(capabilities.query(undefined, undefined as never), { timeoutMs: capabilities.timeoutMs }).then((rows) => parseCapabilities(rows));

@@ -123,10 +123,14 @@ export class GateRun {
         this.passed.push(`${name} (${last.value})`);
         return { elapsedMs: now - t0, value: last.value, gate: name, data: last.data };
       }
-      if (held.passed) return { elapsedMs: now - t0, value: last.value, gate: name, data: last.data };
+      if (held.passed) {
+        this.ctx.run.emit({ type: 'gate', host: host.name, gate: name, passed: true, value: last.value, waitedMs: now - t0 });
+        return { elapsedMs: now - t0, value: last.value, gate: name, data: last.data };
+      }
       if (o.signal?.aborted) throw o.signal.reason ?? new Error('stopped');
       if (now >= deadline) {
         const budget = formatDuration(this.budgetMs);
+        this.ctx.run.emit({ type: 'gate', host: host.name, gate: name, passed: false, value: last.value, waitedMs: now - t0 });
         throw new GateError(host.name, name, last.value, o.timeoutMessage?.(budget) ?? `not passed after ${budget}`, { hint: o.hint });
       }
       const text = last.ok ? `"${name}" holding for ${formatDuration(o.holdMs ?? 0)}: ${last.value}` : `waiting for "${name}": ${last.value}`;

@@ -73,11 +73,11 @@ export function summarizeReplicas(rows: ReplicaRow[]): ReplicaSummary {
   };
 }
 
-export type ReplicaThresholds = Pick<GateSettings, 'maxQueueSize' | 'maxInsertsInQueue' | 'maxLogLag' | 'maxDelayMs'>;
+export type ReplicaThresholds = Pick<GateSettings, 'maxQueueSize' | 'maxInsertsInQueue' | 'maxLogLag' | 'maxDelayMs' | 'minReplicatedTables'>;
 
 export interface ReplicaProblem {
-  /** writable: read-only or session expired; behind: a queue, log lag or delay over its threshold. */
-  kind: 'writable' | 'behind';
+  /** writable: read-only or session expired; behind: a queue, log lag or delay over its threshold; unseen: fewer tables than expected. */
+  kind: 'writable' | 'behind' | 'unseen';
   text: string;
 }
 
@@ -90,6 +90,7 @@ export interface ReplicaProblem {
 export function replicaProblems(rows: ReplicaRow[], g: ReplicaThresholds): ReplicaProblem[] {
   const s = summarizeReplicas(rows);
   const out: ReplicaProblem[] = [];
+  if (s.tables < g.minReplicatedTables) out.push({ kind: 'unseen', text: `sees ${s.tables} replicated table(s), expected at least ${g.minReplicatedTables} (a user without SHOW TABLES on the data databases sees none; or set gates.min_replicated_tables)` });
   if (s.readonly.length) out.push({ kind: 'writable', text: `read-only: ${s.readonly.join(', ')}` });
   if (s.sessionExpired.length) out.push({ kind: 'writable', text: `ZooKeeper session expired: ${s.sessionExpired.join(', ')}` });
   const perTable = (f: (r: ReplicaRow) => number, max: number, label: string) => {

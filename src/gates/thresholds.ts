@@ -36,6 +36,7 @@ export const THRESHOLDS = [
   { key: 'max_queue_size', prop: 'maxQueueSize', flag: 'max-queue-size', kind: 'count', default: 20, range: COUNT, doc: 'replication queue entries per table allowed on peers and after start' },
   { key: 'max_inserts_in_queue', prop: 'maxInsertsInQueue', flag: 'max-inserts-in-queue', kind: 'count', default: 10, range: COUNT, doc: 'inserts (GET_PART) in queue per table allowed on peers and after start' },
   { key: 'max_log_lag', prop: 'maxLogLag', flag: 'max-log-lag', kind: 'count', default: 10, range: COUNT, doc: 'shared-log entries not yet pulled (log_max_index - log_pointer) allowed on peers and after start' },
+  { key: 'min_replicated_tables', prop: 'minReplicatedTables', flag: 'min-replicated-tables', kind: 'count', default: 1, range: COUNT, doc: 'replicated tables a replica must show (0 for a host without any): zero rows from a user without grants is not "healthy"' },
   { key: 'caught_up_for', prop: 'caughtUpForMs', flag: 'caught-up-for', kind: 'duration', default: '2s', range: { min: 0, max: 600_000 }, doc: 'after start: how long the replica must stay within the thresholds above to count as caught up' },
   { key: 'allow_mutations', prop: 'allowMutations', flag: 'allow-mutations', kind: 'switch', default: false, range: SWITCH, doc: 'stop a replica even with unfinished mutations' },
   { key: 'max_active_queries', prop: 'maxActiveQueries', flag: 'max-active-queries', kind: 'count', default: 1, range: COUNT, doc: "queries (not chops' own) allowed to run when a replica stops" },

@@ -102,6 +102,7 @@ export function checkSelfBeforeStop(ctx: StepContext): Promise<StepResult> {
       if (pending.error) failing.push(['pending distributed sends', `cannot check: ${pending.error}`]);
       else if (pending.count) failing.push(['pending distributed sends', `pending_distributed_files=${pending.count} (${pending.sample.join(', ')})`]);
       if (processes.length > gates.maxActiveQueries) failing.push(['active queries', `active_queries=${processes.length} > ${gates.maxActiveQueries} (${processes.slice(0, 2).map((p) => `${p.user}: ${String(p.query).replace(/\s+/g, ' ').slice(0, 60)}`).join('; ')})`]);
+      if (replicatedTables < gates.minReplicatedTables) failing.push(['replicated tables', `replicated_tables=${replicatedTables} < ${gates.minReplicatedTables} (a user without SHOW TABLES sees none: its empty queue proves nothing)`]);
       if (!failing.length) return { ok: true, value: 'idle', data: report };
       return { ok: false, gate: failing.map(([n]) => n).join(' + '), value: failing.map(([, v]) => v).join(', '), data: report };
     });

@@ -6,7 +6,7 @@ import { parseReplicaRows, replicaProblems, shardProblems, summarizeReplicas } f
 import { parseCapabilities, features } from '../../../facts/clickhouse/capabilities.js';
 import { parseServerInfo } from '../../../facts/clickhouse/server.js';
 
-const G = { maxQueueSize: 20, maxInsertsInQueue: 10, maxLogLag: 10, maxDelayMs: 10_000 };
+const G = { maxQueueSize: 20, maxInsertsInQueue: 10, maxLogLag: 10, maxDelayMs: 10_000, minReplicatedTables: 1 };
 
 // One row of 18.16's system.replicas through JSONEachRow (UInt64/UInt32 quoted, UInt8 not).
 const row18 = (over: Record<string, unknown> = {}) => ({
@@ -66,4 +66,11 @@ test('capabilities: 18.16 and 24.8 shapes', () => {
 test('server info', () => {
   assert.deepEqual(parseServerInfo([{ version: '18.16.1', uptime: 42 }]), { version: '18.16.1', uptimeSeconds: 42 });
   assert.throws(() => parseServerInfo([]), /returned \[\]/);
+});
+
+test('zero replicated tables is not healthy (a user without grants sees none), unless the inventory says so', () => {
+  assert.deepEqual(replicaProblems([], G).map((p) => p.kind), ['unseen']);
+  assert.match(replicaProblems([], G)[0].text, /^sees 0 replicated table\(s\), expected at least 1/);
+  assert.deepEqual(replicaProblems([], { ...G, minReplicatedTables: 0 }), []);
+  assert.deepEqual(replicaProblems(parseReplicaRows([row18()]), { ...G, minReplicatedTables: 2 }).map((p) => p.kind), ['unseen']);
 });

@@ -30,6 +30,8 @@ interface Server24 {
   distributionQueue?: Record<string, unknown>[];
   /** system.tables fails (a MySQL database engine whose server is unreachable: ClickHouse #30783). */
   tablesFail?: boolean;
+  /** The row of the loader summary at each ask (asynchronous loading in progress). */
+  loader?: () => Record<string, unknown>;
 }
 
 /** How a 24.8 server answers the statements the gates send. */
@@ -47,6 +49,7 @@ function server24(s: Server24): (q: string) => FakeAnswer {
     if (/FROM system\.processes/.test(q)) return { rows: (s.processes ?? []).filter((p) => !(q.includes('NOT is_cancelled') && p.is_cancelled)).filter((p) => !String(p.query_id).startsWith('chops-')).map(({ is_cancelled: _, ...p }) => p) };
     if (/FROM system\.distribution_queue/.test(q)) return { rows: s.distributionQueue ?? [] };
     if (/FROM system\.errors/.test(q)) return { rows: s.errors ?? [] };
+    if (/FROM system\.asynchronous_loader/.test(q)) return { rows: [s.loader?.() ?? { total: '4000', pending: '0', failed: '0', error: '' }] };
     if (q === 'SELECT 1 AS one') return { rows: [{ one: 1 }] };
     if (/lab\.no_such_table|shop\.missing/.test(q)) return { error: { code: 60, name: 'UNKNOWN_TABLE', message: 'Table shop.missing does not exist' } };
     if (/^KILL QUERY/.test(q)) return { rows: [] };
@@ -152,5 +155,23 @@ test('new errors since the start come from system.errors (JSON server logs leave
     assert.match(r.note, /WARNING: 3 new error\(s\) in system\.errors since the start, last: .* KEEPER_EXCEPTION \(Code 999\) ×3: Coordination::Exception: Connection loss/);
     assert.ok(run.events.some((e: any) => e.type === 'warning' && e.count === 3));
     assert.ok(run.events.some((e: any) => e.type === 'capabilities' && e.version === VERSION && e.features['system.errors'] === true), 'the probe is logged');
+  });
+});
+
+test('asynchronous loading: the gate waits while tables load (progress shown), then passes; a failed load job stops it', async () => {
+  let asked = 0;
+  // 312/4000 loaded at first, all loaded from the fourth ask (count() and countIf() are UInt64: quoted)
+  current = server24({ loader: () => (++asked < 4 ? { total: '4000', pending: String(4000 - 312 * asked), failed: '0', error: '' } : { total: '4000', pending: '0', failed: '0', error: '' }) });
+  await withRun(async (run) => {
+    const r = (await waitReplicaHealthy(run.stepContext('a'), { since: new Date() })) as any;
+    assert.match(r.note, /^healthy /);
+    assert.ok(asked >= 4, `waited for the loader (${asked} polls)`);
+    assert.ok(run.notes.some((n) => /waiting for "tables loaded": 312\/4000 loaded/.test(n.text)), run.notes.map((n) => n.text).join(' | '));
+  }, '');
+  current = server24({ loader: () => ({ total: '4000', pending: '10', failed: '1', error: 'Code: 1001. DB::Exception: std::exception: broken part\nstack' }) });
+  await withRun(async (run) => {
+    const t0 = performance.now();
+    await assert.rejects(waitReplicaHealthy(run.stepContext('a'), { since: new Date() }), (e: any) => e instanceof GateError && e.gate === 'tables loaded' && /1 table load job\(s\) failed: Code: 1001/.test(e.message));
+    assert.ok(performance.now() - t0 < 900, 'at once, not after the deadline');
   });
 });

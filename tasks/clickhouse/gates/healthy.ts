@@ -8,7 +8,9 @@ import { chClient } from '../../../src/clickhouse/client.js';
 import { readQueryFact } from '../../../src/fact.js';
 import { formatDuration } from '../../../src/format.js';
 import { replicaProblems, replicaRows, shardProblems, summarizeReplicas, type ReplicaSummary } from '../../../facts/clickhouse/replicas.js';
-import { serverCapabilities } from '../../../facts/clickhouse/capabilities.js';
+import { hasTable, serverCapabilities } from '../../../facts/clickhouse/capabilities.js';
+import { loaderProgress } from '../../../facts/clickhouse/loader.js';
+import { REPLICATED_TABLES_KEY } from './idle.js';
 import { serviceState } from '../service.js';
 import { newErrors } from './error-log.js';
 import { runGate, type GateCheck } from './poll.js';
@@ -51,6 +53,20 @@ export function waitReplicaHealthy(ctx: StepContext, opts: { since: Date }): Pro
       return { ok: false, value: `/ping failed (service ${st})` };
     });
     const answeredAfterMs = Date.now() - since;
+    const caps = await serverCapabilities(client, ctx.run.emit);
+
+    // Asynchronous loading: the server answers before its tables are loaded.
+    if (hasTable(caps, 'asynchronous_loader')) {
+      await g.poll('tables loaded', { hint }, async () => {
+        const p = await readQueryFact(ctx.host, client, loaderProgress);
+        const value = `${p.total - p.pending}/${p.total} loaded${p.failed ? `, ${p.failed} failed` : ''}`;
+        if (p.failed) return { ok: false, value, fatal: `${p.failed} table load job(s) failed: ${p.error}` };
+        return { ok: p.pending === 0, value };
+      });
+    }
+    // As many replicated tables as before the stop (recorded by the idle gate), and at least the inventory's minimum.
+    const before = ctx.memory.get<number>(REPLICATED_TABLES_KEY);
+    const thresholds = { ...g.gates, minReplicatedTables: Math.max(g.gates.minReplicatedTables, before ?? 0) };
 
     const caught = await g.poll(
       'replica caught up',
@@ -58,7 +74,7 @@ export function waitReplicaHealthy(ctx: StepContext, opts: { since: Date }): Pro
       async (): Promise<GateCheck<ReplicaSummary>> => {
         const rows = await readQueryFact(ctx.host, client, replicaRows);
         const s = summarizeReplicas(rows);
-        const problems = replicaProblems(rows, g.gates);
+        const problems = replicaProblems(rows, thresholds);
         const writable = problems.filter((p) => p.kind === 'writable');
         if (writable.length) return { ok: false, gate: 'replica writable', value: writable.map((p) => p.text).join('; '), data: s };
         // log_lag too: right after a start the queue can look empty before the replica has pulled
@@ -72,7 +88,6 @@ export function waitReplicaHealthy(ctx: StepContext, opts: { since: Date }): Pro
     );
     const caughtUpAfterMs = Date.now() - since;
 
-    const caps = await serverCapabilities(client, ctx.run.emit);
     const errors = await newErrors(ctx.host, client, caps, opts.since);
     const s = caught.data!;
     const report: HealthyReport = {

@@ -10,6 +10,9 @@ import { hasColumn, hasTable, serverCapabilities, type Capabilities } from '../.
 import { distributedDirs, distributionQueue, pendingDistributedFiles, type PendingSends } from './distributed.js';
 import { runGate, type GateCheck } from './poll.js';
 
+/** Per-host memory: the replicated tables the replica had before its stop (compared after its start). */
+export const REPLICATED_TABLES_KEY = 'gates.replicatedTablesBeforeStop';
+
 /** Queue entries older than this that are not executing do not block a stop (they are not "in flight"). */
 export const OLD_QUEUE_ENTRY_SECONDS = 600;
 
@@ -106,6 +109,8 @@ export function checkSelfBeforeStop(ctx: StepContext): Promise<StepResult> {
       if (!failing.length) return { ok: true, value: 'idle', data: report };
       return { ok: false, gate: failing.map(([n]) => n).join(' + '), value: failing.map(([, v]) => v).join(', '), data: report };
     });
+    // What "all its tables" means after the start (facts/clickhouse/replicas.ts counts against it).
+    ctx.memory.set(REPLICATED_TABLES_KEY, outcome.data?.replicatedTables);
     return { changed: false, note: `idle (queue empty, no mutations, no pending sends, no queries)${outcome.elapsedMs > 1000 ? ` after ${formatDuration(outcome.elapsedMs)}` : ''}`, data: { ...outcome.data, waitedMs: outcome.elapsedMs } };
   });
 }

@@ -6,6 +6,7 @@ import type { Step, StepContext, StepResult } from '../../src/engine/playbook.js
 import type { HostHandle } from '../../src/host.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, checkTopology, waitReplicaHealthy } from './gates.js';
 import { serviceState, startService, stopService, type ServiceState } from './service.js';
+import { checkKeeperBeforeStop, waitKeeperBack } from './gates/keeper.js';
 import type { ChClient } from '../../src/clickhouse/client.js';
 import { formatDuration } from '../../src/format.js';
 
@@ -55,8 +56,19 @@ export const checkPeersStep: Step = {
 export const checkIdleStep: Step = {
   name: 'check replica is idle',
   gate: true,
-  run: (ctx) => checkSelfBeforeStop(gateCtx(ctx)),
+  run: async (ctx) => {
+    const idle = await checkSelfBeforeStop(gateCtx(ctx));
+    // An embedded Keeper member also waits for the run's Keeper slot and a healthy ensemble.
+    return withKeeper(idle, await checkKeeperBeforeStop(gateCtx(ctx)));
+  },
 };
+
+/** A gate's result with the Keeper gate's appended, when the host carries Keeper. */
+function withKeeper(main: StepResult, keeper: StepResult): StepResult {
+  if (!keeper || !(keeper.data as { keeper?: boolean } | undefined)?.keeper) return main;
+  const m = main ?? {};
+  return { ...m, note: `${m.note ?? ''}; ${keeper.note}`, data: { ...((m.data as object) ?? {}), keeper: keeper.data } };
+}
 
 export const stopClickHouseStep: Step = {
   name: 'stop clickhouse-server',
@@ -102,7 +114,7 @@ export const waitHealthyStep: Step = {
   run: async (ctx) => {
     const since = await restartedAt(ctx);
     const res: StepResult = await waitReplicaHealthy(gateCtx(ctx), { since });
-    return { changed: false, ...(res ?? {}) };
+    return { changed: false, ...(withKeeper(res, await waitKeeperBack(gateCtx(ctx))) ?? {}) };
   },
 };
 

@@ -7,6 +7,8 @@ import { chClient } from '../../src/clickhouse/client.js';
 import { ClickHouseError } from '../../src/clickhouse/errors.js';
 import { sql } from '../../src/clickhouse/sql.js';
 import { errorValue } from './gates/poll.js';
+import { readQueryFact } from '../../src/fact.js';
+import { keeperState } from '../../facts/clickhouse/keeper.js';
 
 export interface TopologyFinding {
   host: string;
@@ -64,11 +66,13 @@ export async function checkTopology(ctx: StepContext, opts: { requireAll?: boole
     });
   }
   const checked = hosts.length - unverified.length;
+  // Embedded Keeper members are one group across the run (tasks/clickhouse/gates/keeper.ts): say which hosts they are.
+  const keeperHosts = hosts.filter((_, i) => !('error' in results[i]) && (results[i] as HostTopology).keeper).map((h) => h.name);
   const shards = clusters.reduce((a, c) => a + c.shards.length, 0);
   return {
     changed: false,
-    note: `inventory matches the servers: ${checked}/${hosts.length} replica(s) checked, ${shards} shard(s) in ${clusters.map((c) => c.name).join(', ')}${unverified.length ? `; NOT checked: ${unverified.map((u) => `${u.host} (${u.message})`).join('; ')}` : ''}`,
-    data: { checked: hosts.filter((_, i) => !('error' in results[i])).map((h) => h.name), unverified },
+    note: `inventory matches the servers: ${checked}/${hosts.length} replica(s) checked, ${shards} shard(s) in ${clusters.map((c) => c.name).join(', ')}${keeperHosts.length ? `; embedded Keeper on ${keeperHosts.join(', ')} (one of them down at a time)` : ''}${unverified.length ? `; NOT checked: ${unverified.map((u) => `${u.host} (${u.message})`).join('; ')}` : ''}`,
+    data: { checked: hosts.filter((_, i) => !('error' in results[i])).map((h) => h.name), unverified, keeperHosts },
   };
 }
 
@@ -80,21 +84,24 @@ interface HostTopology {
   macros: Record<string, string | undefined>;
   /** Replica count per shard_num (index 0 = shard 1) of the host's cluster in system.clusters. */
   clusterShards: number[];
+  /** Runs an embedded ClickHouse Keeper (facts/clickhouse/keeper.ts). */
+  keeper: boolean;
 }
 
 async function topologyOf(run: RunContext, h: Host): Promise<HostTopology | { error: string }> {
   try {
     const client = await chClient(run, h);
-    const [macros, clusterRows] = await Promise.all([
+    const [macros, clusterRows, keeper] = await Promise.all([
       client.query<{ macro: string; substitution: string }>(`SELECT macro, substitution FROM system.macros`, { timeoutMs: 10_000 }),
       client.query<{ shard_num: number; replicas: string }>(sql`SELECT shard_num, count() AS replicas FROM system.clusters WHERE cluster = ${h.cluster} GROUP BY shard_num ORDER BY shard_num`, { timeoutMs: 10_000 }),
+      readQueryFact(run.handle(h), client, keeperState),
     ]);
     const m: Record<string, string> = {};
     for (const r of macros) m[r.macro] = r.substitution;
     const clusterShards: number[] = [];
     for (const r of clusterRows) clusterShards[Number(r.shard_num) - 1] = Number(r.replicas);
     for (let i = 0; i < clusterShards.length; i++) clusterShards[i] ??= 0;
-    return { macros: m, clusterShards };
+    return { macros: m, clusterShards, keeper: keeper.member };
   } catch (err) {
     return { error: err instanceof ClickHouseError ? errorValue(err) : (err as Error).message.split('\n')[0] };
   }

@@ -17,7 +17,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeAnswer = { rows: Record<string, unknown>[] } | { error: { code: number; name: string; message: string } } | { hang: true };
+export type FakeAnswer = { rows: Record<string, unknown>[] } | { error: { code: number; name: string; message: string } } | { hang: true } | { down: true };
 
 export interface FakeClickHouse {
   port: number;
@@ -30,10 +30,14 @@ const HTTP_STATUS: Record<string, number> = { UNKNOWN_TABLE: 404, UNKNOWN_DATABA
 
 export const VERSION = '24.8.4.13';
 
-export async function startFakeClickHouse(answer: (statement: string) => FakeAnswer): Promise<FakeClickHouse> {
+export async function startFakeClickHouse(answer: (statement: string) => FakeAnswer, down?: () => boolean): Promise<FakeClickHouse> {
   const statements: string[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (down?.()) {
+      req.socket.destroy(); // a stopped server: the connection dies (ECONNRESET on the client)
+      return;
+    }
     if (url.pathname === '/ping') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=UTF-8' });
       res.end('Ok.\n');
@@ -48,6 +52,7 @@ export async function startFakeClickHouse(answer: (statement: string) => FakeAns
       const a = answer(statement);
       const queryId = url.searchParams.get('query_id') ?? '';
       if ('hang' in a) return; // never answers: the client's deadline must act
+      if ('down' in a) return void req.socket.destroy();
       if ('error' in a) {
         res.writeHead(HTTP_STATUS[a.error.name] ?? 500, { 'Content-Type': 'text/plain; charset=UTF-8', 'X-ClickHouse-Exception-Code': String(a.error.code), 'X-ClickHouse-Query-Id': queryId });
         res.end(`Code: ${a.error.code}. DB::Exception: ${a.error.message}. (${a.error.name}) (version ${VERSION} (official build))\n`);

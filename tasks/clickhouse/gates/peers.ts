@@ -92,7 +92,8 @@ async function checkOnePeer(g: GateRun, peer: Host, signal: AbortSignal): Promis
           return {
             ok: false,
             value: `${self.name}: ${mine.detail}`,
-            fatal: `${self.name} itself is down (${mine.detail}): the inactive replica ${peer.name} sees is ${self.name}; start it and wait until it is healthy (rolling-restart does this first), then rerun/resume`,
+            fatal: `${self.name} itself is down (${mine.detail}): the inactive replica ${peer.name} sees is ${self.name}`,
+            fatalHint: `start ${self.name} and wait until it is healthy (the check-peers step of rolling-restart and exec --rolling does this first), then rerun/resume`,
           };
         }
       }

@@ -30,6 +30,8 @@ export interface GateCheck<T = unknown> {
   gate?: string;
   /** Stop now with this message: waiting cannot help (e.g. the peer's service is stopped). */
   fatal?: string;
+  /** What to do about this `fatal` (instead of the gate's hint). */
+  fatalHint?: string;
   data?: T;
 }
 
@@ -115,7 +117,7 @@ export class GateRun {
       }
       const name = last.gate ?? gate;
       const now = Date.now();
-      if (last.fatal) throw new GateError(host.name, name, last.value, last.fatal, { hint: o.hint });
+      if (last.fatal) throw new GateError(host.name, name, last.value, last.fatal, { hint: last.fatalHint ?? o.hint });
       const held = holdState(okSince, last.ok, now, o.holdMs ?? 0);
       okSince = held.okSince;
       if (this.plan) {
@@ -147,7 +149,9 @@ export class GateRun {
   }
 
   /** The step's result in a plan when every check passed now. */
-  planResult(data: unknown): StepResult {
+  planResult(r: Exclude<StepResult, void>): StepResult {
+    if (this.passed.length === 0) return r; // nothing polled (e.g. no peers): the facts as they are
+    const data = r.data;
     return { changed: false, note: `passes now: ${this.passed.join('; ')}`, data: { passedNow: true, ...(data && typeof data === 'object' ? data : {}) } };
   }
 }
@@ -160,7 +164,7 @@ export async function runGate(ctx: StepContext, body: (g: GateRun) => Promise<St
   const g = new GateRun(ctx);
   try {
     const r = await body(g);
-    return g.plan && r && !r.skipped ? g.planResult(r.data) : r;
+    return g.plan && r && !r.skipped ? g.planResult(r) : r;
   } catch (err) {
     if (!(err instanceof WouldWait)) throw err;
     return {

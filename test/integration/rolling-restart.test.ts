@@ -3,12 +3,14 @@
 // chops runs as a child process, exactly as an operator runs it.
 //
 //   node --import tsx --test test/integration/rolling-restart.test.ts
-//   CHOPS_TEST_LAB=/var/tmp/chops-lab/NAME  reuse a running CH lab instead of bringing one up
+//   CHOPS_TEST_REUSE_LAB=1  reuse the test's lab when it is already up (and leave it up)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  type ChLab, type LabNode, chLabUp, chQuery, chops, inventoryVariant, labSh, ping, readRunState, restartedBetween, runIdOf, runProcess, sleep, uptimes, waitClusterIdle,
-} from '../helpers/ch-lab.js';
+import { type LabNode, chQuery, ping, restartedBetween, uptimes, waitClusterIdle } from '../support/clickhouse.js';
+import { chops, runIdOf } from '../support/cli.js';
+import { inventoryVariant, readRunState } from '../support/inventory.js';
+import { type TestLab as ChLab, clickhouseLab, labSh } from '../support/lab.js';
+import { runProcess, sleep } from '../support/process.js';
 
 let lab: ChLab;
 let nodes: LabNode[];
@@ -17,7 +19,7 @@ const node = (name: string) => nodes.find((n) => n.name === name)!;
 before(async () => {
   const build = await runProcess('npm', ['run', '--silent', 'build']);
   assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
-  lab = await chLabUp('chops-rr', process.env.CHOPS_TEST_LAB);
+  lab = await clickhouseLab('chops-rr');
   nodes = lab.nodes;
   await waitClusterIdle(nodes);
 });

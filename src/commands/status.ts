@@ -97,7 +97,7 @@ async function hostStatus(handle: HostHandle, opts: { verbose?: boolean }): Prom
   if (row.service !== 'active') row.problems.push(`service ${h.clickhouse.service} is ${row.service}`);
 
   const { openChClient } = await import('../clickhouse/client.js');
-  let client;
+  let client: import('../clickhouse/client.js').ChClient | undefined;
   try {
     client = await openChClient(handle);
     const [info, rows, caps] = await Promise.all([

@@ -6,7 +6,7 @@ import type { Host } from '../../../src/inventory/types.js';
 import { chClient, type ChClient } from '../../../src/clickhouse/client.js';
 import { ClickHouseError } from '../../../src/clickhouse/errors.js';
 import { readQueryFact } from '../../../src/fact.js';
-import { replicaProblems, replicaRows, shardProblems, summarizeReplicas } from '../../../facts/clickhouse/replicas.js';
+import { replicaProblems, replicaRows, shardProblems, summarizeReplicas, type ReplicaRow } from '../../../facts/clickhouse/replicas.js';
 import { serviceState, type ServiceState } from '../service.js';
 import { allOrFirstError, errorValue, refusal, runGate, type GateCheck, type GateRun } from './poll.js';
 
@@ -71,7 +71,7 @@ async function checkOnePeer(g: GateRun, peer: Host, signal: AbortSignal): Promis
       timeoutMessage: (budget) => `not passed after ${budget}: refusing to stop ${self.name} while its peer ${peer.name} (shard ${peer.shardName}) is unhealthy or behind`,
     },
     async (): Promise<GateCheck<PeerReport>> => {
-      let rows;
+      let rows: ReplicaRow[];
       try {
         rows = await readQueryFact(ph, client, replicaRows);
       } catch (err) {

@@ -153,7 +153,8 @@ test('fetches stopped on ch2: a queue within max_queue_size is caught up once it
     const tHold = performance.now();
     const held = (await waitReplicaHealthy(r2.stepContext('ch2'), { since: new Date() })) as any;
     const holdMs = performance.now() - tHold;
-    assert.equal(held.data.queueSize, 5, 'passed with the queue it had, not after draining it');
+    // (5 GET_PART, and a merge of them may be queued too)
+    assert.ok(held.data.queueSize >= 5 && held.data.queueSize <= 20, `passed with the queue it had, not after draining it (queue_size=${held.data.queueSize})`);
     assert.ok(holdMs >= 2000, `the thresholds had to hold for caught_up_for = 2 s (${Math.round(holdMs)} ms)`);
     // 21 more: 26 > 20, behind
     for (let i = 0; i < 21; i++) await c1.command(sql`INSERT INTO lab.events_local (ts, id, v) VALUES (now(), ${100 + i}, ${'more'})`);

@@ -6,7 +6,7 @@
 import { definePlaybook, type Phase, type Step } from '../src/engine/playbook.js';
 import { rebootAndWait } from '../tasks/system/reboot.js';
 import { checkTopologyStep, withReplicaGates, clickhouseServing } from '../tasks/clickhouse/replica-steps.js';
-import { GATE_PARAMS, applyGateOverrides, type GateParams } from '../tasks/clickhouse/gate-params.js';
+import { GATE_PARAMS, type GateParams } from '../tasks/clickhouse/gate-params.js';
 
 interface Params extends GateParams {
   cmd: string[];
@@ -45,8 +45,7 @@ export default definePlaybook<Params>({
     { name: 'after', type: 'strings', description: 'command(s) to run after the reboot' },
     ...GATE_PARAMS,
   ],
-  phases(p, inventory) {
-    applyGateOverrides(p, inventory);
+  phases(p) {
     const scope = p.rolling ? 'rolling' : p.scope;
     const steps = commandSteps(p.cmd, p);
     if (p.reboot) {

@@ -14,7 +14,7 @@ import {
   waitHealthyStep,
   clickhouseServing,
 } from '../tasks/clickhouse/replica-steps.js';
-import { GATE_PARAMS, applyGateOverrides, type GateParams } from '../tasks/clickhouse/gate-params.js';
+import { GATE_PARAMS, type GateParams } from '../tasks/clickhouse/gate-params.js';
 
 const runbook: Phase[] = [
   {
@@ -40,8 +40,5 @@ export default definePlaybook<GateParams>({
   name: 'rolling-restart',
   description: 'Restart clickhouse-server replica by replica (shards in parallel), with health gates before each stop and after each start',
   params: GATE_PARAMS,
-  phases: (params, inventory) => {
-    applyGateOverrides(params, inventory);
-    return runbook;
-  },
+  phases: () => runbook, // thresholds: inventory `gates:`, then the flags (gatesFor in each gate)
 });

@@ -13,7 +13,7 @@ import type { Host } from '../inventory/types.js';
 import type { RunContext } from '../engine/playbook.js';
 import type { Forward } from '../transport/types.js';
 import { readSecret } from '../inventory/secrets.js';
-import { ClickHouseError, parseClickHouseError, shortQuery } from './errors.js';
+import { ClickHouseError, clickHouseErrorName, parseClickHouseError, shortQuery } from './errors.js';
 import { sql } from './sql.js';
 
 export interface ChQueryOptions {
@@ -232,7 +232,8 @@ class HttpChClient implements ChClient {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), KILL_TIMEOUT_MS);
     try {
-      await this.inner.command({ query: sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`, abort_signal: ac.signal });
+      // A chops- query id of its own: the idle gate does not count chops' KILL as someone's work.
+      await this.inner.command({ query: sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`, query_id: `chops-kill-${randomBytes(6).toString('hex')}`, abort_signal: ac.signal });
     } catch {
       // the server may be gone; the timeout error says what happened
     } finally {
@@ -254,8 +255,16 @@ class HttpChClient implements ChClient {
       });
     }
     const p = parseClickHouseError(msg);
-    return new ClickHouseError(this.host, p.message, { kind: 'server', code: p.code, type: p.type ?? e?.type, query: text, cause: err, hint: hintFor(p.code) });
+    // 21.x+: the official client strips "Code: N." from the message and keeps it in err.code.
+    const code = p.code ?? clientCode(e?.code);
+    const type = p.type ?? e?.type ?? clickHouseErrorName(code);
+    return new ClickHouseError(this.host, p.message, { kind: 'server', code, type, query: text, cause: err, hint: hintFor(code) });
   }
+}
+
+/** The official client's err.code for a server error: the ClickHouse code as a decimal string. */
+function clientCode(code: unknown): number | undefined {
+  return typeof code === 'string' && /^\d+$/.test(code) ? Number(code) : typeof code === 'number' && Number.isInteger(code) ? code : undefined;
 }
 
 function isStaleSocket(err: unknown): boolean {

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import type { Host, Inventory } from '../inventory/types.js';
 import { UsageError } from '../errors.js';
+import { decimalInt, printable, show } from '../inventory/values.js';
 
 export interface GlobalFlags {
   inventory?: string;
@@ -13,23 +14,47 @@ export interface GlobalFlags {
   parallelHosts?: number | string;
 }
 
-export async function openInventory(flags: GlobalFlags): Promise<Inventory> {
-  const { loadInventory } = await import('../inventory/load.js');
-  return loadInventory(resolve(flags.inventory ?? 'inventory.yml'));
+/**
+ * The text of a chops flag given at most once: undefined when absent; a UsageError (exit 2) when
+ * repeated, given without a value, empty, or carrying terminal control characters.
+ */
+export function flagText(flags: Record<string, unknown>, name: string, what = 'a value'): string | undefined {
+  const v = flags[name];
+  if (v === undefined || v === false) return undefined;
+  if (Array.isArray(v)) {
+    throw new UsageError(`--${name} was given ${v.length} times (${v.map((x) => (typeof x === 'string' ? show(x, 30) : '(no value)')).join(', ')}); give it once`, {
+      hint: name === 'limit' ? 'name several hosts in one flag: --limit h1,h2' : `keep one --${name}`,
+    });
+  }
+  if (v === true) throw new UsageError(`--${name} needs ${what}`, { hint: `write --${name} VALUE` });
+  const text = String(v);
+  if (text.trim() === '') throw new UsageError(`--${name} is empty; it needs ${what}`, { hint: `an unset shell variable? write --${name} VALUE` });
+  if (printable(text) !== text || text.includes('\n')) throw new UsageError(`--${name} contains control characters: ${show(text)}`);
+  return text;
 }
 
-export async function selectHosts(inv: Inventory, limit: string | undefined): Promise<Host[]> {
+export async function openInventory(flags: GlobalFlags): Promise<Inventory> {
+  const { loadInventory } = await import('../inventory/load.js');
+  const file = flagText(flags as Record<string, unknown>, 'inventory', 'an inventory file') ?? 'inventory.yml';
+  return loadInventory(resolve(file));
+}
+
+export async function selectHosts(inv: Inventory, flags: GlobalFlags | string | undefined): Promise<Host[]> {
   const { limitHosts } = await import('../inventory/load.js');
+  const limit = typeof flags === 'object' ? flagText(flags as Record<string, unknown>, 'limit', 'host names (--limit h1,h2)') : flags;
   const sel = limitHosts(inv, limit);
   if (sel.length === 0) throw new UsageError('no hosts selected', { hint: 'check --limit against `chops inventory check`' });
   return sel;
 }
 
-export function positiveInt(v: unknown, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
+/** A count flag (--parallel-shards): plain decimal digits, 1 to MAX (the same check as the inventory's integers). */
+export function positiveInt(flags: Record<string, unknown>, name: string, dflt: number, max = 10_000): number {
+  const camel = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const text = flagText(flags, flags[name] !== undefined ? name : camel, 'a number');
+  if (text === undefined) return dflt;
+  const checked = decimalInt(text, 1, max);
+  if (!checked.ok) throw new UsageError(`--${name}: ${checked.message}`, { hint: checked.hint });
+  return checked.value;
 }
 
 /** Flags that belong to chops itself; everything else on `run`/`plan` is a playbook parameter. */
@@ -44,7 +69,7 @@ export function playbookArgs(flags: Record<string, unknown>): Record<string, unk
     const kebab = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     if (GLOBAL_KEYS.has(kebab)) continue;
     if (kebab !== k && kebab in flags) continue; // camelCase twin of a kebab-case key we have
-    out[kebab] = v;
+    Object.defineProperty(out, kebab, { value: v, enumerable: true, writable: true, configurable: true }); // `--__proto__` stays data
   }
   return out;
 }

@@ -25,7 +25,9 @@ export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, sele
         const o = res.outcomes.find((x) => x.host === h.name && x.phase === phase.name && x.step === step.name);
         const mine = changes.filter((c) => c.host === h.name && c.step === step.name);
         const status = !o ? 'not reached' : o.failed ? `WOULD FAIL: ${o.failed}` : o.skipped ? `unchanged: ${o.skipped}` : o.note ?? (mine.length ? '' : 'no change');
-        lines.push(`  ${o?.failed ? '✖' : mine.length ? '~' : '✓'} ${step.name}${status ? `: ${redactor.redact(status)}` : ''}`);
+        // A gate that does not pass now (data.passedNow false: "would wait: …") is not a ✓; nor is a step never reached.
+        const waits = (res.results.find((x) => x.host === h.name && x.phase === phase.name && x.step === step.name)?.data as { passedNow?: boolean } | undefined)?.passedNow === false;
+        lines.push(`  ${o?.failed ? '✖' : mine.length ? '~' : waits || !o ? '…' : '✓'} ${step.name}${status ? `: ${redactor.redact(status)}` : ''}`);
         for (const c of mine) {
           lines.push(`      ${c.kind === 'put' ? '✎' : '$'} ${redactor.redact(c.command)}`);
           if (c.content !== undefined) for (const l of redactor.redact(c.content).split('\n').slice(0, 40)) lines.push(`          | ${l}`);

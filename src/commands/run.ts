@@ -11,7 +11,8 @@ import { assertResumable, reopenForResume } from '../run/state/resume-policy.js'
 import { paramsHash } from '../run/state/ids.js';
 import type { RunState } from '../run/state/model.js';
 import { redactor } from '../secrets.js';
-import { openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
+import { flagText, openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
+import { show } from '../inventory/values.js';
 import { parseParams } from '../engine/params.js';
 import { formatDuration } from '../format.js';
 import { confirmDestructive } from './confirm.js';
@@ -150,12 +151,16 @@ function base(p: Prepared) {
 
 /** Flags are checked before anything is created or connected. */
 function checkRunFlags(flags: GlobalFlags): { parallelShards: number; parallelHosts: number } {
-  if (flags.output !== undefined && !['tty', 'default', 'plain', 'json'].includes(String(flags.output))) {
-    throw new UsageError(`--output must be tty, plain or json, got ${JSON.stringify(flags.output)}`);
+  const f = flags as Record<string, unknown>;
+  const output = flagText(f, 'output', 'tty, plain or json');
+  if (output !== undefined && !['tty', 'default', 'plain', 'json'].includes(output)) {
+    throw new UsageError(`--output must be tty, plain or json, got ${show(output)}`);
   }
+  flagText(f, 'inventory', 'an inventory file');
+  flagText(f, 'limit', 'host names (--limit h1,h2)');
   return {
-    parallelShards: positiveInt(flags.parallelShards, 'parallel-shards', 2),
-    parallelHosts: positiveInt(flags.parallelHosts, 'parallel-hosts', 64),
+    parallelShards: positiveInt(f, 'parallel-shards', 2),
+    parallelHosts: positiveInt(f, 'parallel-hosts', 64),
   };
 }
 
@@ -166,7 +171,7 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const playbook = await loadPlaybook(name);
   const params = parseParams(playbook, raw);
   const inventory = await openInventory(flags);
-  const selected = await selectHosts(inventory, flags.limit);
+  const selected = await selectHosts(inventory, flags);
   // Building the phases validates parameter combinations before anything connects.
   const phases = playbook.phases(params, inventory);
   await readSecretsUpFront(selected, params);

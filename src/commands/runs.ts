@@ -27,7 +27,9 @@ export async function runsCommand(flags: { inventory?: string; json?: boolean })
 }
 
 export function formatTable(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...rows): spreading a very long list overflows the call stack.
+  const w = head.map((h) => h.length);
+  for (const r of rows) for (let i = 0; i < w.length; i++) w[i] = Math.max(w[i], (r[i] ?? '').length);
   const line = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(w[i])).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }

@@ -96,6 +96,8 @@ export interface ParamSpec {
   choices?: string[];
   default?: unknown;
   required?: boolean;
+  /** Parse and check the value as written (int/duration flags), when it mirrors an inventory setting checked the same way. */
+  check?(written: string): { ok: true; value: number | boolean } | { ok: false; message?: string; hint?: string };
 }
 
 export interface Playbook<P = any> {

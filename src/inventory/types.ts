@@ -42,18 +42,9 @@ export interface ClickHouseSettings {
   errorLog: string;
 }
 
-/** Thresholds for the health gates (health-gates.md defaults). */
-export interface GateSettings {
-  maxDelaySeconds: number;
-  maxQueueSize: number;
-  maxInsertsInQueue: number;
-  maxLogLag: number;
-  allowMutations: boolean;
-  maxActiveQueries: number;
-  /** Deadline of every wait, in seconds. */
-  waitTimeoutSeconds: number;
-  pollIntervalMs: number;
-}
+/** Thresholds for the health gates: declared in src/gates/thresholds.ts (durations in ms). */
+export type { GateSettings } from '../gates/thresholds.js';
+import type { GateSettings } from '../gates/thresholds.js';
 
 export interface Host {
   /** Unique inventory name, e.g. "ch-01-1". */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeForFileName, summarizeReplicas } from '../../tasks/clickhouse/gates.js';
-import { parseDf } from '../../src/commands/status.js';
+import { parseDfLine as parseDf } from '../../facts/system/df.js';
 
 test('escapeForFileName matches ClickHouse (18.16 Distributed data dirs)', () => {
   assert.equal(escapeForFileName('events_local'), 'events_local');

@@ -14,7 +14,7 @@ import { flagText, positiveInt } from '../../src/commands/common.js';
 import { parseParams } from '../../src/engine/params.js';
 import { UsageError } from '../../src/errors.js';
 import { describeTopology } from '../../src/inventory/topology.js';
-import { credentialProblems } from '../../src/transport/credentials.js';
+import { DESCRIPTOR_HINT, credentialProblems, isDescriptorLimit, readIdentity } from '../../src/transport/credentials.js';
 import exec from '../../playbooks/exec.js';
 import { loadPlaybook } from '../../playbooks/index.js';
 
@@ -270,5 +270,20 @@ describe('credentials are checked locally (item 7)', () => {
     assert.match(problems[2].message, /known_hosts .*nokh does not exist/);
     assert.match(problems[2].hint, /ssh-keyscan 10\.0\.0\.4 >>/);
     assert.match(problems[0].where, /inv\.yml:9:13/);
+  });
+
+  test('an identity file is read once per run, however many hosts use it (item 13)', async () => {
+    const key = join(dir, 'once');
+    await writeFile(key, 'FIRST');
+    assert.equal(await readIdentity(key), 'FIRST');
+    await writeFile(key, 'SECOND');
+    await rm(key);
+    assert.equal(await readIdentity(key), 'FIRST', 'the second host got the text read for the first, no second open');
+  });
+
+  test('out of descriptors is named as the limit with its fix, not blamed on identity_file (item 13)', () => {
+    assert.ok(isDescriptorLimit('EMFILE') && isDescriptorLimit('ENFILE'));
+    assert.match(DESCRIPTOR_HINT, /file descriptors.*ulimit -n/);
+    assert.doesNotMatch(DESCRIPTOR_HINT, /identity_file/);
   });
 });

@@ -20,9 +20,12 @@ interface Params extends GateParams {
   timeout?: number;
 }
 
-function commandSteps(cmds: string[], p: Params, prefix = ''): Step<Params>[] {
+// Commands in a rolling phase are disruptive: running them one replica at a time behind the gates
+// is for work that takes the server down, so the run asks first (--yes without a terminal).
+function commandSteps(cmds: string[], p: Params, prefix = '', disruptive = false): Step<Params>[] {
   return cmds.map((cmd, i) => ({
     name: `${prefix}${cmds.length > 1 ? `#${i + 1} ` : ''}$ ${cmd}`,
+    ...(disruptive ? { disruptive } : {}),
     run: async ({ host }) => {
       const r = await host.runString('exec', cmd, { sudo: p.sudo || undefined, timeoutMs: p.timeout });
       return { data: { command: cmd, code: r.code, stdout: r.stdout, stderr: r.stderr }, note: r.stdout.trim().split('\n').pop()?.slice(0, 120) };
@@ -47,10 +50,10 @@ export default definePlaybook<Params>({
   ],
   phases(p) {
     const scope = p.rolling ? 'rolling' : p.scope;
-    const steps = commandSteps(p.cmd, p);
+    const steps = commandSteps(p.cmd, p, '', scope === 'rolling');
     if (p.reboot) {
-      steps.push({ name: 'reboot and wait for a new boot', destructive: false, run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }) });
-      steps.push(...commandSteps(p.after ?? [], p, 'after reboot '));
+      steps.push({ name: 'reboot and wait for a new boot', disruptive: true, run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }) });
+      steps.push(...commandSteps(p.after ?? [], p, 'after reboot ', scope === 'rolling'));
     }
     if (scope !== 'rolling' || !p.gates) return [{ name: 'commands', scope, steps }];
     const phases: Phase<Params>[] = [

@@ -29,7 +29,7 @@ const runbook: Phase[] = [
     steps: [
       checkPeersStep, //       the other replicas of the shard are up, writable and caught up
       checkIdleStep, //        this replica: empty queue, no mutations, no pending sends, no queries
-      stopClickHouseStep, //   rollback: start it again
+      { ...stopClickHouseStep, disruptive: true }, // asks before the run; rollback: start it again
       startClickHouseStep, //  remembers when, for "no new errors since"
       waitHealthyStep, //      answers, writable, caught up, sees its shard
     ],

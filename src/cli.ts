@@ -30,14 +30,14 @@ hostOptions(cli.command('plan <playbook>', 'Show every command a run would perfo
   .action((name: string, flags: any) => dispatch(async () => (await import('./commands/run.js')).planCommand(name, typed(flags), await playbookFlags(typed(flags)))));
 
 hostOptions(cli.command('run <playbook>', 'Run a playbook (playbook parameters go after it: chops run exec --cmd "uptime")'))
-  .option('-y, --yes', 'do not ask before destructive steps (needed without a terminal)')
+  .option('-y, --yes', 'do not ask before steps that stop servers or destroy data (rolling-restart, exec --rolling/--reboot); required for them without a terminal')
   .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
   .option('--parallel-hosts <n>', 'hosts worked on at once in each-host phases', { default: 64 })
   .allowUnknownOptions()
   .action((name: string, flags: any) => dispatch(async () => (await import('./commands/run.js')).runCommand(name, typed(flags), await playbookFlags(typed(flags)))));
 
-hostOptions(cli.command('resume [run]', 'Continue an interrupted or failed run from the step in progress (default: the latest unfinished run)'))
-  .option('-y, --yes', 'do not ask before destructive steps')
+hostOptions(cli.command('resume [run]', 'Continue an interrupted or failed run from the step in progress (default: the latest unfinished, not abandoned run of this inventory)'))
+  .option('-y, --yes', 'do not ask before steps that stop servers or destroy data; required for them without a terminal')
   .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
   .option('--parallel-hosts <n>', 'hosts worked on at once in each-host phases', { default: 64 })
   .action((run: string | undefined, flags: any) => dispatch(async () => (await import('./commands/run.js')).resumeCommand(run, typed(flags))));
@@ -66,6 +66,12 @@ cli
   .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
   .option('--json', 'JSON output')
   .action((action: string, flags: any) => dispatch(async () => (await import('./commands/inventory.js')).inventoryCommand(action, typed(flags))));
+
+cli
+  .command('abandon <run>', 'Give up on an unfinished run: shown as abandoned in `chops runs`, never picked by `chops resume`')
+  .option('-i, --inventory <file>', 'inventory file (its state.dir holds the runs)', { default: 'inventory.yml' })
+  .option('--reason <text>', 'why (kept with the run)')
+  .action((run: string, flags: any) => dispatch(async () => (await import('./commands/abandon.js')).abandonCommand(run, typed(flags))));
 
 cli
   .command('unlock <cluster>', 'Remove a stale run lock left by a crashed run (refuses while that run is alive)')

@@ -64,10 +64,12 @@ export function withRawValues(flags: Record<string, unknown>, raw: Map<string, R
   const out: Record<string, unknown> = { ...flags };
   for (const [name, values] of raw) {
     const v = values.length === 1 ? values[0] : values;
-    out[name] = v;
-    if (camel(name) !== name) out[camel(name)] = v;
+    // defineProperty: `--__proto__ x` is a flag named __proto__ (refused later), not a prototype.
+    const set = (k: string) => Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    set(name);
+    if (camel(name) !== name) set(camel(name));
     const short = Object.keys(SHORT).find((k) => SHORT[k] === name);
-    if (short) out[short] = v;
+    if (short) set(short);
   }
   return out;
 }

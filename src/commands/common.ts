@@ -73,3 +73,28 @@ export function playbookArgs(flags: Record<string, unknown>): Record<string, unk
   }
   return out;
 }
+
+/**
+ * The selected hosts and the other replicas of their shards (the gates and the topology check
+ * connect to those too), in inventory order.
+ */
+export function hostsReached(inv: Inventory, selected: Host[]): Host[] {
+  const shards = new Set(selected.map((h) => `${h.cluster}\0${h.shard}`));
+  return inv.hosts.filter((h) => shards.has(`${h.cluster}\0${h.shard}`));
+}
+
+/**
+ * Refuse (exit 2) before anything connects when the local SSH files of the hosts a command will
+ * reach are unusable: a missing or directory identity_file, a missing known_hosts (see
+ * transport/credentials.ts). `chops inventory check` reports the same as warnings.
+ */
+export async function assertCredentials(inv: Inventory, selected: Host[]): Promise<void> {
+  const { credentialProblems } = await import('../transport/credentials.js');
+  const problems = await credentialProblems(hostsReached(inv, selected));
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 20).map((p) => `${printable(p.where, { oneLine: true })}: host ${p.host}: ${p.message}\n    fix: ${p.hint}`);
+  if (problems.length > 20) shown.push(`... and ${problems.length - 20} more`);
+  throw new UsageError(`the SSH files on this machine cannot work for ${new Set(problems.map((p) => p.host)).size} host(s); nothing was connected:\n${shown.join('\n')}`, {
+    hint: 'fix the paths in the inventory (or create the files), then check with `chops inventory check`',
+  });
+}

@@ -6,7 +6,7 @@ import type { ExecuteResult } from '../engine/runner.js';
 import type { Output } from '../engine/output.js';
 import { redactor } from '../secrets.js';
 
-export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, selected: Host[]): void {
+export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, selected: Host[], runLine = 'chops run <same arguments>'): void {
   const changes = res.session.plannedChanges();
   if (out.mode === 'json') {
     for (const c of changes) out.event({ type: 'planned', host: c.host, step: c.step, kind: c.kind, command: redactor.redact(c.command), content: c.content === undefined ? undefined : redactor.redact(c.content) });
@@ -14,7 +14,7 @@ export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, sele
     return;
   }
   const lines: string[] = [];
-  lines.push(`Phases: ${phases.map((p, i) => `${i + 1}. ${p.name} [${p.scope}]: ${p.steps.map((s) => (s.destructive ? `${s.name} (DESTRUCTIVE)` : s.name)).join(' → ')}`).join('\n        ')}`);
+  lines.push(`Phases: ${phases.map((p, i) => `${i + 1}. ${p.name} [${p.scope}]: ${p.steps.map((s) => (s.destructive ? `${s.name} (DESTRUCTIVE)` : s.disruptive ? `${s.name} (asks first)` : s.name)).join(' → ')}`).join('\n        ')}`);
   for (const phase of phases) {
     lines.push('');
     lines.push(`== ${phase.name} (${phase.scope})`);
@@ -36,6 +36,6 @@ export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, sele
     }
   }
   lines.push('');
-  lines.push(`${changes.length} change(s) would be made. Run it with: chops run <same arguments>`);
+  lines.push(`${changes.length} change(s) would be made. Run it with: ${runLine}`);
   out.text(lines.join('\n'));
 }

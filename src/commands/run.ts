@@ -11,7 +11,8 @@ import { assertResumable, reopenForResume } from '../run/state/resume-policy.js'
 import { paramsHash } from '../run/state/ids.js';
 import type { RunState } from '../run/state/model.js';
 import { redactor } from '../secrets.js';
-import { flagText, openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
+import { shq } from '../quote.js';
+import { assertCredentials, flagText, openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
 import { show } from '../inventory/values.js';
 import { parseParams } from '../engine/params.js';
 import { formatDuration } from '../format.js';
@@ -42,7 +43,7 @@ export async function planCommand(name: string, flags: GlobalFlags, raw: Record<
   });
   const res = await runner.execute();
   const { printPlan } = await import('./plan-print.js');
-  printPlan(p.output, runner.phaseList, res, p.selected);
+  printPlan(p.output, runner.phaseList, res, p.selected, runCommandLine(process.argv));
   if (!res.ok) return reportFailure(p.output, res, undefined);
   return 0;
 }
@@ -67,8 +68,11 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   const limits = checkRunFlags(flags);
   const inventory = await openInventory(flags);
   const store = new RunStore(inventory.stateDir, { redactor });
-  const state = runId ? await store.load(runId) : await store.latest({ unfinished: true });
-  if (!state) throw new UsageError('there is no unfinished run to resume', { hint: 'list runs with `chops runs`' });
+  const { abandonedInfo, latestResumable } = await import('./abandon.js');
+  const state = runId ? await store.load(String(runId)) : await latestResumable(store, inventory.path);
+  if (!state) throw new UsageError(`there is no unfinished run of ${inventory.path} to resume`, { hint: 'list runs with `chops runs`' });
+  const abandoned = await abandonedInfo(store, state.id);
+  if (abandoned) throw new UsageError(`run ${state.id} was abandoned at ${abandoned.at} by ${abandoned.by}; it is not resumed`, { hint: `start a new run: chops run ${state.playbook}` });
   if (state.inventory !== inventory.path) {
     throw new UsageError(`run ${state.id} used inventory ${state.inventory}, not ${inventory.path}`, { hint: `resume with -i ${state.inventory}` });
   }
@@ -91,10 +95,11 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   if (JSON.stringify(expected.map((ph) => [ph.phase, ph.steps.map((s) => s.name)])) !== JSON.stringify(state.steps.map((ph) => [ph.phase, ph.steps.map((s) => s.name)]))) {
     throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, { hint: 'finish the work by hand or start a new run with `chops run`' });
   }
+  await assertCredentials(inventory, selected);
   await confirmDestructive(phases, selected, flags, playbook.name);
   await readSecretsUpFront(selected, params);
   reopenForResume(state);
-  output.text(`Resuming run ${state.id} (${playbook.name}); steps already done are skipped.`);
+  output.text(`Resuming run ${state.id} (${playbook.name}, started ${state.createdAt}, ${state.outcome})${runId ? '' : ' — the latest unfinished run of this inventory'}; steps already done are skipped.`);
   return execute(p, store, state, true);
 }
 
@@ -144,6 +149,15 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
   }
 }
 
+/** The `chops run …` line that performs what `chops plan …` (ARGV) showed: same arguments, shell-quoted. */
+export function runCommandLine(argv: string[]): string {
+  const args = argv.slice(2);
+  const at = args.indexOf('plan');
+  const rest = at >= 0 ? args.slice(at + 1) : args;
+  const word = (a: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : shq(a));
+  return ['chops', 'run', ...args.slice(0, Math.max(0, at)), ...rest].map((a, i) => (i < 2 ? a : word(a))).join(' ');
+}
+
 function base(p: Prepared) {
   const { playbook, params, inventory, selected, output, phases, parallelShards, parallelHosts } = p;
   return { playbook, params, inventory, selected, output, phases, parallelShards, parallelHosts };
@@ -174,6 +188,7 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const selected = await selectHosts(inventory, flags);
   // Building the phases validates parameter combinations before anything connects.
   const phases = playbook.phases(params, inventory);
+  await assertCredentials(inventory, selected);
   await readSecretsUpFront(selected, params);
   return { inventory, playbook, params, selected, output, phases, ...limits };
 }

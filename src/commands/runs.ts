@@ -5,7 +5,12 @@ import { formatMs } from '../duration.js';
 
 export async function runsCommand(flags: { inventory?: string; json?: boolean }): Promise<number> {
   const inv = await openInventory(flags);
-  const rows = await new RunStore(inv.stateDir).list();
+  const store = new RunStore(inv.stateDir);
+  const { abandonedInfo } = await import('./abandon.js');
+  const rows = await Promise.all((await store.list()).map(async (r) => {
+    const abandoned = r.unreadable ? undefined : await abandonedInfo(store, r.id);
+    return abandoned ? { ...r, abandoned } : r;
+  }));
   if (flags.json) {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
@@ -18,7 +23,7 @@ export async function runsCommand(flags: { inventory?: string; json?: boolean })
     r.id,
     r.playbook ?? '?',
     r.cluster ?? '?',
-    r.unreadable ? 'UNREADABLE' : r.active ? 'running' : r.crashed ? 'crashed (resumable)' : r.outcome ?? '?',
+    r.unreadable ? 'UNREADABLE' : 'abandoned' in r ? `abandoned (was ${r.outcome})` : r.active ? 'running' : r.crashed ? 'crashed (resumable)' : r.outcome ?? '?',
     r.durationMs !== undefined ? formatMs(r.durationMs) : '',
     r.failed ? `${r.failed.host}: ${r.failed.step}` : r.unreadable ?? '',
   ]);

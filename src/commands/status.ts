@@ -5,7 +5,7 @@
 // a row, not a crash. Exit 0 when every replica is healthy, 1 when any is not, 2 for usage errors.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostHandle } from '../host.js';
-import { openInventory, selectHosts, type GlobalFlags } from './common.js';
+import { assertCredentials, openInventory, selectHosts, type GlobalFlags } from './common.js';
 import { readQueryFact } from '../fact.js';
 import { formatBytes, formatDuration, renderTable } from '../format.js';
 import { clickhouseService } from '../../facts/system/service.js';
@@ -44,6 +44,7 @@ export interface StatusRow {
 export async function statusCommand(flags: GlobalFlags): Promise<number> {
   const inv = await openInventory(flags);
   const hosts = await selectHosts(inv, flags);
+  await assertCredentials(inv, hosts);
   const t0 = performance.now();
   const rows = await collectStatus(inv, hosts, { verbose: Boolean((flags as { verbose?: boolean }).verbose) });
   const ms = performance.now() - t0;

@@ -66,6 +66,11 @@ export interface Step<P = any> {
   /** Destroys or replaces data: the run asks "Type YES" unless --yes. */
   destructive?: boolean;
   /**
+   * Takes a server out of service (stops ClickHouse, reboots, runs an operator's command between
+   * the health gates): the run asks "Type YES" unless --yes, and refuses without a terminal.
+   */
+  disruptive?: boolean;
+  /**
    * A read-only check whose verdict goes stale (health gates, topology). A resumed run checks it
    * again unless the work it guards (a later step of the same host and phase) has already begun.
    */

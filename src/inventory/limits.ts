@@ -14,8 +14,12 @@ import { printable } from './values.js';
 export const MAX_BYTES = 16 * 1024 * 1024;
 /** Nesting levels of maps, lists and flow collections (a real inventory uses about 8). */
 export const MAX_DEPTH = 32;
-/** Nodes after expanding every alias (each scalar, map, list and key counts one). */
-export const MAX_NODES = 2_000_000;
+/**
+ * YAML nodes (each scalar, key, map and list counts one), as written and after expanding every
+ * alias. The YAML parser costs ~10-20 µs and ~1 KB per node here, so this bounds the time and
+ * memory before a verdict; 130 000 replicas written one per line are ~650 000 nodes.
+ */
+export const MAX_NODES = 1_000_000;
 
 /** The file's bytes: a regular file (not a FIFO, device or directory) of at most MAX_BYTES. */
 export async function readInventoryFile(path: string): Promise<Buffer> {
@@ -92,19 +96,26 @@ export function invalidUtf8(bytes: Buffer): { offset: number; at: SourcePos } | 
 }
 
 /**
- * Where the text first nests deeper than MAX_DEPTH, from its layout alone (before the YAML parser
- * recurses into it): block levels from indentation and `- ` markers, flow levels from brackets.
- * It may count a level more than YAML does (a list under a key at the same indentation), never
- * fewer than half, which is what a bound needs.
+ * From the text's layout alone, before the YAML parser runs (it recurses per level, and costs
+ * time and memory per node): where the text first nests deeper than MAX_DEPTH (block levels from
+ * indentation and `- ` markers, flow levels from brackets), and where its node count first
+ * exceeds MAX_NODES (keys, values, list items and flow items, counted from `:`, `- ` and `,`).
+ * Both counts may run above what YAML builds (a list under a key at the same indentation counts a
+ * level), never far below, which is what a bound needs.
  */
-export function tooDeep(text: string): SourcePos | undefined {
+export function scanLayout(text: string): { deep?: SourcePos; crowded?: SourcePos; nodes: number } {
   const stack: { indent: number; depth: number }[] = [];
   let flow = 0;
+  let nodes = 0;
   let blockScalarIndent = -1;
-  const lines = text.split('\n');
-  for (let ln = 0; ln < lines.length; ln++) {
-    const raw = lines[ln];
-    const indent = raw.length - raw.replace(/^ +/, '').length;
+  let lineStart = 0;
+  for (let ln = 0; lineStart <= text.length; ln++) {
+    let lineEnd = text.indexOf('\n', lineStart);
+    if (lineEnd < 0) lineEnd = text.length;
+    const raw = text.slice(lineStart, lineEnd);
+    lineStart = lineEnd + 1;
+    let indent = 0;
+    while (indent < raw.length && raw.charCodeAt(indent) === 32) indent++;
     const body = raw.slice(indent);
     if (blockScalarIndent >= 0) {
       if (body === '' || body === '\r' || indent > blockScalarIndent) continue;
@@ -113,22 +124,24 @@ export function tooDeep(text: string): SourcePos | undefined {
     if (body === '' || body === '\r' || body.startsWith('#')) continue;
     let depth: number;
     let col = indent;
+    nodes++;
     if (flow > 0) {
       depth = (stack.at(-1)?.depth ?? 0) + flow;
     } else {
       while (stack.length && stack.at(-1)!.indent >= indent) stack.pop();
       depth = (stack.at(-1)?.depth ?? 0) + 1;
       // "- - key:" opens a list level per marker.
-      let rest = body;
-      while (/^-( |$)/.test(rest)) {
+      let k = 0;
+      while (body[k] === '-' && (body[k + 1] === ' ' || k + 1 === body.length)) {
         depth++;
+        nodes++;
         col += 2;
-        rest = rest.slice(2);
+        k += 2;
       }
       stack.push({ indent, depth });
     }
-    if (depth > MAX_DEPTH) return { line: ln + 1, col: col + 1 };
-    // Flow collections on this line (outside quotes); the deepest point counts.
+    if (depth > MAX_DEPTH) return { deep: { line: ln + 1, col: col + 1 }, nodes };
+    // Flow collections, keys and items on this line (outside quotes).
     let quote = '';
     const base = flow > 0 ? depth - flow : depth;
     for (let k = 0; k < body.length; k++) {
@@ -141,12 +154,17 @@ export function tooDeep(text: string): SourcePos | undefined {
       if ((c === '"' || c === "'") && (k === 0 || /[\s,[{:]/.test(body[k - 1]))) quote = c;
       else if (c === '[' || c === '{') {
         flow++;
-        if (base + flow > MAX_DEPTH) return { line: ln + 1, col: indent + k + 1 };
+        nodes++;
+        if (base + flow > MAX_DEPTH) return { deep: { line: ln + 1, col: indent + k + 1 }, nodes };
       } else if ((c === ']' || c === '}') && flow > 0) flow--;
+      else if (c === ',' && flow > 0) nodes++;
+      else if (c === ':' && (k + 1 === body.length || body[k + 1] === ' ' || body[k + 1] === '\r')) nodes++;
+      if (nodes > MAX_NODES) return { crowded: { line: ln + 1, col: indent + k + 1 }, nodes };
     }
+    if (nodes > MAX_NODES) return { crowded: { line: ln + 1, col: indent + 1 }, nodes };
     if (flow === 0 && /(?:^|[\s:])[|>][-+0-9]*\s*(#.*)?\r?$/.test(body)) blockScalarIndent = indent;
   }
-  return undefined;
+  return { nodes };
 }
 
 /** Every alias of DOC with the node it stands for (the last anchor of that name before it). */

@@ -8,7 +8,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
 import { buildTopology, type RawInventory } from './build.js';
 import { InventoryError, type Problem, type SourcePos } from './problems.js';
-import { MAX_BYTES, MAX_DEPTH, expansionProblem, invalidUtf8, readInventoryFile, resolveAliases, tooDeep } from './limits.js';
+import { MAX_BYTES, MAX_DEPTH, MAX_NODES, expansionProblem, invalidUtf8, readInventoryFile, resolveAliases, scanLayout } from './limits.js';
 import { printable, show } from './values.js';
 import { inventorySchema } from './schema.js';
 import type { Host, Inventory } from './types.js';
@@ -42,8 +42,9 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
   if (bad) throw refuse(bad.at, `byte 0x${bytes[bad.offset].toString(16).padStart(2, '0')} at offset ${bad.offset} is not UTF-8`, 'save the file as UTF-8');
   const text = bytes.toString('utf8');
   // The YAML parser recurses per level: refuse deep nesting before it runs.
-  const deep = tooDeep(text);
-  if (deep) throw refuse(deep, `nested more than ${MAX_DEPTH} levels deep`, 'an inventory needs about 8 levels; flatten the structure');
+  const layout = scanLayout(text);
+  if (layout.deep) throw refuse(layout.deep, `nested more than ${MAX_DEPTH} levels deep`, 'an inventory needs about 8 levels; flatten the structure');
+  if (layout.crowded) throw refuse(layout.crowded, `more than ${MAX_NODES} YAML nodes (keys, values, list items) by here`, 'split the inventory per cluster');
   const lines = new LineCounter();
   let doc;
   try {
@@ -64,8 +65,9 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
           : `YAML syntax error: ${printable(e.message.split('\n')[0], { oneLine: true })}`,
     })));
   }
-  const aliases = resolveAliases(doc);
-  const expansion = expansionProblem(doc, aliases, lines);
+  // Without a `*` there is no alias: the layout count above already bounds the nodes.
+  const aliases = text.includes('*') ? resolveAliases(doc) : new Map();
+  const expansion = aliases.size > 0 ? expansionProblem(doc, aliases, lines) : undefined;
   if (expansion) throw new InventoryError(path, [expansion]);
   const walker = new SchemaWalker(doc, text, lines, ctx, aliases);
   for (const w of doc.warnings) walker.add('', lines.linePos(w.pos[0]), `YAML: ${printable(w.message.split('\n')[0], { oneLine: true })}`);

@@ -162,8 +162,13 @@ export function bool(): ScalarRule<boolean> {
   };
 }
 
-/** "10s" -> a number in the unit the typed inventory uses (ms, s or d), within RANGE (values.ts). */
-export function duration(unit: 'ms' | 's' | 'd', range: DurationRange): ScalarRule<number> {
+/**
+ * "10s" -> a number in the unit the typed inventory uses (ms, s or d), within RANGE (values.ts
+ * DURATION_RANGES). Without a range (older call sites): above zero (or from zero with allowZero),
+ * at most 3650 days — pick a range for anything that becomes a timer.
+ */
+export function duration(unit: 'ms' | 's' | 'd', rangeOrOptions: DurationRange | { allowZero?: boolean } = {}): ScalarRule<number> {
+  const range: DurationRange = 'max' in rangeOrOptions ? rangeOrOptions : { min: (rangeOrOptions as { allowZero?: boolean }).allowZero ? 0 : 1, max: 3650 * UNIT_MS.d };
   return {
     kind: 'scalar',
     expected: 'a duration with a unit ("500ms", "10s", "5m", "1h", "30d")',

@@ -4,6 +4,7 @@
 // first use; a changed key is always refused.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { DESCRIPTOR_HINT, isDescriptorLimit } from './credentials.js';
 import { dirname } from 'node:path';
 
 export type HostKeyVerdict =
@@ -91,6 +92,8 @@ export function readKnownHosts(path: string): Promise<string> {
   if (!p) {
     p = readFile(path, 'utf8').catch((e: any) => {
       if (e.code === 'ENOENT') return '';
+      // Out of descriptors is the process's limit, not a known_hosts problem: say which and the fix.
+      if (isDescriptorLimit(e.code)) throw Object.assign(new Error(`cannot open ${path}: ${e.code}; ${DESCRIPTOR_HINT}`), { code: e.code });
       throw e;
     });
     knownHostsCache.set(path, p);

@@ -195,7 +195,7 @@ test('the persistent shell keeps commands apart and reports exactly what a fresh
 test('runner killed with SIGKILL mid-run; chops resume finishes from the exact step', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/s1 /root/s3');
   // --gates false: these hosts run no ClickHouse server, so only the rolling order is exercised
-  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain',
+  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain', '--yes',
     '--cmd', 'date +%s%N >> /root/s1', '--cmd', 'sleep 1.5', '--cmd', 'date +%s%N >> /root/s3'];
   let killedAt = '';
   const first = await chops(args, {
@@ -225,12 +225,12 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   // a changed inventory is refused (a comment is enough: the run was planned on other bytes)
   const original = readFileSync(lab.inventoryPath, 'utf8');
   writeFileSync(lab.inventoryPath, original + '# edited\n');
-  const refused = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  const refused = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain', '--yes']);
   writeFileSync(lab.inventoryPath, original);
   assert.equal(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /inventory/i);
 
-  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain', '--yes']);
   assert.equal(res.code, 0, res.stderr + res.stdout);
   assert.match(res.stdout, /already done|skipped|succeeded/);
   // A step that was done at the kill is never repeated; only a step in progress ("started") may
@@ -264,7 +264,7 @@ async function labExec(l: Lab, host: string, cmd: string): Promise<string> {
 
 test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run resumes', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/c1 /root/c3');
-  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain',
+  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain', '--yes',
     '--cmd', 'touch /root/c1', '--cmd', 'sleep 1', '--cmd', 'touch /root/c3'];
   let sent = false;
   const first = await chops(args, {
@@ -283,7 +283,7 @@ test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run r
   // the first replicas finished all their steps; the second replicas never began
   for (const h of ['h1', 'h3']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
   for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 2>/dev/null || echo none'), 'none\n');
-  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain', '--yes']);
   assert.equal(res.code, 0, res.stderr + res.stdout);
   for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
 });

@@ -42,3 +42,15 @@ test('multi-word playbook flags arrive in kebab-case whatever form the parser gi
   assert.deepEqual(playbookArgs({ rebootTimeout: '60s', cmd: 'x', parallelShards: 2, inventory: 'i' }), { 'reboot-timeout': '60s', cmd: 'x' });
   assert.deepEqual(playbookArgs({ 'reboot-timeout': '60s', rebootTimeout: '60s' }), { 'reboot-timeout': '60s' });
 });
+
+test('disruptive steps (stopping a server) are confirmed like destructive ones: refused without a terminal unless --yes', async () => {
+  const phases = [{ name: 'restart replicas', scope: 'rolling' as const, steps: [{ name: 'stop clickhouse-server', disruptive: true, run: async () => {} }] }];
+  const wasTTY = process.stdin.isTTY;
+  (process.stdin as any).isTTY = false;
+  try {
+    await assert.rejects(confirmDestructive(phases, [{ name: 'h1' }] as any, {}, 'rolling-restart'), (e: any) => e instanceof UsageError && e.exitCode === 2 && /disruptive steps/.test(e.message) && /stop clickhouse-server/.test(e.message) && /--yes/.test(e.hint ?? ""));
+    await confirmDestructive(phases, [{ name: 'h1' }] as any, { yes: true }, 'rolling-restart');
+  } finally {
+    (process.stdin as any).isTTY = wasTTY;
+  }
+});

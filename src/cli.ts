@@ -21,7 +21,7 @@ const hostOptions = (c: ReturnType<typeof cli.command>) =>
   c
     .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
     .option('--limit <hosts>', 'only these hosts (comma-separated names)')
-    .option('--output <mode>', 'tty (live tree), plain (one line per event) or json')
+    .option('--output <mode>', 'tty (live display: counts per phase, running and failed hosts), plain (one line per event) or json')
     .option('--json', 'one JSON object per line on stdout');
 
 hostOptions(cli.command('plan <playbook>', 'Show every command a run would perform, decided on real facts (changes nothing)'))

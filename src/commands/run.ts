@@ -115,7 +115,8 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
   const onSignal = (sig: string) => {
     if (!stop.signal.aborted) {
       stop.abort(sig);
-      process.stderr.write(`\n${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}\n`);
+      // At once, above the live display (which must neither swallow nor delay it).
+      p.output.notice(`${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}`);
       return;
     }
     abort.abort(sig);
@@ -128,7 +129,8 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
     const { executeRun } = await import('../engine/execute-run.js');
     const report = await executeRun({ ...base(p), store, state, resuming, redactor, stop: stop.signal, abort: abort.signal });
     if (report.outcome === 'aborted') {
-      process.stderr.write(`\nAborted by ${report.stoppedBy}. Resume with: ${resumeLine}\n`);
+      p.output.end(); // the runner is still at work: freeze the display before the last word
+      process.stderr.write(`Aborted by ${report.stoppedBy}; the state is saved. Resume with: ${resumeLine}\n`);
       process.exit(130);
     }
     const res = report.result!;
@@ -186,6 +188,8 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const params = parseParams(playbook, raw);
   const inventory = await openInventory(flags);
   const selected = await selectHosts(inventory, flags);
+  // Hosts over SSH: the SSH library loads while the run is set up, off the connection's path.
+  if (selected.some((h) => h.connection !== 'local')) void import('../transport/ssh.js').then((m) => m.preloadSsh());
   // Building the phases validates parameter combinations before anything connects.
   const phases = playbook.phases(params, inventory);
   await assertCredentials(inventory, selected);

@@ -1,7 +1,9 @@
-// How a run talks to its operator: listr2's live tree on a terminal, one line per event for
-// CI/cron/pipes (--output plain), or one JSON object per line for machines (--json).
+// How a run talks to its operator: a live display on a terminal (src/engine/live.ts: counts
+// per phase, the running and failed hosts by name, redrawn at most 10×/s), one line per event
+// for CI/cron/pipes (--output plain), or one JSON object per line for machines (--json).
 import type { StepResult } from './playbook.js';
 import type { RunEvent } from './events.js';
+import { LiveDisplay, type PhaseShape } from './live.js';
 import { errorText } from '../errors.js';
 import { formatMs } from '../duration.js';
 import { redactor } from '../secrets.js';
@@ -10,12 +12,19 @@ export type OutputMode = 'tty' | 'plain' | 'json';
 
 export interface Output {
   mode: OutputMode;
-  listrRenderer: 'default' | 'silent';
+  /** The run's phases, hosts and steps are known: a live display starts drawing. */
+  begin(shape: PhaseShape[]): void;
+  /** The runner is done: the live display leaves its last state on screen. Idempotent. */
+  end(): void;
   event(ev: RunEvent): void;
   stepStart(host: string, phase: string, step: string): void;
   stepDone(host: string, phase: string, step: string, ms: number, r: StepResult): void;
   stepFailed(host: string, phase: string, step: string, err: unknown, ms: number): void;
+  /** A step not run (already done in a resumed run, or the run is stopping). */
+  stepSkipped(host: string, phase: string, step: string, reason: string): void;
   note(host: string, step: string, text: string): void;
+  /** For the operator at once, on stderr, above a live display (the Ctrl-C acknowledgment). */
+  notice(s: string): void;
   /** Human text (summaries, tables); JSON mode sends it to stderr so stdout stays parseable. */
   text(s: string): void;
 }
@@ -28,6 +37,8 @@ export function chooseOutput(flag: string | undefined, json: boolean, stream: No
 }
 
 export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr, opts: { quietSteps?: boolean } = {}): Output {
+  // The live display exists only on a terminal, and not for a plan (the plan is the output).
+  const live = mode === 'tty' && !opts.quietSteps ? new LiveDisplay(out as NodeJS.WriteStream, err) : undefined;
   const ts = () => new Date().toISOString().slice(11, 23);
   // Everything shown passes the redactor: command output may echo a secret chops has read.
   const json = (ev: RunEvent) => out.write(redactor.redact(JSON.stringify({ ts: new Date().toISOString(), ...ev })) + '\n');
@@ -36,13 +47,27 @@ export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = proces
   };
   return {
     mode,
-    listrRenderer: mode === 'tty' && !opts.quietSteps ? 'default' : 'silent',
+    begin(shape) {
+      live?.begin(shape);
+    },
+    end() {
+      live?.end();
+    },
     event(ev) {
       if (mode === 'json') json(ev);
+      else if (live) {
+        if (ev.type === 'progress') live.note(ev.host, redactor.redact(ev.text));
+        else if (ev.type === 'warning') live.commit(redactor.redact(`⚠ ${ev.host ? `${ev.host}: ` : ''}${ev.gate ?? ''}${ev.text ? ` ${ev.text}` : ''}${ev.count ? ` (${ev.count})` : ''}`));
+        else if (ev.type === 'rollback') live.commit(redactor.redact(ev.ok ? `↶ ${ev.host}: rolled back "${ev.step}"` : `✖ ${ev.host}: ROLLBACK FAILED "${ev.step}": ${ev.error} — the host needs manual attention`));
+      }
     },
     stepStart(host, phase, step) {
       if (mode === 'json') json({ type: 'step-start', host, phase, step });
       else if (mode === 'plain') plain(`${host} > ${step}`);
+      else live?.stepStart(host, phase, step);
+    },
+    stepSkipped(host, phase, step, reason) {
+      live?.stepEnd(host, phase, step, reason);
     },
     stepDone(host, phase, step, ms, r) {
       const rr = r ?? {};
@@ -52,19 +77,27 @@ export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = proces
       } else if (mode === 'plain') {
         const what = rr.skipped ? `unchanged: ${rr.skipped}` : rr.changed === false ? 'unchanged' : 'ok';
         plain(`${host} ok ${step} (${formatMs(ms)}, ${what}${rr.note ? `; ${rr.note}` : ''})`);
-      }
+      } else live?.stepEnd(host, phase, step, redactor.redact(rr.skipped ?? rr.note ?? ''));
     },
     stepFailed(host, phase, step, e, ms) {
       if (mode === 'json') json({ type: 'step-failed', host, phase, step, durationMs: round(ms), error: errorText(e) });
       else if (mode === 'plain') plain(`${host} FAILED ${step} (${formatMs(ms)}): ${errorText(e)}`);
+      else live?.stepEnd(host, phase, step, undefined, redactor.redact(errorText(e)));
     },
     note(host, step, text) {
       if (mode === 'json') json({ type: 'note', host, step, text });
       else if (mode === 'plain') plain(`${host}   ${step}: ${text}`);
+      else live?.note(host, redactor.redact(text));
+    },
+    notice(s) {
+      const t = redactor.redact(s);
+      if (live) live.notice(t);
+      else err.write(t.endsWith('\n') ? t : t + '\n');
     },
     text(s) {
       const t = redactor.redact(s);
-      (mode === 'json' ? err : out).write(t.endsWith('\n') ? t : t + '\n');
+      if (live && mode !== 'json') live.commit(t);
+      else (mode === 'json' ? err : out).write(t.endsWith('\n') ? t : t + '\n');
     },
   };
 }

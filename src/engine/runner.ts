@@ -1,5 +1,6 @@
-// Runs a playbook: phases in order, each by its scope, rendered by listr2; every step's status
-// goes to the state file as it happens so `chops resume` can continue from the exact step.
+// Runs a playbook: phases in order, each by its scope, orchestrated by listr2 and drawn by chops'
+// own display (engine/live.ts); every step's status goes to the state file as it happens so
+// `chops resume` can continue from the exact step.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';
@@ -107,19 +108,16 @@ export class Runner {
       skip: () => (this.abort.signal.aborted ? 'stopped: the run is stopping' : false),
       task: (_: unknown, t: any) => t.newListr(this.phaseTasks(phase, pi), phaseListOptions(phase, o)),
     }));
-    const list = new Listr(tasks, {
-      concurrent: false,
-      exitOnError: true,
-      renderer: o.output.listrRenderer,
-      rendererOptions: { collapseSubtasks: false, collapseErrors: false, showErrorMessage: false, formatOutput: 'truncate' } as any,
-      fallbackRenderer: 'silent',
-      registerSignalListeners: false,
-      silentRendererCondition: () => o.output.listrRenderer === 'silent',
-    } as any);
+    // listr2 orchestrates (order, concurrency, skips); it never draws. The operator sees
+    // chops' own display (engine/output.ts), which costs the same whatever the fan-out.
+    const list = new Listr(tasks, { concurrent: false, exitOnError: true, renderer: 'silent', registerSignalListeners: false } as any);
+    o.output.begin(this.displayShape());
     try {
       await list.run();
     } catch {
       // the failure is recorded in this.failure with its context; listr's copy is not needed
+    } finally {
+      o.output.end();
     }
     await this.session.close();
     return {
@@ -129,6 +127,27 @@ export class Runner {
       outcomes: this.outcomes,
       session: this.session,
       interrupted: !this.failure && this.abort.signal.aborted,
+    };
+  }
+
+  /** What the live display needs to know up front: phases, their hosts (by shard) and steps. */
+  private displayShape() {
+    const sel = this.o.selected;
+    return this.phases.map((ph) => ({
+      name: ph.name,
+      scope: describeScope(ph),
+      steps: ph.steps.map((s) => s.name),
+      hosts: ph.scope === 'once' ? sel.slice(0, 1).map((h) => h.name) : sel.map((h) => h.name),
+      group: ph.scope === 'rolling' ? Object.fromEntries(sel.map((h) => [h.name, `shard ${h.cluster}/${h.shardName}`])) : undefined,
+    }));
+  }
+
+  /** A step's skip, told to the display too (a resumed run's done steps count as finished there). */
+  private shownSkip(host: Host, phase: Phase, step: Step, skip: () => Promise<string | false>): () => Promise<string | false> {
+    return async () => {
+      const why = await skip();
+      if (why) this.o.output.stepSkipped(host.name, phase.name, step.name, why);
+      return why;
     };
   }
 
@@ -194,6 +213,10 @@ export class Runner {
   }
 
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
+    return this.stepTaskList(phase, pi, host, stateHost).map((t, si) => ({ ...t, skip: this.shownSkip(host, phase, phase.steps[si], t.skip) }));
+  }
+
+  private stepTaskList(phase: Phase, pi: number, host: Host, stateHost: string) {
     return phase.steps.map((step, si) => ({
       title: step.name,
       skip: async () => {

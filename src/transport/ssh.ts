@@ -3,7 +3,9 @@
 // keepalive, connect timeout, strict known_hosts checking, optional jump host.
 import net from 'node:net';
 import { DESCRIPTOR_HINT, isDescriptorLimit, readIdentity } from './credentials.js';
-import { NodeSSH } from 'node-ssh';
+// node-ssh (and ssh2 under it, ~30 % of a cold start) is loaded by the first connection only:
+// `chops plan` on a local inventory, `inventory check` and `--help` never pay for it.
+import type { NodeSSH } from 'node-ssh';
 import type { Client, ClientChannel } from 'ssh2';
 import type { Host } from '../inventory/types.js';
 import { ConnectError } from '../errors.js';
@@ -12,6 +14,14 @@ import { checkHostKey, fingerprint, keyType, knownHostsName, readKnownHosts, rec
 import { putCommand, wrapCommand } from './wrap.js';
 import { ShellSession } from './shell-session.js';
 import type { CommandListener, ExecOptions, ExecResult, Forward, PutOptions, Transport } from './types.js';
+
+let nodeSsh: Promise<typeof import('node-ssh')> | undefined;
+const loadNodeSsh = () => (nodeSsh ??= import('node-ssh'));
+
+/** Load the SSH library now, in the background (a command that will connect, once its inventory is read). */
+export function preloadSsh(): void {
+  loadNodeSsh().catch(() => {}); // a failure surfaces at the first connection
+}
 
 interface Endpoint {
   label: string;
@@ -67,10 +77,13 @@ export class SshTransport implements Transport {
 
   private async connect(connectTimeoutMs = this.def.ssh.connectTimeoutMs): Promise<Client> {
     const s = this.def.ssh;
+    // The module loads while the TCP handshake is under way (one import, cached for every host).
+    const lib = loadNodeSsh();
     let sock: NodeJS.ReadableStream & NodeJS.WritableStream;
     if (s.jump) {
-      const jump = new NodeSSH();
-      await this.open(jump, { label: `jump host ${s.jump.address}`, ...s.jump }, await this.tcp(s.jump.address, s.jump.port, connectTimeoutMs, 'jump host'), connectTimeoutMs);
+      const jumpSock = await this.tcp(s.jump.address, s.jump.port, connectTimeoutMs, 'jump host');
+      const jump = new (await lib).NodeSSH();
+      await this.open(jump, { label: `jump host ${s.jump.address}`, ...s.jump }, jumpSock, connectTimeoutMs);
       this.jumpSsh = jump;
       sock = await new Promise((resolve, reject) =>
         jump.connection!.forwardOut('127.0.0.1', 0, s.address, s.port, (err, stream) => (err ? reject(new ConnectError(this.host, `jump host ${s.jump!.address} cannot reach ${s.address}:${s.port}: ${err.message}`)) : resolve(stream))),
@@ -78,7 +91,7 @@ export class SshTransport implements Transport {
     } else {
       sock = await this.tcp(s.address, s.port, connectTimeoutMs, 'host');
     }
-    const ssh = new NodeSSH();
+    const ssh = new (await lib).NodeSSH();
     await this.open(ssh, { label: 'host', address: s.address, port: s.port, user: s.user, identityFile: s.identityFile, agent: s.agent }, sock, connectTimeoutMs);
     this.ssh = ssh;
     // Every command in flight listens for a drop; dozens at once are normal.

@@ -30,10 +30,22 @@ export interface RunContext {
   emit(event: Record<string, unknown>): void;
 }
 
+/**
+ * What this run remembers about one host, persisted in the run state: a value set by a step is on
+ * disk before that step counts as done, and is there for later steps and phases, for rollbacks
+ * and for a resumed run (the version before an upgrade, the directory moved aside, a device).
+ * Keys are namespaced by area ('move-data.oldDir'); values must be JSON.
+ */
+export interface HostMemory {
+  get<T = unknown>(key: string): T | undefined;
+  set(key: string, value: unknown): void;
+}
+
 export interface StepContext<P = Record<string, unknown>> {
   host: HostHandle;
   params: P;
   run: RunContext;
+  memory: HostMemory;
 }
 
 export type StepResult = void | {

@@ -1,7 +1,7 @@
 // Runs a playbook: phases in order, each by its scope, rendered by listr2; every step's status
 // goes to the state file as it happens so `chops resume` can continue from the exact step.
 import type { Host, Inventory } from '../inventory/types.js';
-import type { Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
+import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';
 import { ChopsError, CommandError, tail } from '../errors.js';
 import { ONCE_HOST, getStep, markStep, type RunState, type RunStore } from '../run/state.js';
@@ -56,6 +56,8 @@ export class Runner {
   private phases: Phase[];
   /** Which step each host is running now, so the run log can attribute every command. */
   readonly currentStep = new Map<string, string>();
+  /** Host memory when there is no state file (plan mode, engine tests). */
+  private planMemory: Record<string, Record<string, unknown>> = {};
 
   constructor(private readonly o: ExecuteOptions) {
     this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
@@ -209,8 +211,9 @@ export class Runner {
   private async runStep(phase: Phase, pi: number, step: Step, host: Host, stateHost: string, setTitle: (s: string) => void): Promise<void> {
     const o = this.o;
     const handle = this.session.handle(host);
-    const sctx = { host: handle, params: o.params, run: this.ctx };
+    const sctx = { host: handle, params: o.params, run: this.ctx, memory: this.memoryOf(host.name) };
     this.currentStep.set(host.name, step.name);
+    handle.facts.open(); // facts are read afresh by each step, then cached until it changes something
     // On disk before the step's first command: after a crash the state names exactly the step
     // that was in progress, and a step still "pending" there never ran.
     await this.mark(pi, step.name, stateHost, { status: 'started' });
@@ -218,7 +221,7 @@ export class Runner {
     const t0 = performance.now();
     let res: StepResult;
     try {
-      res = await step.run(sctx);
+      res = await step.run(sctx).finally(() => handle.facts.close());
     } catch (err) {
       const ms = performance.now() - t0;
       await this.mark(pi, step.name, stateHost, { status: 'failed', error: errorText(err) });
@@ -230,13 +233,15 @@ export class Runner {
       throw err;
     }
     const ms = performance.now() - t0;
-    const r = res ?? {};
-    // Awaited: "done" must be on disk before the next step starts, so a crash never repeats it.
+    const r = o.plan ? this.planned(host.name, step.name, res ?? {}) : (res ?? {});
+    // Awaited: "done" (with the step's data and the host's memory) must be on disk before the
+    // next step starts, so a crash never repeats it and a resumed run knows what it learned.
+    const data = r.data === undefined ? {} : { data: r.data };
     if (r.skipped) {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped, ...data });
       setTitle(`${step.name}: ${r.skipped}`);
     } else {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note, ...data });
       if (r.note) setTitle(`${step.name}: ${r.note}`);
     }
     this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, note: r.note, skipped: r.skipped });
@@ -244,6 +249,36 @@ export class Runner {
       this.results.push({ host: host.name, phase: phase.name, step: step.name, data: r.data });
     }
     o.output.stepDone(host.name, phase.name, step.name, ms, r);
+  }
+
+  /**
+   * Plan mode is the engine's business, not the task's: a step runs the same code in a plan, its
+   * changes are recorded by the plan transport, and here its result is restated as what a run
+   * would do. Measurements a step made (durations, bytes) mean nothing when nothing ran.
+   */
+  private planned(host: string, step: string, r: Exclude<StepResult, void>): Exclude<StepResult, void> {
+    if (r.skipped) return r;
+    const n = this.session.plannedChanges().filter((c) => c.host === host && c.step === step).length;
+    if (n === 0) return { ...r, changed: false };
+    return { changed: true, note: `would make ${n} change${n === 1 ? '' : 's'}` };
+  }
+
+  /** The host's memory: in the run state when there is one (persisted), in this runner otherwise. */
+  private memoryOf(host: string): HostMemory {
+    const root = () => {
+      const st = this.o.state;
+      if (!st) return this.planMemory;
+      st.memory ??= {};
+      return st.memory;
+    };
+    return {
+      get: <T>(key: string) => root()[host]?.[key] as T | undefined,
+      set: (key, value) => {
+        const m = root();
+        // A copy through JSON: what is remembered is exactly what a resumed run will read back.
+        (m[host] ??= {})[key] = value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+      },
+    };
   }
 
   /** Undo, in reverse order, the steps of this phase that ran on HOST (including the failed one). */
@@ -257,7 +292,8 @@ export class Runner {
       if (i !== idx && st !== 'done') continue;
       this.o.output.note(host.name, step.name, `rolling back "${step.name}"`);
       try {
-        await step.rollback({ host: handle, params: this.o.params, run: this.ctx });
+        handle.facts.close();
+        await step.rollback({ host: handle, params: this.o.params, run: this.ctx, memory: this.memoryOf(host.name) });
         await this.mark(pi, step.name, stateHost, i === idx ? { note: 'rolled back after failure' } : { status: 'rolled-back' });
         this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: true });
       } catch (err) {

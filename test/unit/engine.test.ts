@@ -143,12 +143,14 @@ test('plan mode: probes run for real, changes are recorded and not performed', a
       name: 'p', description: '', params: [],
       phases: () => [{
         name: 'ph', scope: 'each', steps: [{
+          name: 'look',
+          run: async ({ host }) => ({ note: (await host.probe`echo probed-${host.name}`).stdout.trim() }),
+        }, {
           name: 'touch',
           run: async ({ host }) => {
-            const seen = await host.probe`echo probed-${host.name}`;
             await host.$`touch ${marker}`;
             await host.putFile(join(dir, 'f'), 'content', { mode: '0644' });
-            return { note: seen.stdout.trim() };
+            return { note: 'touched in 0.01 s' };
           },
         }],
       }],
@@ -162,7 +164,10 @@ test('plan mode: probes run for real, changes are recorded and not performed', a
     assert.equal(changes.filter((c) => c.kind === 'put').length, 4);
     assert.ok(changes.every((c) => c.step === 'touch'));
     assert.equal(changes[0].command, sh`touch ${marker}`);
-    assert.ok(events.some((e) => e.type === 'step-done' && e.note === 'probed-a1'));
+    // a decision on real facts is shown as such; what a changing step measured did not happen
+    assert.ok(events.some((e) => e.type === 'step-done' && e.step === 'look' && e.note === 'probed-a1'));
+    assert.ok(events.some((e) => e.type === 'step-done' && e.step === 'touch' && e.note === 'would make 2 changes'));
+    assert.ok(!events.some((e) => e.note === 'touched in 0.01 s'));
   } finally {
     cleanup();
   }
@@ -205,6 +210,46 @@ test('--parallel-shards 1: one shard at a time', async () => {
     const { res } = await run(inv, pb, { parallelShards: 1 });
     assert.equal(res.ok, true);
     assert.deepEqual(readFileSync(journal, 'utf8').trim().split('\n'), ['a1:s', 'a2:s', 'b1:s', 'b2:s']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('host memory: persisted in the state file, seen by a rollback and by a resumed run', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const journal = join(dir, 'journal');
+    const fixed = join(dir, 'fixed');
+    const pb = definePlaybook({
+      name: 'mem', description: '', params: [],
+      phases: () => [{
+        name: 'ph', scope: 'rolling', steps: [
+          {
+            name: 'learn',
+            run: async ({ host, memory }) => { memory.set('t.before', { v: `old-${host.name}` }); },
+            rollback: async ({ host, memory }) => { await host.$`echo ${`rollback:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`; },
+          },
+          {
+            name: 'use',
+            run: async ({ host, memory }) => {
+              await host.$`echo ${`use:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`;
+              if (host.name === 'a1') await host.$`test -e ${fixed}`;
+            },
+          },
+        ],
+      }],
+    });
+    const first = await run(inv, pb);
+    assert.equal(first.res.ok, false);
+    assert.ok(readFileSync(journal, 'utf8').includes('rollback:a1:old-a1'), 'the rollback saw what the step remembered');
+    const onDisk = await first.store.load(first.state!.id);
+    assert.deepEqual(onDisk.memory?.a1, { 't.before': { v: 'old-a1' } }, 'memory is in the state file');
+    // resume: "learn" is done on a1 only if it was not rolled back; either way "use" sees the value
+    require('node:fs').writeFileSync(fixed, '');
+    const again = await run(inv, pb, { existing: onDisk });
+    assert.equal(again.res.ok, true);
+    assert.ok(readFileSync(journal, 'utf8').trim().split('\n').includes('use:a2:old-a2'));
+    assert.ok(readFileSync(journal, 'utf8').trim().split('\n').filter((l) => l === 'use:a1:old-a1').length >= 2);
   } finally {
     cleanup();
   }

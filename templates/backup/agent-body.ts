@@ -395,8 +395,10 @@ case "$1" in
   full|diff) REQUESTED=$1 ;;
   parse-list)
     # parse-list LAYOUT < output: the list parser alone (tests, chops backup list)
-    parse_list "$2" | chain_table
-    exit $? ;;
+    t=$(mktemp) || exit "$EX_TOOL"
+    if parse_list "$2" >"$t"; then chain_table <"$t"; rc=$?; else rc=$EX_LIST; fi
+    rm -f "$t"
+    exit "$rc" ;;
   list)
     # list local|remote: this node's backups, parsed in the layout of the installed version
     VERSION=$(tool_version)

@@ -33,6 +33,7 @@ export default definePlaybook({
       .filter((r) => r.step === 'install cron schedule' && r.data)
       .map((r) => r.data as { host: string; shard: string; enabled: boolean; reason: string; full: string; diff: string; tz: string; next?: { full: string[]; diff: string[] } })
       .filter((d) => d.enabled)
+      .sort((a, b) => a.shard.localeCompare(b.shard))
       .map((d) => [d.shard, d.host, `${d.full}  →  ${d.next!.full.join(', ')}`, `${d.diff}  →  ${d.next!.diff.join(', ')}`]);
     if (!rows.length) return 'no active backup replica: nothing scheduled';
     return `Next runs per shard (node time zone):\n${renderTable(['SHARD', 'ACTIVE', 'FULL (next 3)', 'DIFF (next 3)'], rows)}`;

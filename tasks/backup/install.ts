@@ -65,6 +65,9 @@ export async function renderNodeFiles(inv: Inventory, h: Host) {
   const enabled = b.enabled && active.name === h.name;
   const reason = !b.enabled ? 'backup.enabled is false' : `${active.name} is the active replica of shard ${h.shardName}`;
   const remote = await remoteWithSecrets(b, inv.path);
+  // {cluster} and {shard} in the remote path (as clickhouse-backup expands macros): each shard
+  // has a folder of its own, so its list, bases and retention see only its own backups.
+  remote.path = remote.path.replaceAll('{cluster}', h.cluster).replaceAll('{shard}', h.shardName);
   const password = h.clickhouse.password ? await readSecret(h.clickhouse.password, h.where) : '';
   return {
     enabled,

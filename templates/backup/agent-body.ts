@@ -352,7 +352,7 @@ retention() {
       kept = 0
       for (i = 1; i <= n; i++) {
         x = nm[i]
-        if (st[x] != "ok") { if (x != current) del[x] = 1; continue }
+        if (st[x] != "ok") continue   # broken (killed or failed upload): never kept, never a base
         if (kept < keep) { kept++; k = x; while (k != "-" && !(k in keepit)) { keepit[k] = 1; k = req[k] } }
       }
       for (i = n; i >= 1; i--) { x = nm[i]; if (!(x in keepit) && x != current) print x }

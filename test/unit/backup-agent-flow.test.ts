@@ -25,7 +25,7 @@ test('AGENT_FLOW exit codes are the script\'s EX_* values, each documented', () 
 });
 
 test('every exit the script takes is an edge of AGENT_FLOW (or one of the documented outside ones), and back', () => {
-  const used = new Set([...AGENT_BODY.matchAll(/(?:finish|exit) "\$(EX_[A-Z]+)"/g)].map((m) => AGENT_EXIT_CODES[m[1] as keyof typeof AGENT_EXIT_CODES]));
+  const used = new Set<number>([...AGENT_BODY.matchAll(/(?:finish|exit) "\$(EX_[A-Z]+)"/g)].map((m) => AGENT_EXIT_CODES[m[1] as keyof typeof AGENT_EXIT_CODES]));
   const inFlow = new Set(AGENT_FLOW.edges.filter((e) => e.exit !== undefined).map((e) => e.exit!));
   for (const c of used) assert.ok(inFlow.has(c) || (AGENT_EXITS_OUTSIDE_FLOW as readonly number[]).includes(c), `the script exits ${c}; AGENT_FLOW has no edge for it`);
   for (const c of inFlow) assert.ok(used.has(c), `AGENT_FLOW exits ${c}; the script never does`);

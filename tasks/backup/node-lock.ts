@@ -34,7 +34,8 @@ const HOLDER = [
   'trap \'rm -f "$1.owner"; exit 0\' TERM INT HUP',
   'echo "held $$" >"$3"',
   // sleep without fd 9: the flock goes with this shell alone
-  'while kill -0 "$2" 2>/dev/null; do sleep 1 9>&-; done',
+  // (in the background + wait, so a TERM from releaseNodeLock is handled at once)
+  'while kill -0 "$2" 2>/dev/null; do sleep 1 9>&- & wait $!; done',
   'rm -f "$1.owner"',
 ].join('\n');
 
@@ -87,7 +88,8 @@ export async function releaseNodeLock(ctx: StepContext<any>): Promise<void> {
   const pid = ctx.run.shared.get(memKey(ctx.host.name));
   if (typeof pid !== 'number') return;
   ctx.run.shared.delete(memKey(ctx.host.name));
-  await ctx.host.$({ nothrow: true, timeoutMs: 15_000 })`kill -TERM ${pid} 2>/dev/null; true`;
+  // returns once the holder is gone, so the lock is free when the step ends
+  await ctx.host.$({ nothrow: true, timeoutMs: 15_000 })`kill -TERM ${pid} 2>/dev/null; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; true`;
 }
 
 const rawCmd = (s: string) => raw(s);

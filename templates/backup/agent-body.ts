@@ -41,6 +41,7 @@ CHAIN=0
 STARTED_EPOCH=$(date +%s)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 HAVE_LOCK=0
+RECORDING=0
 TOOL_PID=
 LIST_ERR=
 
@@ -54,6 +55,8 @@ log() {
 phase() {
   PHASE=$1
   log info "phase $1"
+  # once the run has started, the status file follows it phase by phase (a killed run shows where)
+  [ "$RECORDING" = 1 ] && write_attempt running 0 ""
 }
 
 json_str() {
@@ -107,6 +110,7 @@ write_success() {
 finish() {
   # exit_code error: the one way out once the run has started
   code=$1
+  RECORDING=0
   if [ "$code" -eq 0 ]; then
     write_attempt ok 0 ""
     log info "done: $TYPE backup $NAME (base: $BASE, chain $CHAIN)"
@@ -444,6 +448,7 @@ trap 'on_signal INT' INT
 trap 'on_signal HUP' HUP
 clean_leftovers
 write_attempt running 0 ""
+RECORDING=1
 
 phase check
 VERSION=$(tool_version)

@@ -55,7 +55,7 @@ log() {
 phase() {
   PHASE=$1
   log info "phase $1"
-  # once the run has started, the status file follows it phase by phase (a killed run shows where)
+  # once the run has started, the status file records each phase as it starts (a killed run shows where)
   [ "$RECORDING" = 1 ] && write_attempt running 0 ""
 }
 

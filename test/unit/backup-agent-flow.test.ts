@@ -6,7 +6,9 @@ import { AGENT_BODY } from '../../templates/backup/agent-body.js';
 import { AGENT_EXIT_CODES, AGENT_EXIT_MEANING, AGENT_EXITS_OUTSIDE_FLOW, AGENT_FLOW } from '../../templates/backup/agent-flow.js';
 import { agentExitMeaning } from '../../src/commands/backup.js';
 
-const scriptPhases = () => new Set([...AGENT_BODY.matchAll(/(?:^|[\s;])phase ([a-z][a-z-]*)\b|PHASE=([a-z][a-z-]*)/gm)].map((m) => m[1] ?? m[2]).filter((p) => p !== 'none'));
+// the script's code without its comments (a comment may say "phase" too)
+const CODE = AGENT_BODY.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+const scriptPhases = () => new Set([...CODE.matchAll(/(?:^|[\s;])phase ([a-z][a-z-]*)\b|PHASE=([a-z][a-z-]*)/gm)].map((m) => m[1] ?? m[2]).filter((p) => p !== 'none'));
 const scriptCodes = () => Object.fromEntries([...AGENT_BODY.matchAll(/^(EX_[A-Z]+)=(\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
 
 test('AGENT_FLOW has exactly the phases the script logs', () => {

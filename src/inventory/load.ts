@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
 import { buildTopology, type RawInventory } from './build.js';
+import { buildBackupSettings } from './backup-schema.js';
 import { InventoryError, type Problem, type SourcePos } from './problems.js';
 import { MAX_BYTES, MAX_DEPTH, MAX_NODES, expansionProblem, invalidUtf8, readInventoryFile, resolveAliases, scanLayout } from './limits.js';
 import { printable, show } from './values.js';
@@ -73,11 +74,13 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
   for (const w of doc.warnings) walker.add('', lines.linePos(w.pos[0]), `YAML: ${printable(w.message.split('\n')[0], { oneLine: true })}`);
   const raw = (walker.walk(doc.contents, inventorySchema, '', { line: 1, col: 1 }) ?? {}) as RawInventory;
   const topology = buildTopology(raw, walker, path, ctx);
+  const backup = buildBackupSettings((raw as { backup?: Record<string, unknown> }).backup, walker, path, topology.hosts);
   if (walker.problems.length > 0) throw new InventoryError(path, walker.problems);
   return {
     path: resolve(path),
     hash: createHash('sha256').update(bytes).digest('hex'),
     ...topology,
+    ...(backup ? { backup } : {}),
   };
 }
 

@@ -50,7 +50,7 @@ export default definePlaybook<Params>({
     const scope = p.rolling ? 'rolling' : p.scope;
     const steps = commandSteps(p.cmd, p);
     if (p.reboot) {
-      steps.push({ name: 'reboot and wait for a new boot', destructive: false, run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }) });
+      steps.push({ name: 'reboot and wait for a new boot', destructive: false, waitsFor: 'ssh answers with a new boot id', downtime: 'starts', run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }) });
       steps.push(...commandSteps(p.after ?? [], p, 'after reboot '));
     }
     if (scope !== 'rolling' || !p.gates) return [{ name: 'commands', scope, steps }];

@@ -115,6 +115,8 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
       process.exit(130);
     });
   };
+  // Events and progress notes also go to the run log, for `chops report`.
+  p.output = recordingOutput(p.output, (r) => log?.logRecord(r));
   // Connections open in the background while the lock, the log and the renderer are set up.
   runner = new Runner({
     ...base(p),
@@ -170,6 +172,21 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
     await log?.close().catch(() => {});
     for (const l of locks) await l.release();
   }
+}
+
+/** OUT, with every event and note also handed to RECORD (step data is in the state file). */
+function recordingOutput(out: Output, record: (r: Record<string, unknown>) => void): Output {
+  return {
+    ...out,
+    event(ev) {
+      record(ev);
+      out.event(ev);
+    },
+    note(host, step, text) {
+      record({ type: 'note', host, step, text });
+      out.note(host, step, text);
+    },
+  };
 }
 
 function base(p: Prepared) {

@@ -127,6 +127,21 @@ export class RunLog {
   }
 
   /**
+   * A structured record (a run event, a step's data, a progress note) as one line
+   * `<time> event {json}`, so `chops report` can show what gates observed and what long steps
+   * reported after the run. Redacted like every other line.
+   */
+  logRecord(record: Record<string, unknown>, at: Date = new Date()): void {
+    let json: string;
+    try {
+      json = JSON.stringify(record);
+    } catch {
+      json = JSON.stringify({ type: String(record.type ?? 'event'), unserializable: true });
+    }
+    this.write(`${at.toISOString()} event ${this.redactor.redact(json).replace(/[\r\n]+/g, ' ')}\n`);
+  }
+
+  /**
    * A transport CommandListener that logs every command; `stepOf(host)` names the step currently
    * running on that host. Forwards are logged as events.
    */

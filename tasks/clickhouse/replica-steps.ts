@@ -14,23 +14,29 @@ const gateCtx = (ctx: StepContext<any>): StepContext => ctx as StepContext;
 export const checkTopologyStep: Step = {
   name: 'check topology',
   gate: true,
+  description: 'inventory == system.macros / system.clusters of every node',
   run: (ctx) => checkTopology(gateCtx(ctx)),
 };
 
 export const checkPeersStep: Step = {
   name: 'check peers',
   gate: true,
+  description: 'the other replicas of the shard are up, writable and caught up',
   run: (ctx) => checkPeersBeforeStop(gateCtx(ctx)),
 };
 
 export const checkIdleStep: Step = {
   name: 'check replica is idle',
   gate: true,
+  description: 'empty queue, no mutations, no pending sends, no queries',
   run: (ctx) => checkSelfBeforeStop(gateCtx(ctx)),
 };
 
 export const stopClickHouseStep: Step = {
   name: 'stop clickhouse-server',
+  description: 'the replica goes down; its peers serve the shard',
+  skipIf: 'already stopped',
+  downtime: 'starts',
   run: async (ctx) => {
     const { host } = ctx;
     const state = await serviceState(host);
@@ -51,6 +57,8 @@ export const stopClickHouseStep: Step = {
 
 export const startClickHouseStep: Step = {
   name: 'start clickhouse-server',
+  description: 'remembers when, for "no new errors since"',
+  skipIf: 'already running',
   run: async (ctx) => {
     const { host } = ctx;
     // After the stop step the server is down; a plan only recorded that stop, so the state
@@ -70,6 +78,8 @@ export const startClickHouseStep: Step = {
 
 export const waitHealthyStep: Step = {
   name: 'wait until healthy',
+  waitsFor: 'answers, writable, caught up, sees its shard',
+  downtime: 'ends',
   run: async (ctx) => {
     const since = await restartedAt(ctx);
     const res: StepResult = await waitReplicaHealthy(gateCtx(ctx), { since });

@@ -13,7 +13,8 @@ export type NodeKind =
   | 'rollback' //    the undo of a step, run when a later step of the same host fails
   | 'stop'; //       the run stops here (refusal, failure): resume later
 
-export type EdgeKind = 'flow' | 'failure' | 'rollback' | 'loop';
+/** 'order': no meaning, only keeps parallel groups side by side in order (not drawn). */
+export type EdgeKind = 'flow' | 'failure' | 'rollback' | 'loop' | 'order';
 
 export interface DNode {
   id: string;

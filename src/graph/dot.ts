@@ -20,6 +20,7 @@ const EDGE_ATTRS: Record<DEdge['kind'], string> = {
   failure: 'color="#c62828", fontcolor="#c62828", style=dashed',
   rollback: 'color="#ef6c00", fontcolor="#ef6c00", style=bold',
   loop: 'color="#1565c0", fontcolor="#1565c0", style=dashed, constraint=false',
+  order: 'style=invis',
 };
 
 export function toDot(d: Diagram): string {
@@ -42,6 +43,7 @@ export function toDot(d: Diagram): string {
   for (const n of d.nodes) node(n, '  ');
   for (const g of d.groups) cluster(g, '  ');
   for (const e of d.edges) {
+    if (e.kind === 'order') continue; // newrank and the invisible edges below keep lanes in line
     const from = groups.get(e.from);
     const to = groups.get(e.to);
     const tails = from ? exits(from) : [e.from];

@@ -66,6 +66,7 @@ export function mermaidBlock(d: Diagram): string {
 }
 
 function edge(e: DEdge, id: (s: string) => string): string {
+  if (e.kind === 'order') return `${id(e.from)} ~~~ ${id(e.to)}`;
   const arrow = e.kind === 'flow' ? '-->' : e.kind === 'rollback' ? '==>' : '-.->';
   return `${id(e.from)} ${arrow}${e.label ? `|"${text(e.label)}"|` : ''} ${id(e.to)}`;
 }

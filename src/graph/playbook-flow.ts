@@ -37,10 +37,11 @@ function phaseGroup(ph: Phase, id: string, name: string, edges: DEdge[], topo?: 
     return {
       id,
       label,
-      direction: 'TB',
+      direction: 'LR', // shards side by side: they run in parallel
       role: 'phase',
       nodes: [],
       groups: shards.map((replicas, si) => {
+        if (si > 0) edges.push({ from: `${id}_sh${si}`, to: `${id}_sh${si + 1}`, kind: 'order' });
         const sid = `${id}_sh${si + 1}`;
         const lanes = replicas.map((h, ri) => lane(ph.steps, `${sid}_r${ri + 1}`, `${h.name} (replica ${h.replica})`, edges));
         for (let i = 0; i + 1 < lanes.length; i++) edges.push({ from: lanes[i].id, to: lanes[i + 1].id, label: 'healthy: next replica', kind: 'flow' });

@@ -17,6 +17,7 @@ import { launchBrowser, loadMermaid, offlinePage, renderMermaid } from '../brows
 
 const ARTIFACTS = path.join(REPO, 'test-artifacts');
 const BROKEN = '/etc/clickhouse-server/config.d/zz-chops-report-test-broken.xml';
+const DROPIN = '/etc/systemd/system/clickhouse-server.service.d/zz-chops-report-test.conf';
 
 let lab: ChLab;
 let browser: Browser;
@@ -98,19 +99,16 @@ describe('chops report on real runs', { timeout: 240_000 }, () => {
 
   test('a replica that does not come back: the failed wait, the rollback and the downtime until it', async () => {
     const victim = lab.nodes[2].name;
-    await labSh(lab, victim, `printf '<yandex><broken' > ${BROKEN} && chown clickhouse ${BROKEN}`);
-    let removed = false;
+    // The server started with the broken file exits at once; when it does (and only then: a clean
+    // stop has SERVICE_RESULT=success), systemd removes the file, so the rollback's start works.
+    await labSh(
+      lab,
+      victim,
+      `printf '<yandex><broken' > ${BROKEN} && chown clickhouse ${BROKEN} && ` +
+        `printf '[Service]\\nExecStopPost=+/bin/sh -c \\047[ "$$SERVICE_RESULT" = success ] || rm -f ${BROKEN}\\047\\n' > ${DROPIN} && systemctl daemon-reload`,
+    );
     try {
-      const p = chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', victim, '--wait-timeout', '6s', '--yes', '--output', 'plain'], {
-        onLine: (line) => {
-          // The broken server has exited by now; repair the file so the rollback's start works.
-          if (!removed && new RegExp(`^\\S+ ${victim} ok start clickhouse-server`).test(line)) {
-            removed = true;
-            void labSh(lab, victim, `rm -f ${BROKEN}`);
-          }
-        },
-      });
-      const run = await p.done;
+      const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', victim, '--wait-timeout', '6s', '--yes', '--output', 'plain']).done;
       assert.notEqual(run.code, 0, `the run fails:\n${run.stdout}${run.stderr}`);
       const runId = runIdOf(run.stdout)!;
       const state = readRunState(lab.inventoryPath, runId);
@@ -126,8 +124,10 @@ describe('chops report on real runs', { timeout: 240_000 }, () => {
       assert.equal(l.downtime[0].until, 'rolled back', 'down from the stop until the rollback started it again');
       assert.ok(r.failures.some((f) => f.includes(victim) && f.includes('wait until healthy')), r.failures.join('\n'));
       assert.ok(r.failures.some((f) => f.includes('stop clickhouse-server') && f.includes('rolled back')), r.failures.join('\n'));
+      // the rollback really brought the replica back
+      await waitClusterIdle(lab.nodes, 30_000);
     } finally {
-      await labSh(lab, victim, `rm -f ${BROKEN}; systemctl start clickhouse-server`);
+      await labSh(lab, victim, `rm -f ${BROKEN} ${DROPIN}; systemctl daemon-reload; systemctl is-active -q clickhouse-server || systemctl start clickhouse-server`);
       await waitClusterIdle(lab.nodes);
     }
   });

@@ -2,6 +2,7 @@
 // A playbook file should read like the operator's runbook; see playbooks/*.ts.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostHandle } from '../host.js';
+import type { RunEvent } from './events.js';
 
 /**
  * each:    every selected host runs the phase's steps, hosts in parallel.
@@ -26,8 +27,8 @@ export interface RunContext {
   shared: Map<string, unknown>;
   /** Aborted when the run stops (first failure elsewhere, or a signal). */
   signal: AbortSignal;
-  /** Emit a structured event (JSON output, run log). */
-  emit(event: Record<string, unknown>): void;
+  /** Emit a structured event (JSON output, run log, report): one of the kinds in src/engine/events.ts. */
+  emit(event: RunEvent): void;
 }
 
 /**
@@ -87,6 +88,14 @@ export interface Phase<P = any> {
   name: string;
   scope: Scope;
   steps: Step<P>[];
+  /**
+   * Rolling phases: is this replica serving right now? Asked by a resumed run for a replica whose
+   * work had begun before the crash. Serving → its gates are checked again, whatever the state
+   * file says (nothing is taken down on the strength of a gate that passed before a crash); not
+   * serving → it is already down, and the run continues with the step that brings it back.
+   * Without it a resumed run re-checks the gates of every replica still in progress.
+   */
+  replicaServing?(ctx: StepContext<P>): Promise<boolean>;
 }
 
 export interface ParamSpec {

@@ -76,7 +76,9 @@ function gatesTable(m: ReportModel): string {
   for (const l of m.lanes) {
     for (const s of l.steps) {
       if (!s.meta.gate && !s.meta.waitsFor) continue;
-      const observed = s.records.filter((r) => r.type === 'note' && typeof r.text === 'string').map((r) => `+${formatDuration(r.at - s.start!)} ${r.text}`);
+      const observed = s.records
+        .filter((r) => (r.type === 'note' && typeof r.text === 'string') || r.type === 'gate')
+        .map((r) => `+${formatDuration(r.at - s.start!)} ${r.type === 'gate' ? `gate "${r.gate}" ${r.passed ? 'passed' : 'NOT passed'}: ${r.value}` : r.text}`);
       rows.push(
         `<tr class="gate" data-host="${esc(l.host)}" data-step="${esc(s.name)}"><td>${esc(l.label)}</td><td>${esc(s.name)}</td><td class="st-${esc(s.status)}">${esc(s.status === 'done' ? 'passed' : s.status)}</td><td class="num">${esc(dur(s))}</td><td>${esc(s.error ?? s.note ?? '')}${observed.length ? `<details><summary>${observed.length} observation(s) while waiting</summary><pre>${esc(observed.join('\n'))}</pre></details>` : ''}${s.data !== undefined ? `<details><summary>values observed</summary><pre>${esc(dataText(s.data))}</pre></details>` : ''}</td></tr>`,
       );

@@ -113,6 +113,7 @@ export function buildModel(state: RunState, log: ParsedLog, meta?: (phaseIndex: 
   }
 
   const find = (host: string | undefined, step: string | undefined, at: number) => {
+    if (host && !step) return runningAt(host, at);
     const key = laneKey(host, step);
     const l = key ? lanes.get(key) : undefined;
     if (!l || !step) return undefined;
@@ -120,6 +121,9 @@ export function buildModel(state: RunState, log: ParsedLog, meta?: (phaseIndex: 
     // The attempt that was running at AT (a resumed run may have run a step twice).
     return cands.find((s) => s.start !== undefined && at >= s.start - 1000 && (s.end === undefined || at <= s.end + 60_000)) ?? cands[cands.length - 1];
   };
+  // An event that names a host but no step (a gate's verdict) belongs to the step running there then.
+  const runningAt = (host: string, at: number) =>
+    [...(lanes.get(host)?.steps ?? []), ...(lanes.get(ONCE_HOST)?.steps ?? [])].find((s) => s.start !== undefined && at >= s.start && at <= (s.end ?? Infinity));
   const runRecords: LoggedRecord[] = [];
   for (const r of log.records) {
     const bar = find(r.host, r.step, r.at);

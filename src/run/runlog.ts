@@ -127,16 +127,15 @@ export class RunLog {
   }
 
   /**
-   * A structured record (a run event, a step's data, a progress note) as one line
-   * `<time> event {json}`, so `chops report` can show what gates observed and what long steps
-   * reported after the run. Redacted like every other line.
+   * A run event (src/engine/events.ts) as one line `<time> event {json}`, so `chops report` can
+   * show what gates observed and what long steps reported. Redacted like every other line.
    */
-  logRecord(record: Record<string, unknown>, at: Date = new Date()): void {
+  logRecord(ev: object, at: Date = new Date()): void {
     let json: string;
     try {
-      json = JSON.stringify(record);
+      json = JSON.stringify(ev);
     } catch {
-      json = JSON.stringify({ type: String(record.type ?? 'event'), unserializable: true });
+      json = JSON.stringify({ type: String((ev as { type?: unknown }).type ?? 'event'), unserializable: true });
     }
     this.write(`${at.toISOString()} event ${this.redactor.redact(json).replace(/[\r\n]+/g, ' ')}\n`);
   }

@@ -11,6 +11,14 @@ import type { ChClient } from '../../src/clickhouse/client.js';
 // Gates take the plain StepContext; steps here work for any playbook's parameters.
 const gateCtx = (ctx: StepContext<any>): StepContext => ctx as StepContext;
 
+/**
+ * Phase.replicaServing for rolling work on ClickHouse replicas: the server is running. A resumed
+ * run asks it before trusting gates that passed before the crash (see src/engine/playbook.ts).
+ */
+export async function clickhouseServing(ctx: StepContext<any>): Promise<boolean> {
+  return (await serviceState(ctx.host)) === 'active';
+}
+
 export const checkTopologyStep: Step = {
   name: 'check topology',
   gate: true,

@@ -3,7 +3,7 @@
 // render offline exactly as an operator's browser would show them.
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { REPO } from '../helpers/ch-lab.js';
+import { REPO } from '../support/process.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -15,8 +15,8 @@ import { toMermaid } from '../../src/graph/mermaid.js';
 import { toDot } from '../../src/graph/dot.js';
 import type { Diagram } from '../../src/graph/diagram.js';
 import { loadInventory } from '../../src/inventory/load.js';
-import { HOSTILE } from '../fixtures/hostile-strings.js';
-import { REPO } from '../helpers/ch-lab.js';
+import { HOSTILE } from '../support/hostile.js';
+import { REPO } from '../support/process.js';
 import { launchBrowser, loadMermaid, offlinePage, renderMermaid } from './browser.js';
 
 let browser: Browser;

@@ -5,28 +5,32 @@
 // and the rollback; a screenshot of each report is kept under test-artifacts/ (gitignored).
 //
 //   flock /run/chops-heavy.lock node --import tsx --test test/integration/report.test.ts
-//   CHOPS_TEST_LAB=/var/tmp/chops-lab/NAME  reuse a running CH lab instead of bringing one up
+//   CHOPS_TEST_REUSE_LAB=1  reuse the lab chops-report when it is already up (and leave it up)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { type ChLab, REPO, chLabUp, chops, labSh, readRunState, runIdOf, runProcess, waitClusterIdle } from '../helpers/ch-lab.js';
+import { REPO, runProcess } from '../support/process.js';
+import { chops, runIdOf } from '../support/cli.js';
+import { waitClusterIdle } from '../support/clickhouse.js';
+import { readRunState } from '../support/inventory.js';
+import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
 import { launchBrowser, loadMermaid, offlinePage, renderMermaid } from '../browser/browser.js';
 
 const ARTIFACTS = path.join(REPO, 'test-artifacts');
 const BROKEN = '/etc/clickhouse-server/config.d/zz-chops-report-test-broken.xml';
 const DROPIN = '/etc/systemd/system/clickhouse-server.service.d/zz-chops-report-test.conf';
 
-let lab: ChLab;
+let lab: TestLab;
 let browser: Browser;
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const build = await runProcess('npm', ['run', '--silent', 'build']);
   assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
-  [lab, browser] = await Promise.all([chLabUp('chops-report', process.env.CHOPS_TEST_LAB), launchBrowser()]);
+  [lab, browser] = await Promise.all([clickhouseLab('chops-report'), launchBrowser()]);
   await waitClusterIdle(lab.nodes);
 });
 

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineFact } from '../../src/fact.ts';
-import { HostHandle } from '../../src/host.ts';
-import { LocalTransport } from '../../src/transport/local.ts';
-import { PlanTransport } from '../../src/transport/plan.ts';
-import { shq } from '../../src/quote.ts';
-import { parseInventory } from '../../src/inventory/load.ts';
+import { defineFact } from '../../src/fact.js';
+import { HostHandle } from '../../src/host.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import { PlanTransport } from '../../src/transport/plan.js';
+import { shq } from '../../src/quote.js';
+import { parseInventory } from '../../src/inventory/load.js';
 
 const localHost = () =>
   parseInventory(`version: 1

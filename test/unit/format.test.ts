@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatDuration, renderTable } from '../../src/format.ts';
+import { formatBytes, formatDuration, renderTable } from '../../src/format.js';
 
 test('formatDuration: one style from milliseconds to days', () => {
   assert.equal(formatDuration(4.25), '4.3 ms');

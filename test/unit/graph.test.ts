@@ -8,7 +8,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { allGroups, allNodes, flowToDiagram, type Diagram } from '../../src/graph/diagram.js';
 import { diagramFor, drawableNames } from '../../src/graph/flows.js';
 import { playbookDiagram } from '../../src/graph/playbook-flow.js';
@@ -17,7 +16,8 @@ import { toDot } from '../../src/graph/dot.js';
 import { currentBlock, readmeBlock } from '../../src/graph/docs.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { loadPlaybook } from '../../playbooks/index.js';
-import { HOSTILE } from '../fixtures/hostile-strings.js';
+import { HOSTILE } from '../support/hostile.js';
+import { chops } from '../support/cli.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const nodeOf = (d: Diagram, first: string) => allNodes(d).filter((n) => n.lines[0].replace(/^⚠ /, '') === first);
@@ -124,7 +124,11 @@ describe('chops graph: a playbook drawn from its phases and steps', () => {
 });
 
 describe('chops graph on the command line', () => {
-  const cli = (args: string[]) => execa(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli.ts'), ...args], { reject: false, cwd: REPO });
+  // the built bundle (bin/chops.js), as an operator runs it: `npm run build` first
+  const cli = async (args: string[]) => {
+    const r = await chops(args);
+    return { exitCode: r.code, stdout: r.stdout.replace(/\n$/, ''), stderr: r.stderr };
+  };
 
   test('mermaid by default; the format follows -o; PNG and SVG come from dot', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'chops-graph-'));

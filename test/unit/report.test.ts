@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { chops } from '../support/cli.js';
 import { buildSteps, markStep, RunStore, type RunState } from '../../src/run/state.js';
 import { RunLog } from '../../src/run/runlog.js';
 import { parseRunLog, parseLoggedDuration } from '../../src/report/runlog-read.js';
@@ -144,7 +144,10 @@ describe('chops report on the command line', () => {
     const { store, state } = await fixtureRun();
     const inv = join(root, 'inv.yml');
     writeFileSync(inv, `version: 1\ndefaults:\n  ssh: {agent: true}\nstate:\n  dir: ${store.stateDir}\nclusters:\n  lab:\n    shards:\n      - replicas:\n          - {host: r1, address: 10.0.0.1}\n          - {host: r2, address: 10.0.0.2}\n`);
-    const cli = (args: string[]) => execa(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli.ts'), ...args], { reject: false, cwd: REPO });
+    const cli = async (args: string[]) => {
+      const r = await chops(args);
+      return { exitCode: r.code, stdout: r.stdout, stderr: r.stderr };
+    };
     const r = await cli(['report', '-i', inv, '--open']);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(r.stdout.trim(), join(store.runDir(state.id), 'report.html'), 'the latest run by default');

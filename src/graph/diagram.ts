@@ -58,8 +58,9 @@ export interface Diagram {
  * nodes and edges, no groups. `kind` defaults to 'step'.
  */
 export interface FlowGraph {
-  nodes: Array<{ id: string; label: string; kind?: 'start' | 'end' | 'step' | 'action' | 'decision' | 'error' | 'wait' | string }>;
-  edges: Array<{ from: string; to: string; label?: string; kind?: string }>;
+  nodes: Array<{ id: string; label: string; kind?: 'start' | 'end' | 'step' | 'decision' | 'refusal' | 'error' | 'wait' | string }>;
+  /** `exit`: the exit code of a run that ends along this edge (non-zero: a failure path). */
+  edges: Array<{ from: string; to: string; label?: string; kind?: string; exit?: number }>;
 }
 
 export function flowToDiagram(title: string, flow: FlowGraph): Diagram {
@@ -70,7 +71,7 @@ export function flowToDiagram(title: string, flow: FlowGraph): Diagram {
   const kindOf = (k: string | undefined): NodeKind => {
     if (k === 'start' || k === 'end') return 'terminal';
     if (k === 'decision') return 'decision';
-    if (k === 'error') return 'stop';
+    if (k === 'error' || k === 'refusal') return 'stop';
     if (k === 'wait') return 'wait';
     return 'step';
   };
@@ -79,7 +80,11 @@ export function flowToDiagram(title: string, flow: FlowGraph): Diagram {
     direction: 'TB',
     groups: [],
     nodes: flow.nodes.map((n) => ({ id: n.id, lines: n.label.split('\n'), kind: kindOf(n.kind) })),
-    edges: flow.edges.map((e) => ({ from: e.from, to: e.to, label: e.label, kind: e.kind === 'failure' || e.kind === 'error' ? 'failure' : e.kind === 'loop' ? 'loop' : 'flow' })),
+    edges: flow.edges.map((e) => {
+      const failed = e.kind === 'failure' || e.kind === 'error' || (e.exit !== undefined && e.exit !== 0);
+      const label = [e.label, e.exit !== undefined ? `exit ${e.exit}` : ''].filter(Boolean).join(' · ') || undefined;
+      return { from: e.from, to: e.to, label, kind: failed ? 'failure' : e.kind === 'loop' || e.from === e.to ? 'loop' : 'flow' };
+    }),
   };
 }
 

@@ -50,7 +50,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   const { store, state, inventory, playbook } = req;
   const locks: RunLock[] = [];
   let log: RunLog | undefined;
-  // Every event and note also goes to the run log, for `chops report` (step data is in the state).
+  // Every event, note and step outcome also goes to the run log, for `chops report` (step data is in the state).
   const output = recordingOutput(req.output, (ev) => log?.logRecord(ev));
   const logPath = store.logPath(state.id);
   // Connections open in the background while the lock, the log and the renderer are set up.
@@ -145,6 +145,17 @@ function recordingOutput(out: Output, record: (ev: RunEvent) => void): Output {
     note(host, step, text) {
       record({ type: 'note', host, step, text });
       out.note(host, step, text);
+    },
+    // The state keeps only a step's last status (a rollback sets a replica's steps back to
+    // pending); the log keeps how each attempt ended.
+    stepDone(host, phase, step, ms, r) {
+      const rr = r ?? {};
+      record({ type: 'step-done', host, phase, step, durationMs: Math.round(ms), changed: rr.skipped ? false : (rr.changed ?? true), skipped: rr.skipped, note: rr.note });
+      out.stepDone(host, phase, step, ms, r);
+    },
+    stepFailed(host, phase, step, err, ms) {
+      record({ type: 'step-failed', host, phase, step, durationMs: Math.round(ms), error: errorText(err) });
+      out.stepFailed(host, phase, step, err, ms);
     },
   };
 }

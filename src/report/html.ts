@@ -125,7 +125,7 @@ function progress(m: ReportModel): string {
 
 function laneDetails(l: Lane): string {
   const rows = l.steps.map((s) => {
-    const other = s.records.filter((r) => r.type !== 'progress');
+    const other = s.records.filter((r) => !['progress', 'step-start', 'step-done', 'step-failed'].includes(r.type));
     return `<tr><td>${esc(s.phase)}</td><td>${esc(s.name)}${s.meta.destructive ? ' ⚠' : ''}</td><td class="st-${esc(s.status)}">${esc(s.status)}${s.changed === false ? ' (unchanged)' : ''}</td><td class="num">${esc(dur(s))}</td><td class="num">${s.commands}</td><td>${esc(s.error ?? s.note ?? '')}${s.data !== undefined ? `<details><summary>data</summary><pre>${esc(dataText(s.data))}</pre></details>` : ''}${other.length ? `<details><summary>${other.length} event(s)</summary><pre>${esc(other.map(recordLine).join('\n'))}</pre></details>` : ''}</td></tr>`;
   });
   return `<details open class="host-steps" data-host="${esc(l.host)}"><summary><b>${esc(l.label)}</b> — ${l.steps.length} step(s)</summary><table><tr><th>phase</th><th>step</th><th>status</th><th>took</th><th>commands</th><th>note / error / data</th></tr>${rows.join('')}</table></details>`;

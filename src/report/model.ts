@@ -100,6 +100,28 @@ export function buildModel(state: RunState, log: ParsedLog, meta?: (phaseIndex: 
   });
   for (const l of lanes.values()) l.steps.sort((a, b) => a.phaseIndex - b.phaseIndex || (a.start ?? 0) - (b.start ?? 0));
 
+  // After a rollback the runner sets the replica's other steps back to pending (a resume starts
+  // it over from its first gate): how they ended, and which were undone, is in the run log.
+  const recordOf = (type: string, host: string, s: StepBar) =>
+    log.records.filter((r) => r.type === type && r.step === s.name && laneKey(r.host, r.step) === host && r.at >= (s.start ?? 0) - 1000).pop();
+  for (const [host, l] of lanes) {
+    for (const s of l.steps) {
+      const undone = recordOf('rollback', host, s);
+      if (s.status === 'pending') {
+        const done = recordOf('step-done', host, s);
+        if (done) {
+          s.status = 'done';
+          s.changed = done.changed as boolean | undefined;
+          s.note ??= (done.skipped ?? done.note) as string | undefined;
+        } else s.status = s.end !== undefined ? 'done' : 'started'; // a log without outcomes: what the times say
+      }
+      if (undone && undone.ok === true && s.status !== 'failed') {
+        s.status = 'rolled-back';
+        s.end = undone.at;
+      }
+    }
+  }
+
   // A rolled-back step's finish time is when its rollback ran; the step itself ended when the
   // next step of the host began.
   for (const l of lanes.values()) {

@@ -53,6 +53,8 @@ async function fixtureRun(): Promise<{ store: RunStore; state: RunState; log: st
     log.logCommand({ host: host === '*' ? 'r1' : host, step: name, kind: 'probe', command: `probe ${name}`, code: end.status === 'failed' ? 1 : 0, durationMs: 5, stderr: end.status === 'failed' ? 'boom <script>x</script>\nlast line' : '', at: at(t + secs) });
     t += secs;
     markStep(state, pi, name, host, end as any, at(t));
+    // the run log's record of the outcome, as executeRun writes it
+    if (end.status === 'done') log.logRecord({ type: 'step-done', host: host === '*' ? 'r1' : host, phase: pi ? 'restart' : 'preflight', step: name, durationMs: secs * 1000, changed: end.changed, note: end.note }, at(t));
   };
   step(0, 'check topology', '*', 1, { status: 'done', changed: false, note: 'inventory matches the servers' });
   step(1, 'check peers', 'r1', 1, { status: 'done', changed: false, note: 'peers healthy: r2 (queue 0, delay 0s)', data: { peers: [{ host: 'r2', queueSize: 0 }] } });
@@ -66,8 +68,10 @@ async function fixtureRun(): Promise<{ store: RunStore; state: RunState; log: st
   step(1, 'start', 'r2', 1);
   step(1, 'wait healthy', 'r2', 6, { status: 'failed', error: 'gate "replica caught up" not passed after 6s: queue_size=12 <b>' });
   t += 1;
+  // the runner's rollback: the stop is undone, then the replica's other steps are pending again
   markStep(state, 1, 'stop', 'r2', { status: 'rolled-back' }, at(t));
   log.logRecord({ type: 'rollback', host: 'r2', phase: 'restart', step: 'stop', ok: true }, at(t));
+  for (const name of ['check peers', 'stop', 'start']) markStep(state, 1, name, 'r2', { status: 'pending', note: undefined, changed: undefined }, at(t));
   state.outcome = 'failed';
   state.error = 'r2: wait healthy: gate failed';
   await store.save(state);
@@ -85,7 +89,7 @@ describe('chops report: the model of a run', () => {
     assert.equal(p.commands.length, 9, 'one per step run');
     const failed = p.commands.find((c) => c.code === 1)!;
     assert.deepEqual([failed.host, failed.step, failed.stderrTail], ['r2', 'wait healthy', ['boom <script>x</script>', 'last line']]);
-    assert.deepEqual(p.records.map((r) => r.type), ['progress', 'note', 'rollback']);
+    assert.deepEqual(p.records.map((r) => r.type).filter((t) => t !== 'step-done'), ['progress', 'note', 'rollback']);
     assert.deepEqual(['1.5ms', '2.00s', '1m3.0s', 'x'].map(parseLoggedDuration), [1.5, 2000, 63_000, undefined]);
   });
 
@@ -102,7 +106,7 @@ describe('chops report: the model of a run', () => {
     assert.equal(stop.rolledBackAt, T0 + 19_000);
     assert.deepEqual(r2.downtime, [{ from: T0 + 9000, to: T0 + 19_000, until: 'rolled back' }]);
     assert.equal(r2.steps[3].failedCommand?.command, 'probe wait healthy');
-    assert.deepEqual(r1.steps[1].records.map((r) => r.type), ['progress'], 'records go to the step they name');
+    assert.deepEqual(r1.steps[1].records.map((r) => r.type), ['step-done', 'progress'], 'records go to the step they name');
   });
 
   test('the HTML: self-contained, everything escaped, gates with what they observed, failures, progress', async () => {

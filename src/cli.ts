@@ -68,6 +68,19 @@ cli
   .action((cluster: string, flags: any) => dispatch(async () => (await import('./commands/unlock.js')).unlockCommand(cluster, flags)));
 
 cli
+  .command('backup <action>', 'Backups: install (playbook backup-install) | run --type full|diff [--shard N] | status [--json] | list')
+  .option('-i, --inventory <file>', 'inventory file', { default: 'inventory.yml' })
+  .option('--limit <hosts>', 'install: only these hosts')
+  .option('--output <mode>', 'install: tty, plain or json')
+  .option('--json', 'JSON output')
+  .option('-y, --yes', 'install: do not ask')
+  .option('--type <type>', 'run: full or diff')
+  .option('--shard <n>', 'run/status/list: only this shard (name or 1-based index)')
+  .option('--max-age <duration>', 'status: alert when the newest good backup is older (default: backup.max_age, 36h)')
+  .option('--max-lock-hold <duration>', 'status: alert when a run holds the node lock longer (default: backup.max_lock_hold, 4h)')
+  .action((action: string, flags: any) => dispatch(async () => (await import('./commands/backup.js')).backupCommand(action, flags)));
+
+cli
   .command('graph <name>', 'Draw a playbook (or the backup agent) from its definition: Mermaid, DOT, SVG or PNG (playbook parameters go after it)')
   .option('--format <format>', 'mermaid (default), dot, svg or png (default: from the -o extension)')
   .option('-o, --out <file>', 'write to FILE instead of stdout')

@@ -47,8 +47,6 @@ export interface FailureInfo {
   error: unknown;
 }
 
-type ReplicaStatus = 'ok' | 'failed' | 'stopped';
-
 export class Runner {
   private abort = new AbortController();
   private failure?: FailureInfo;

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
 import { buildTopology, type RawInventory } from './build.js';
+import { buildBackupSettings } from './backup-schema.js';
 import { InventoryError, type Problem } from './problems.js';
 import { inventorySchema } from './schema.js';
 import type { Host, Inventory } from './types.js';
@@ -60,11 +61,13 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
   for (const w of doc.warnings) walker.add('', lines.linePos(w.pos[0]), `YAML: ${w.message.split('\n')[0]}`);
   const raw = (walker.walk(doc.contents, inventorySchema, '', { line: 1, col: 1 }) ?? {}) as RawInventory;
   const topology = buildTopology(raw, walker, path, ctx);
+  const backup = buildBackupSettings((raw as { backup?: Record<string, unknown> }).backup, walker, path, topology.hosts);
   if (walker.problems.length > 0) throw new InventoryError(path, walker.problems);
   return {
     path: resolve(path),
     hash: createHash('sha256').update(bytes).digest('hex'),
     ...topology,
+    ...(backup ? { backup } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import {
   type MapRule,
   type Rule,
 } from './rules.js';
+import { backupSchema } from './backup-schema.js';
 
 const map = (what: string, fields: MapRule['fields']): MapRule => ({ kind: 'map', what, fields });
 const secret: Rule = { kind: 'secret' };
@@ -144,6 +145,7 @@ export const inventorySchema = map('a map of version, defaults, state and cluste
     }),
   ),
   state: field(stateSchema),
+  backup: field(backupSchema), // src/inventory/backup-schema.ts (chops backup)
   clusters: field(
     {
       kind: 'record',

@@ -98,4 +98,6 @@ export interface Inventory {
   /** Where run state, locks and logs go, and for how long logs are kept. */
   stateDir: string;
   logRetentionDays: number;
+  /** The `backup:` section (chops backup), when present. */
+  backup?: import('./backup-schema.js').BackupSettings;
 }

@@ -7,6 +7,7 @@ import type { HostHandle } from '../../src/host.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, checkTopology, waitReplicaHealthy } from './gates.js';
 import { serviceState, startService, stopService, type ServiceState } from './service.js';
 import type { ChClient } from '../../src/clickhouse/client.js';
+import { releaseNodeLock, takeNodeLock } from '../backup/node-lock.js';
 
 // Gates take the plain StepContext; steps here work for any playbook's parameters.
 const gateCtx = (ctx: StepContext<any>): StepContext => ctx as StepContext;
@@ -49,6 +50,8 @@ export const stopClickHouseStep: Step = {
     const { host } = ctx;
     const state = await serviceState(host);
     if (state === 'inactive' || state === 'failed') return { changed: false, skipped: `already stopped (${state})` };
+    // The node lock shared with the backup agent: never stop the server under a running backup.
+    await takeNodeLock(ctx, 'stop clickhouse-server');
     // Our own kept-alive HTTP connections would hold the server's shutdown for seconds
     // (it waits for open connections): close this host's client first.
     await closeClient(ctx);
@@ -58,8 +61,9 @@ export const stopClickHouseStep: Step = {
     return { note: `stopped in ${seconds(ms)}`, data: { stopMs: Math.round(ms) } };
   },
   // A replica whose later step failed is not left down.
-  rollback: async ({ host }) => {
-    await startService(host);
+  rollback: async (ctx) => {
+    await startService(ctx.host);
+    await releaseNodeLock(ctx);
   },
 };
 
@@ -91,6 +95,7 @@ export const waitHealthyStep: Step = {
   run: async (ctx) => {
     const since = await restartedAt(ctx);
     const res: StepResult = await waitReplicaHealthy(gateCtx(ctx), { since });
+    await releaseNodeLock(ctx); // taken before the stop; backups may run again
     return { changed: false, ...(res ?? {}) };
   },
 };
@@ -106,6 +111,7 @@ export function withReplicaGates(work: Step[]): Step[] {
     ...first,
     run: async (ctx) => {
       await closeClient(ctx); // the work may stop the server: do not hold its shutdown
+      await takeNodeLock(ctx, first.name); // ... nor run under a backup
       rememberRestart(ctx, new Date());
       return first.run(ctx);
     },

@@ -7,7 +7,12 @@ import { type Diagram, type FlowGraph, flowToDiagram } from './diagram.js';
 import { playbookDiagram } from './playbook-flow.js';
 
 /** Flowcharts that are not playbooks, by the name `chops graph` knows them under. */
-export const FLOWS: Record<string, { description: string; load: () => Promise<FlowGraph> }> = {};
+export const FLOWS: Record<string, { description: string; load: () => Promise<FlowGraph> }> = {
+  'backup-agent': {
+    description: 'the backup agent installed by backup-install (templates/backup/agent-flow.ts, checked against the script)',
+    load: async () => (await import('../../templates/backup/agent-flow.js')).AGENT_FLOW,
+  },
+};
 
 export async function drawableNames(): Promise<string[]> {
   const { PLAYBOOKS } = await import('../../playbooks/index.js');
@@ -37,12 +42,15 @@ export async function diagramFor(name: string, o: DrawOptions = {}): Promise<Dia
   try {
     phases = pb.phases(params, inventory);
   } catch (err) {
-    if (o.inventory || err instanceof UsageError) throw err;
-    throw new UsageError(`playbook ${name} cannot be drawn without an inventory: ${(err as Error).message}`, { hint: `give one: chops graph ${name} -i inventory.yml`, cause: err });
+    if (o.inventory) throw err;
+    throw new NeedsInventory(`playbook ${name} cannot be drawn without an inventory (its phases read it): ${(err as Error).message}`, { hint: `give one: chops graph ${name} -i inventory.yml`, cause: err });
   }
   const hosts = o.selected ?? o.inventory?.hosts;
   return playbookDiagram(title(name, o.raw ?? {}), phases, hosts ? { hosts } : undefined);
 }
+
+/** The playbook builds its phases from the inventory (backup-install reads its `backup:` section). */
+export class NeedsInventory extends UsageError {}
 
 /** A required parameter the operator did not give is drawn as <name>: the flow, not the values. */
 function withPlaceholders(pb: Playbook, raw: Record<string, unknown>): Record<string, unknown> {

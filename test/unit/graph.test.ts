@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { allGroups, allNodes, flowToDiagram, type Diagram } from '../../src/graph/diagram.js';
-import { diagramFor, drawableNames } from '../../src/graph/flows.js';
+import { NeedsInventory, diagramFor, drawableNames } from '../../src/graph/flows.js';
+import { AGENT_FLOW } from '../../templates/backup/agent-flow.js';
 import { playbookDiagram } from '../../src/graph/playbook-flow.js';
 import { toMermaid, text as mmText } from '../../src/graph/mermaid.js';
 import { toDot } from '../../src/graph/dot.js';
@@ -70,8 +71,12 @@ describe('chops graph: a playbook drawn from its phases and steps', () => {
   test('every playbook and flow draws, in Mermaid and DOT, without unknown ends', async () => {
     const names = await drawableNames();
     assert.ok(names.includes('rolling-restart') && names.includes('exec') && names.includes('facts'));
+    const inv = await loadInventory(join(REPO, 'test/fixtures/inventory/graph-docs.yml'), { env: { HOME: '/home/op' } });
     for (const name of names) {
-      const d = await diagramFor(name);
+      const d = await diagramFor(name).catch((err) => {
+        if (err instanceof NeedsInventory) return diagramFor(name, { inventory: inv, selected: inv.hosts });
+        throw err;
+      });
       assert.ok(allNodes(d).length >= 3, name);
       assert.match(toMermaid(d), /^---\ntitle: /);
       assert.match(toDot(d), /^digraph /);
@@ -107,6 +112,25 @@ describe('chops graph: a playbook drawn from its phases and steps', () => {
     assert.match(toMermaid(d), /n_type\{"type\?"\}/);
     assert.match(toMermaid(d), /n_end\(\["end"\]\)/, '"end" is a Mermaid keyword: ids are prefixed');
     assert.throws(() => flowToDiagram('f', { nodes: [{ id: 'a', label: 'a' }], edges: [{ from: 'a', to: 'b' }] }), /unknown node "b"/);
+  });
+
+  test('backup-agent is drawn from the agent\'s own flow definition, node for node and edge for edge', async () => {
+    const d = await diagramFor('backup-agent');
+    assert.deepEqual(d.nodes.map((n) => n.id), AGENT_FLOW.nodes.map((n) => n.id));
+    assert.equal(d.edges.length, AGENT_FLOW.edges.length);
+    const kinds = Object.fromEntries(d.nodes.map((n) => [n.id, n.kind]));
+    for (const n of AGENT_FLOW.nodes) assert.equal(kinds[n.id], { start: 'terminal', end: 'terminal', decision: 'decision', refusal: 'stop' }[n.kind as string] ?? 'step', n.id);
+    AGENT_FLOW.edges.forEach((e, i) => {
+      assert.equal(d.edges[i].kind, e.exit ? 'failure' : e.from === e.to ? 'loop' : 'flow', `${e.from} -> ${e.to}`);
+      if (e.exit !== undefined) assert.match(d.edges[i].label!, new RegExp(`exit ${e.exit}$`));
+    });
+  });
+
+  test('a playbook whose phases read the inventory: drawn with -i, refused without (exit 2, the fix)', async () => {
+    const inv = await loadInventory(join(REPO, 'test/fixtures/inventory/graph-docs.yml'), { env: { HOME: '/home/op' } });
+    const d = await diagramFor('backup-install', { inventory: inv, selected: inv.hosts });
+    assert.match(d.groups[0].label, /each host, all in parallel: ch-01-1, ch-01-2, ch-02-1, ch-02-2/);
+    await assert.rejects(diagramFor('backup-install'), (err: any) => err instanceof NeedsInventory && err.exitCode === 2 && /chops graph backup-install -i inventory.yml/.test(String(err.hint)));
   });
 
   test('a playbook with no phases, or an empty phase, still draws', () => {

@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import type { GlobalFlags } from './common.js';
+import type { Host, Inventory } from '../inventory/types.js';
 
 const FORMATS = ['mermaid', 'dot', 'svg', 'png'] as const;
 type Format = (typeof FORMATS)[number];
@@ -16,8 +17,8 @@ export interface GraphFlags extends GlobalFlags {
 export async function graphCommand(name: string, flags: GraphFlags, raw: Record<string, unknown>): Promise<number> {
   const format = chooseFormat(flags);
   const { diagramFor } = await import('../graph/flows.js');
-  let inventory;
-  let selected;
+  let inventory: Inventory | undefined;
+  let selected: Host[] | undefined;
   if (flags.inventory !== undefined) {
     const { openInventory, selectHosts } = await import('./common.js');
     inventory = await openInventory(flags);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadInventory } from '../inventory/load.js';
 import { NeedsInventory, diagramFor, drawableNames } from './flows.js';
 import { mermaidBlock } from './mermaid.js';
+import type { Diagram } from './diagram.js';
 
 const DOCS_INVENTORY = 'test/fixtures/inventory/graph-docs.yml';
 const DOCS_INVENTORY_PATH = fileURLToPath(new URL(`../../${DOCS_INVENTORY}`, import.meta.url));
@@ -23,7 +24,7 @@ export async function readmeBlock(): Promise<string> {
   const items = [...names.map((name) => ({ name, raw: {}, args: '' })), ...VARIANTS.filter((v) => names.includes(v.name))];
   items.sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name));
   for (const it of items) {
-    let d;
+    let d: Diagram;
     let args = it.args;
     try {
       d = await diagramFor(it.name, { raw: it.raw });

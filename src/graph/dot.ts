@@ -48,11 +48,15 @@ export function toDot(d: Diagram): string {
     const to = groups.get(e.to);
     const tails = from ? exits(from) : [e.from];
     const heads = to ? entries(to) : [e.to];
-    const attrs = [EDGE_ATTRS[e.kind], e.label ? `label=${q(e.label)}` : '', from ? `ltail=${id(from.id)}` : '', to ? `lhead=${id(to.id)}` : ''].filter(Boolean);
-    // One visible edge; invisible ones keep every parallel lane (shard) on the same ranks.
-    tails.forEach((t, i) =>
-      heads.forEach((h, j) => out.push(`  ${id(t)} -> ${id(h)}${i === 0 && j === 0 ? (attrs.length ? ` [${attrs.join(', ')}]` : '') : ' [style=invis]'};`)),
+    const attrs = [EDGE_ATTRS[e.kind], e.label ? `label=${q(e.label)}` : '', from ? `ltail=${id(from.id)}` : '', to ? `lhead=${id(to.id)}` : ''].filter(
+      Boolean,
     );
+    // One visible edge; invisible ones keep every parallel lane (shard) on the same ranks.
+    tails.forEach((t, i) => {
+      heads.forEach((h, j) => {
+        out.push(`  ${id(t)} -> ${id(h)}${i === 0 && j === 0 ? (attrs.length ? ` [${attrs.join(', ')}]` : '') : ' [style=invis]'};`);
+      });
+    });
   }
   out.push('}');
   return `${out.join('\n')}\n`;
@@ -92,7 +96,11 @@ function idMap(d: Diagram): (s: string) => string {
 
 /** A DOT double-quoted string; newlines become centred line breaks. */
 export function q(s: string): string {
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\r\n?|\n/g, '\\n').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' ')}"`;
+  return `"${s
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/\r\n?|\n/g, '\\n')
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ' ')}"`;
 }
 
 /** Graphviz does not wrap labels: break long lines at spaces. */

@@ -1,7 +1,7 @@
 // What `chops graph NAME` can draw: every playbook of playbooks/index.ts (from its own phases,
 // for the given parameters), and flows defined next to the code they describe (FLOWS).
 import type { Host, Inventory } from '../inventory/types.js';
-import type { Playbook } from '../engine/playbook.js';
+import type { Phase, Playbook } from '../engine/playbook.js';
 import { UsageError } from '../errors.js';
 import { type Diagram, type FlowGraph, flowToDiagram } from './diagram.js';
 import { playbookDiagram } from './playbook-flow.js';
@@ -38,12 +38,15 @@ export async function diagramFor(name: string, o: DrawOptions = {}): Promise<Dia
   const { parseParams } = await import('../engine/params.js');
   const params = parseParams(pb, withPlaceholders(pb, o.raw ?? {}));
   const inventory = o.inventory ?? emptyInventory();
-  let phases;
+  let phases: Phase[];
   try {
     phases = pb.phases(params, inventory);
   } catch (err) {
     if (o.inventory) throw err;
-    throw new NeedsInventory(`playbook ${name} cannot be drawn without an inventory (its phases read it): ${(err as Error).message}`, { hint: `give one: chops graph ${name} -i inventory.yml`, cause: err });
+    throw new NeedsInventory(`playbook ${name} cannot be drawn without an inventory (its phases read it): ${(err as Error).message}`, {
+      hint: `give one: chops graph ${name} -i inventory.yml`,
+      cause: err,
+    });
   }
   const hosts = o.selected ?? o.inventory?.hosts;
   return playbookDiagram(title(name, o.raw ?? {}), phases, hosts ? { hosts } : undefined);

@@ -48,7 +48,7 @@ export function toMermaid(d: Diagram): string {
   };
   for (const n of d.nodes) node(n, '  ');
   for (const g of d.groups) group(g, '  ');
-  d.edges.forEach((e) => out.push(`  ${edge(e, id)}`));
+  for (const e of d.edges) out.push(`  ${edge(e, id)}`);
   const byKind = new Map<NodeKind, string[]>();
   for (const n of allNodes(d)) byKind.set(n.kind, [...(byKind.get(n.kind) ?? []), id(n.id)]);
   for (const [k, ids] of byKind) out.push(`  classDef ${k} ${CLASS_DEFS[k]}`, `  class ${ids.join(',')} ${k}`);

@@ -45,7 +45,14 @@ function phaseGroup(ph: Phase, id: string, name: string, edges: DEdge[], topo?: 
         const sid = `${id}_sh${si + 1}`;
         const lanes = replicas.map((h, ri) => lane(ph.steps, `${sid}_r${ri + 1}`, `${h.name} (replica ${h.replica})`, edges));
         for (let i = 0; i + 1 < lanes.length; i++) edges.push({ from: lanes[i].id, to: lanes[i + 1].id, label: 'healthy: next replica', kind: 'flow' });
-        return { id: sid, label: `shard ${replicas[0].cluster}/${replicas[0].shardName}`, direction: 'TB', role: 'shard', nodes: [], groups: lanes } satisfies DGroup;
+        return {
+          id: sid,
+          label: `shard ${replicas[0].cluster}/${replicas[0].shardName}`,
+          direction: 'TB',
+          role: 'shard',
+          nodes: [],
+          groups: lanes,
+        } satisfies DGroup;
       }),
     };
   }
@@ -77,7 +84,8 @@ function lane(steps: Step[], id: string, label: string, edges: DEdge[], loop?: s
   });
   // Rollbacks run newest first, then the run stops.
   const rb = [...rollbacks.entries()].sort((a, b) => b[0] - a[0]).map(([, n]) => n);
-  for (let i = 0; i < rb.length; i++) edges.push({ from: rb[i].id, to: (rb[i + 1] ?? stop).id, label: i + 1 < rb.length ? undefined : 'rolled back', kind: 'rollback' });
+  for (let i = 0; i < rb.length; i++)
+    edges.push({ from: rb[i].id, to: (rb[i + 1] ?? stop).id, label: i + 1 < rb.length ? undefined : 'rolled back', kind: 'rollback' });
   return { id, label, direction: 'LR', role: 'lane', nodes: [...nodes, ...rb, stop], groups: [] };
 }
 

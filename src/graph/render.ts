@@ -10,7 +10,9 @@ export async function renderDot(dot: string, format: ImageFormat): Promise<Buffe
     return Buffer.from(r.stdout);
   } catch (err: any) {
     if (err?.code === 'ENOENT') {
-      throw new UsageError('Graphviz `dot` is not installed: SVG and PNG are rendered with it', { hint: 'apt-get install graphviz (or use --format mermaid|dot)' });
+      throw new UsageError('Graphviz `dot` is not installed: SVG and PNG are rendered with it', {
+        hint: 'apt-get install graphviz (or use --format mermaid|dot)',
+      });
     }
     const stderr = err?.stderr ? Buffer.from(err.stderr).toString('utf8').trim() : '';
     throw new Error(`dot -T${format} failed (exit ${err?.exitCode ?? '?'}): ${stderr || err?.shortMessage || err}`);

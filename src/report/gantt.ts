@@ -11,7 +11,7 @@ export function ganttMarkdown(m: ReportModel): string {
     for (const s of l.steps) {
       const start = s.start!;
       // A bar needs a length: a step that took less than a millisecond is drawn as one.
-      const end = Math.max((s.end ?? m.t1) , start + 1);
+      const end = Math.max(s.end ?? m.t1, start + 1);
       const tag = s.status === 'failed' ? 'crit, ' : s.status === 'rolled-back' ? 'crit, done, ' : s.status === 'done' ? 'done, ' : 'active, ';
       out.push(`  ${task(s.name)} :${tag}s${++n}, ${start}, ${end}`);
       if (s.rolledBackAt !== undefined) out.push(`  rollback ${task(s.name)} :milestone, crit, s${++n}, ${s.rolledBackAt}, 0ms`);
@@ -24,5 +24,12 @@ export function ganttMarkdown(m: ReportModel): string {
 
 /** Gantt task text ends at ':' and lines at '#' or ';': replace what would cut it short. */
 function task(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ').replace(/:/g, '∶').replace(/#/g, '♯').replace(/;/g, ',').trim() || '-';
+  return (
+    s
+      .replace(/[\r\n]+/g, ' ')
+      .replace(/:/g, '∶')
+      .replace(/#/g, '♯')
+      .replace(/;/g, ',')
+      .trim() || '-'
+  );
 }

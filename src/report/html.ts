@@ -24,7 +24,10 @@ details summary{cursor:pointer}.timeline-wrap{overflow-x:auto;border:1px solid #
 export function reportHtml(m: ReportModel): string {
   const st = m.state;
   const dur = m.t1 - m.t0;
-  const params = Object.entries(st.params ?? {}).map(([k, v]) => `--${k} ${JSON.stringify(v)}`).join(' ') || '(none)';
+  const params =
+    Object.entries(st.params ?? {})
+      .map(([k, v]) => `--${k} ${JSON.stringify(v)}`)
+      .join(' ') || '(none)';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>chops ${esc(st.playbook)} ${esc(st.id)} (${esc(st.outcome)})</title>
@@ -68,7 +71,15 @@ function summaryTable(m: ReportModel): string {
 
 function legend(): string {
   const sw = (c: string, t: string) => `<span><i class="sw" style="background:${c}"></i>${t}</span>`;
-  return [sw('#66bb6a', 'changed'), sw('#c8e6c9', 'unchanged'), sw('#90caf9', 'gate / wait'), sw('#e53935', 'failed'), sw('#fb8c00', 'rolled back'), sw('#bdbdbd', 'did not finish'), sw('rgba(239,83,80,.25)', 'replica down')].join('');
+  return [
+    sw('#66bb6a', 'changed'),
+    sw('#c8e6c9', 'unchanged'),
+    sw('#90caf9', 'gate / wait'),
+    sw('#e53935', 'failed'),
+    sw('#fb8c00', 'rolled back'),
+    sw('#bdbdbd', 'did not finish'),
+    sw('rgba(239,83,80,.25)', 'replica down'),
+  ].join('');
 }
 
 function gatesTable(m: ReportModel): string {
@@ -97,8 +108,12 @@ function failures(m: ReportModel): string {
           `<li class="failure" data-host="${esc(l.host)}"><b>${esc(l.label)}</b>: ${esc(s.phase)} › <b>${esc(s.name)}</b> failed after ${esc(dur(s))}: ${esc(s.error ?? '')}${c ? `<pre>$ ${esc(c.command)}\nexit ${c.code}${c.stderrTail.length ? `\n${esc(c.stderrTail.join('\n'))}` : ''}</pre>` : ''}</li>`,
         );
       }
-      if (s.status === 'rolled-back') items.push(`<li class="rolled-back" data-host="${esc(l.host)}"><b>${esc(l.label)}</b>: <b>${esc(s.name)}</b> rolled back${s.rolledBackAt !== undefined ? ` at +${esc(formatDuration(s.rolledBackAt - m.t0))}` : ''}${s.note ? ` — ${esc(s.note)}` : ''}</li>`);
-      for (const r of s.records.filter((x) => x.type === 'rollback' && x.ok === false)) items.push(`<li class="st-failed">${esc(l.label)}: rollback of ${esc(s.name)} FAILED: ${esc(r.error)} — the host needs manual attention</li>`);
+      if (s.status === 'rolled-back')
+        items.push(
+          `<li class="rolled-back" data-host="${esc(l.host)}"><b>${esc(l.label)}</b>: <b>${esc(s.name)}</b> rolled back${s.rolledBackAt !== undefined ? ` at +${esc(formatDuration(s.rolledBackAt - m.t0))}` : ''}${s.note ? ` — ${esc(s.note)}` : ''}</li>`,
+        );
+      for (const r of s.records.filter((x) => x.type === 'rollback' && x.ok === false))
+        items.push(`<li class="st-failed">${esc(l.label)}: rollback of ${esc(s.name)} FAILED: ${esc(r.error)} — the host needs manual attention</li>`);
     }
   }
   return items.length ? `<ul id="failure-list">${items.join('')}</ul>` : '';
@@ -117,7 +132,9 @@ function progress(m: ReportModel): string {
         const pct = bytes !== undefined && total ? Math.min(100, (bytes / total) * 100) : undefined;
         return `<tr><td class="num">+${esc(formatDuration(r.at - s.start!))}</td><td>${esc(r.text ?? '')}</td><td class="num">${bytes !== undefined ? esc(formatBytes(bytes)) : ''}${total ? ` / ${esc(formatBytes(total))}` : ''}</td><td>${pct !== undefined ? `<span class="bar"><i style="width:${pct.toFixed(1)}%"></i></span> ${pct.toFixed(0)}%` : ''}</td><td class="num">${num(r.rate) !== undefined ? `${esc(formatBytes(num(r.rate)!))}/s` : esc(typeof r.rate === 'string' ? r.rate : '')}</td></tr>`;
       });
-      blocks.push(`<h3>${esc(l.label)} · ${esc(s.name)}</h3><table class="progress" data-host="${esc(l.host)}" data-step="${esc(s.name)}"><tr><th>at</th><th>what</th><th>bytes</th><th></th><th>rate</th></tr>${rows.join('')}</table>`);
+      blocks.push(
+        `<h3>${esc(l.label)} · ${esc(s.name)}</h3><table class="progress" data-host="${esc(l.host)}" data-step="${esc(s.name)}"><tr><th>at</th><th>what</th><th>bytes</th><th></th><th>rate</th></tr>${rows.join('')}</table>`,
+      );
     }
   }
   return blocks.join('\n');

@@ -145,7 +145,9 @@ export function buildModel(state: RunState, log: ParsedLog, meta?: (phaseIndex: 
   };
   // An event that names a host but no step (a gate's verdict) belongs to the step running there then.
   const runningAt = (host: string, at: number) =>
-    [...(lanes.get(host)?.steps ?? []), ...(lanes.get(ONCE_HOST)?.steps ?? [])].find((s) => s.start !== undefined && at >= s.start && at <= (s.end ?? Infinity));
+    [...(lanes.get(host)?.steps ?? []), ...(lanes.get(ONCE_HOST)?.steps ?? [])].find(
+      (s) => s.start !== undefined && at >= s.start && at <= (s.end ?? Infinity),
+    );
   const runRecords: LoggedRecord[] = [];
   for (const r of log.records) {
     const bar = find(r.host, r.step, r.at);
@@ -189,7 +191,10 @@ function downtimeOf(steps: StepBar[], state: RunState): Downtime[] {
   }
   if (open) {
     // No "ends" step passed: down until the last thing that happened in its phase, or the run's end.
-    const last = steps.filter((s) => s.phaseIndex === open!.phase).flatMap((s) => [s.end, s.rolledBackAt]).filter((t): t is number => t !== undefined);
+    const last = steps
+      .filter((s) => s.phaseIndex === open!.phase)
+      .flatMap((s) => [s.end, s.rolledBackAt])
+      .filter((t): t is number => t !== undefined);
     out.push({ from: open.from, to: last.length ? Math.max(...last) : runEnd, until: 'open' });
   }
   return out;

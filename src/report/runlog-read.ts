@@ -68,7 +68,16 @@ export function parseRunLog(text: string): ParsedLog {
     }
     const c = COMMAND.exec(rest);
     if (c) {
-      lastCmd = { at, host: c[1], step: c[2] ? JSON.parse(c[2]) : undefined, kind: c[3] ?? 'exec', code: Number(c[4]), durationMs: parseLoggedDuration(c[5]), command: c[6], stderrTail: [] };
+      lastCmd = {
+        at,
+        host: c[1],
+        step: c[2] ? JSON.parse(c[2]) : undefined,
+        kind: c[3] ?? 'exec',
+        code: Number(c[4]),
+        durationMs: parseLoggedDuration(c[5]),
+        command: c[6],
+        stderrTail: [],
+      };
       out.commands.push(lastCmd);
       continue;
     }

@@ -25,7 +25,9 @@ export function timelineSvg(m: ReportModel): string {
     out.push(`<line class="tick" x1="${f(tx)}" y1="${AXIS_H - 6}" x2="${f(tx)}" y2="${height - 4}" stroke="#e0e0e0"/>`);
     out.push(`<text x="${f(tx)}" y="${AXIS_H - 10}" font-size="10" text-anchor="middle" fill="#607d8b">+${esc(formatDuration(t))}</text>`);
   }
-  m.lanes.forEach((lane, i) => out.push(laneSvg(lane, AXIS_H + i * LANE_H, x)));
+  m.lanes.forEach((lane, i) => {
+    out.push(laneSvg(lane, AXIS_H + i * LANE_H, x));
+  });
   out.push('</svg>');
   return out.join('\n');
 }
@@ -40,7 +42,9 @@ function laneSvg(lane: Lane, y: number, x: (t: number) => number): string {
     out.push(
       `<rect class="downtime" data-until="${d.until}" data-ms="${d.to - d.from}" x="${f(x0)}" y="${y + 1}" width="${f(w)}" height="${LANE_H - 2}" fill="#ef5350" fill-opacity="0.16" stroke="#e53935" stroke-dasharray="3 2"><title>${esc(`${lane.host} down ${formatDuration(d.to - d.from)} (until ${d.until})`)}</title></rect>`,
     );
-    out.push(`<text x="${f(x0 + 3)}" y="${y + LANE_H - 3}" font-size="9" fill="#c62828">down ${esc(formatDuration(d.to - d.from))}${d.until === 'healthy' ? '' : ` (${d.until})`}</text>`);
+    out.push(
+      `<text x="${f(x0 + 3)}" y="${y + LANE_H - 3}" font-size="9" fill="#c62828">down ${esc(formatDuration(d.to - d.from))}${d.until === 'healthy' ? '' : ` (${d.until})`}</text>`,
+    );
   }
   for (const s of lane.steps) out.push(barSvg(lane, s, y, x));
   out.push('</g>');
@@ -54,16 +58,23 @@ function barSvg(lane: Lane, s: StepBar, y: number, x: (t: number) => number): st
   const w = Math.max(3, x(end) - x0);
   const by = y + (LANE_H - BAR_H) / 2 - 3;
   const dur = s.end !== undefined ? formatDuration(end - start) : 'did not finish';
-  const tip = [`${lane.host} · ${s.phase} › ${s.name}`, `${s.status}${s.changed === false ? ' (unchanged)' : ''}, ${dur}`, s.note, s.error].filter(Boolean).join('\n');
+  const tip = [`${lane.host} · ${s.phase} › ${s.name}`, `${s.status}${s.changed === false ? ' (unchanged)' : ''}, ${dur}`, s.note, s.error]
+    .filter(Boolean)
+    .join('\n');
   const out = [
     `<g class="step" data-step="${esc(s.name)}" data-phase="${esc(s.phase)}" data-status="${s.status}" data-ms="${s.end !== undefined ? end - start : ''}">`,
     `<rect x="${f(x0)}" y="${by}" width="${f(w)}" height="${BAR_H}" rx="3" fill="${fill(s)}" stroke="${s.meta.destructive ? '#b71c1c' : '#37474f'}" stroke-width="${s.meta.destructive ? 2 : 0.6}"><title>${esc(tip)}</title></rect>`,
   ];
   const label = clip(s.name, Math.floor((w - 6) / 6));
-  if (label.length >= 4) out.push(`<text x="${f(x0 + 3)}" y="${by + 14}" font-size="10" fill="${s.status === 'failed' ? '#ffffff' : '#102027'}" pointer-events="none">${esc(label)}</text>`);
+  if (label.length >= 4)
+    out.push(
+      `<text x="${f(x0 + 3)}" y="${by + 14}" font-size="10" fill="${s.status === 'failed' ? '#ffffff' : '#102027'}" pointer-events="none">${esc(label)}</text>`,
+    );
   if (s.rolledBackAt !== undefined) {
     const rx = x(s.rolledBackAt);
-    out.push(`<path class="rollback" d="M${f(rx)} ${by - 2} l5 -6 h-10 z" fill="#ef6c00"><title>${esc(`rolled back at +${formatDuration(s.rolledBackAt - start)} after the step began`)}</title></path>`);
+    out.push(
+      `<path class="rollback" d="M${f(rx)} ${by - 2} l5 -6 h-10 z" fill="#ef6c00"><title>${esc(`rolled back at +${formatDuration(s.rolledBackAt - start)} after the step began`)}</title></path>`,
+    );
   }
   out.push('</g>');
   return out.join('');

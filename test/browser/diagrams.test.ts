@@ -49,7 +49,10 @@ async function cases(): Promise<Array<{ what: string; d: Diagram }>> {
     }
     out.push({ what: `${name} -i graph-docs.yml`, d: await diagramFor(name, { inventory: inv, selected: inv.hosts }) });
   }
-  out.push({ what: 'exec rolling + reboot', d: await diagramFor('exec', { raw: { cmd: ['a', 'b'], scope: 'rolling', reboot: true, after: ['c'] }, inventory: inv, selected: inv.hosts }) });
+  out.push({
+    what: 'exec rolling + reboot',
+    d: await diagramFor('exec', { raw: { cmd: ['a', 'b'], scope: 'rolling', reboot: true, after: ['c'] }, inventory: inv, selected: inv.hosts }),
+  });
   out.push({ what: 'exec with hostile commands', d: await diagramFor('exec', { raw: { cmd: HOSTILE.map((s) => `echo ${s}`), scope: 'rolling' } }) });
   return out;
 }

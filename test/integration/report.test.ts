@@ -87,7 +87,11 @@ describe('chops report on real runs', { timeout: 240_000 }, () => {
     const r = await report(runId);
     assert.equal(r.outcome, 'succeeded');
     const expected = stepsRan(state);
-    assert.deepEqual(r.lanes.map((l) => l.host), ['*', ...lab.nodes.map((n) => n.name)], 'the once lane, then one lane per host in inventory order');
+    assert.deepEqual(
+      r.lanes.map((l) => l.host),
+      ['*', ...lab.nodes.map((n) => n.name)],
+      'the once lane, then one lane per host in inventory order',
+    );
     for (const l of r.lanes) assert.equal(l.steps, expected.get(l.host), `lane ${l.host} shows the ${expected.get(l.host)} steps that ran`);
     for (const n of lab.nodes) {
       const l = r.lanes.find((x) => x.host === n.name)!;
@@ -112,7 +116,8 @@ describe('chops report on real runs', { timeout: 240_000 }, () => {
         `printf '[Service]\\nExecStopPost=+/bin/sh -c \\047[ "$$SERVICE_RESULT" = success ] || rm -f ${BROKEN}\\047\\n' > ${DROPIN} && systemctl daemon-reload`,
     );
     try {
-      const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', victim, '--wait-timeout', '6s', '--yes', '--output', 'plain']).done;
+      const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', victim, '--wait-timeout', '6s', '--yes', '--output', 'plain'])
+        .done;
       assert.notEqual(run.code, 0, `the run fails:\n${run.stdout}${run.stderr}`);
       const runId = runIdOf(run.stdout)!;
       const state = readRunState(lab.inventoryPath, runId);
@@ -120,18 +125,31 @@ describe('chops report on real runs', { timeout: 240_000 }, () => {
       const r = await report(runId);
       assert.equal(r.outcome, 'failed');
       const expected = stepsRan(state);
-      assert.deepEqual(r.lanes.map((l) => l.host), ['*', victim]);
+      assert.deepEqual(
+        r.lanes.map((l) => l.host),
+        ['*', victim],
+      );
       for (const l of r.lanes) assert.equal(l.steps, expected.get(l.host), `lane ${l.host}`);
       const l = r.lanes.find((x) => x.host === victim)!;
       assert.deepEqual(l.statuses, ['done', 'done', 'rolled-back', 'done', 'failed'], 'stop rolled back, wait until healthy failed');
       assert.equal(l.downtime.length, 1);
       assert.equal(l.downtime[0].until, 'rolled back', 'down from the stop until the rollback started it again');
-      assert.ok(r.failures.some((f) => f.includes(victim) && f.includes('wait until healthy')), r.failures.join('\n'));
-      assert.ok(r.failures.some((f) => f.includes('stop clickhouse-server') && f.includes('rolled back')), r.failures.join('\n'));
+      assert.ok(
+        r.failures.some((f) => f.includes(victim) && f.includes('wait until healthy')),
+        r.failures.join('\n'),
+      );
+      assert.ok(
+        r.failures.some((f) => f.includes('stop clickhouse-server') && f.includes('rolled back')),
+        r.failures.join('\n'),
+      );
       // the rollback really brought the replica back
       await waitClusterIdle(lab.nodes, 30_000);
     } finally {
-      await labSh(lab, victim, `rm -f ${BROKEN} ${DROPIN}; systemctl daemon-reload; systemctl is-active -q clickhouse-server || systemctl start clickhouse-server`);
+      await labSh(
+        lab,
+        victim,
+        `rm -f ${BROKEN} ${DROPIN}; systemctl daemon-reload; systemctl is-active -q clickhouse-server || systemctl start clickhouse-server`,
+      );
       await waitClusterIdle(lab.nodes);
     }
   });

@@ -27,24 +27,40 @@ const edgesFrom = (d: Diagram, id: string) => d.edges.filter((e) => e.from === i
 describe('chops graph: a playbook drawn from its phases and steps', () => {
   test('rolling-restart: phases in order, gates, the rollback of the stop, skip conditions', async () => {
     const d = await diagramFor('rolling-restart');
-    assert.deepEqual(d.groups.map((g) => g.label), [
-      '1. preflight — once, on the first selected host',
-      '2. restart replicas — rolling: shards in parallel, one replica at a time',
-    ]);
+    assert.deepEqual(
+      d.groups.map((g) => g.label),
+      ['1. preflight — once, on the first selected host', '2. restart replicas — rolling: shards in parallel, one replica at a time'],
+    );
     // phase to phase, group to group (Mermaid keeps the subgraphs' direction only then)
-    assert.deepEqual(d.edges.filter((e) => ['start', 'p1', 'p2', 'done'].includes(e.from)).map((e) => `${e.from}>${e.to}`), ['start>p1', 'p1>p2', 'p2>done']);
+    assert.deepEqual(
+      d.edges.filter((e) => ['start', 'p1', 'p2', 'done'].includes(e.from)).map((e) => `${e.from}>${e.to}`),
+      ['start>p1', 'p1>p2', 'p2>done'],
+    );
     const pb = await loadPlaybook('rolling-restart');
     const steps = pb.phases({}, { path: '', hash: '', clusters: [], hosts: [], stateDir: '', logRetentionDays: 0 })[1].steps;
     const lane = d.groups[1].nodes.filter((n) => n.kind !== 'rollback' && n.kind !== 'stop');
-    assert.deepEqual(lane.map((n) => n.lines[0]), steps.map((s) => s.name), 'every step, in the order the runner runs them');
-    assert.deepEqual(lane.map((n) => n.kind), steps.map((s) => (s.gate ? 'gate' : s.waitsFor ? 'wait' : 'step')));
+    assert.deepEqual(
+      lane.map((n) => n.lines[0]),
+      steps.map((s) => s.name),
+      'every step, in the order the runner runs them',
+    );
+    assert.deepEqual(
+      lane.map((n) => n.kind),
+      steps.map((s) => (s.gate ? 'gate' : s.waitsFor ? 'wait' : 'step')),
+    );
     const [stop] = nodeOf(d, 'stop clickhouse-server');
     assert.ok(stop.lines.includes('skipped if already stopped'));
     // a failure from the stop on undoes the stop; the gates before it just stop the run
     const undo = allNodes(d).filter((n) => n.kind === 'rollback');
-    assert.deepEqual(undo.map((n) => n.lines[0]), ['↩ undo: stop clickhouse-server']);
+    assert.deepEqual(
+      undo.map((n) => n.lines[0]),
+      ['↩ undo: stop clickhouse-server'],
+    );
     for (const name of ['stop clickhouse-server', 'start clickhouse-server', 'wait until healthy']) {
-      assert.ok(edgesFrom(d, nodeOf(d, name)[0].id).some((e) => e.kind === 'failure' && e.to === undo[0].id), `${name} fails -> undo stop`);
+      assert.ok(
+        edgesFrom(d, nodeOf(d, name)[0].id).some((e) => e.kind === 'failure' && e.to === undo[0].id),
+        `${name} fails -> undo stop`,
+      );
     }
     for (const name of ['check peers', 'check replica is idle']) {
       const e = edgesFrom(d, nodeOf(d, name)[0].id).find((x) => x.kind === 'failure')!;
@@ -57,9 +73,19 @@ describe('chops graph: a playbook drawn from its phases and steps', () => {
     const inv = await loadInventory(join(REPO, 'inventory.yml'), { env: { HOME: '/home/op' } });
     const d = await diagramFor('rolling-restart', { inventory: inv, selected: inv.hosts });
     const shards = d.groups[1].groups;
-    assert.deepEqual(shards.map((s) => s.label), inv.clusters[0].shards.map((s) => `shard ${inv.clusters[0].name}/${s.name}`));
-    assert.deepEqual(shards.map((s) => s.groups.map((l) => l.label.split(' ')[0])), inv.clusters[0].shards.map((s) => s.replicas.map((h) => h.name)));
-    for (const s of shards) assert.ok(d.edges.some((e) => e.from === s.groups[0].id && e.to === s.groups[1].id), 'replica 1 -> replica 2, lane to lane');
+    assert.deepEqual(
+      shards.map((s) => s.label),
+      inv.clusters[0].shards.map((s) => `shard ${inv.clusters[0].name}/${s.name}`),
+    );
+    assert.deepEqual(
+      shards.map((s) => s.groups.map((l) => l.label.split(' ')[0])),
+      inv.clusters[0].shards.map((s) => s.replicas.map((h) => h.name)),
+    );
+    for (const s of shards)
+      assert.ok(
+        d.edges.some((e) => e.from === s.groups[0].id && e.to === s.groups[1].id),
+        'replica 1 -> replica 2, lane to lane',
+      );
     const dot = toDot(d);
     assert.match(dot, /newrank=true/);
     assert.match(dot, /compound=true/);
@@ -80,16 +106,31 @@ describe('chops graph: a playbook drawn from its phases and steps', () => {
       assert.ok(allNodes(d).length >= 3, name);
       assert.match(toMermaid(d), /^---\ntitle: /);
       assert.match(toDot(d), /^digraph /);
-      for (const e of d.edges) assert.ok([...allNodes(d), ...allGroups(d)].some((x) => x.id === e.from) && [...allNodes(d), ...allGroups(d)].some((x) => x.id === e.to), `${name}: ${e.from} -> ${e.to}`);
+      for (const e of d.edges)
+        assert.ok(
+          [...allNodes(d), ...allGroups(d)].some((x) => x.id === e.from) && [...allNodes(d), ...allGroups(d)].some((x) => x.id === e.to),
+          `${name}: ${e.from} -> ${e.to}`,
+        );
     }
   });
 
   test('exec draws what its parameters build: rolling behind gates, reboot, after-commands', async () => {
     const each = await diagramFor('exec', { raw: { cmd: ['uptime'] } });
-    assert.deepEqual(each.groups.map((g) => g.label), ['1. commands — each host, all in parallel']);
+    assert.deepEqual(
+      each.groups.map((g) => g.label),
+      ['1. commands — each host, all in parallel'],
+    );
     const rolling = await diagramFor('exec', { raw: { cmd: ['a', 'b'], scope: 'rolling', reboot: true, after: ['c'] } });
     const names = rolling.groups[1].nodes.filter((n) => n.kind !== 'rollback' && n.kind !== 'stop').map((n) => n.lines[0]);
-    assert.deepEqual(names, ['check peers', 'check replica is idle', '#1 $ a', '#2 $ b', 'reboot and wait for a new boot', 'after reboot $ c', 'wait until healthy']);
+    assert.deepEqual(names, [
+      'check peers',
+      'check replica is idle',
+      '#1 $ a',
+      '#2 $ b',
+      'reboot and wait for a new boot',
+      'after reboot $ c',
+      'wait until healthy',
+    ]);
   });
 
   test('hostile step names stay text: Mermaid labels hold only safe characters, DOT strings are escaped', async () => {
@@ -106,20 +147,31 @@ describe('chops graph: a playbook drawn from its phases and steps', () => {
 
   test('a flow defined elsewhere (nodes and edges) is drawn as it is; an edge to nowhere is refused', () => {
     const d = flowToDiagram('f', {
-      nodes: [{ id: 'start', label: 'start', kind: 'start' }, { id: 'type', label: 'type?', kind: 'decision' }, { id: 'end', label: 'end', kind: 'end' }],
-      edges: [{ from: 'start', to: 'type' }, { from: 'type', to: 'end', label: 'FULL' }],
+      nodes: [
+        { id: 'start', label: 'start', kind: 'start' },
+        { id: 'type', label: 'type?', kind: 'decision' },
+        { id: 'end', label: 'end', kind: 'end' },
+      ],
+      edges: [
+        { from: 'start', to: 'type' },
+        { from: 'type', to: 'end', label: 'FULL' },
+      ],
     });
     assert.match(toMermaid(d), /n_type\{"type\?"\}/);
     assert.match(toMermaid(d), /n_end\(\["end"\]\)/, '"end" is a Mermaid keyword: ids are prefixed');
     assert.throws(() => flowToDiagram('f', { nodes: [{ id: 'a', label: 'a' }], edges: [{ from: 'a', to: 'b' }] }), /unknown node "b"/);
   });
 
-  test('backup-agent is drawn from the agent\'s own flow definition, node for node and edge for edge', async () => {
+  test("backup-agent is drawn from the agent's own flow definition, node for node and edge for edge", async () => {
     const d = await diagramFor('backup-agent');
-    assert.deepEqual(d.nodes.map((n) => n.id), AGENT_FLOW.nodes.map((n) => n.id));
+    assert.deepEqual(
+      d.nodes.map((n) => n.id),
+      AGENT_FLOW.nodes.map((n) => n.id),
+    );
     assert.equal(d.edges.length, AGENT_FLOW.edges.length);
     const kinds = Object.fromEntries(d.nodes.map((n) => [n.id, n.kind]));
-    for (const n of AGENT_FLOW.nodes) assert.equal(kinds[n.id], { start: 'terminal', end: 'terminal', decision: 'decision', refusal: 'stop' }[n.kind as string] ?? 'step', n.id);
+    for (const n of AGENT_FLOW.nodes)
+      assert.equal(kinds[n.id], { start: 'terminal', end: 'terminal', decision: 'decision', refusal: 'stop' }[n.kind as string] ?? 'step', n.id);
     AGENT_FLOW.edges.forEach((e, i) => {
       assert.equal(d.edges[i].kind, e.exit ? 'failure' : e.from === e.to ? 'loop' : 'flow', `${e.from} -> ${e.to}`);
       if (e.exit !== undefined) assert.match(d.edges[i].label!, new RegExp(`exit ${e.exit}$`));
@@ -130,7 +182,10 @@ describe('chops graph: a playbook drawn from its phases and steps', () => {
     const inv = await loadInventory(join(REPO, 'test/fixtures/inventory/graph-docs.yml'), { env: { HOME: '/home/op' } });
     const d = await diagramFor('backup-install', { inventory: inv, selected: inv.hosts });
     assert.match(d.groups[0].label, /each host, all in parallel: ch-01-1, ch-01-2, ch-02-1, ch-02-2/);
-    await assert.rejects(diagramFor('backup-install'), (err: any) => err instanceof NeedsInventory && err.exitCode === 2 && /chops graph backup-install -i inventory.yml/.test(String(err.hint)));
+    await assert.rejects(
+      diagramFor('backup-install'),
+      (err: any) => err instanceof NeedsInventory && err.exitCode === 2 && /chops graph backup-install -i inventory.yml/.test(String(err.hint)),
+    );
   });
 
   test('a playbook with no phases, or an empty phase, still draws', () => {

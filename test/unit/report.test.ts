@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chops } from '../support/cli.js';
 import { buildSteps, markStep, RunStore, type RunState } from '../../src/run/state.js';
 import { RunLog } from '../../src/run/runlog.js';
@@ -16,7 +15,6 @@ import { buildModel, type StepMeta } from '../../src/report/model.js';
 import { reportHtml } from '../../src/report/html.js';
 import { ganttMarkdown } from '../../src/report/gantt.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 let root: string;
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'chops-report-'));
@@ -24,7 +22,11 @@ before(() => {
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const STEPS = ['check peers', 'stop', 'start', 'wait healthy'];
-const META: Record<string, StepMeta> = { 'check peers': { gate: true }, stop: { downtime: 'starts' }, 'wait healthy': { waitsFor: 'caught up', downtime: 'ends' } };
+const META: Record<string, StepMeta> = {
+  'check peers': { gate: true },
+  stop: { downtime: 'starts' },
+  'wait healthy': { waitsFor: 'caught up', downtime: 'ends' },
+};
 const meta = (pi: number, s: string) => (pi === 1 ? META[s] : pi === 0 ? { gate: true } : undefined);
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
 const at = (s: number) => new Date(T0 + s * 1000);
@@ -50,14 +52,40 @@ async function fixtureRun(): Promise<{ store: RunStore; state: RunState; log: st
   let t = 0;
   const step = (pi: number, name: string, host: string, secs: number, end: Record<string, unknown> = { status: 'done', changed: true }) => {
     markStep(state, pi, name, host, { status: 'started' }, at(t));
-    log.logCommand({ host: host === '*' ? 'r1' : host, step: name, kind: 'probe', command: `probe ${name}`, code: end.status === 'failed' ? 1 : 0, durationMs: 5, stderr: end.status === 'failed' ? 'boom <script>x</script>\nlast line' : '', at: at(t + secs) });
+    log.logCommand({
+      host: host === '*' ? 'r1' : host,
+      step: name,
+      kind: 'probe',
+      command: `probe ${name}`,
+      code: end.status === 'failed' ? 1 : 0,
+      durationMs: 5,
+      stderr: end.status === 'failed' ? 'boom <script>x</script>\nlast line' : '',
+      at: at(t + secs),
+    });
     t += secs;
     markStep(state, pi, name, host, end as any, at(t));
     // the run log's record of the outcome, as executeRun writes it
-    if (end.status === 'done') log.logRecord({ type: 'step-done', host: host === '*' ? 'r1' : host, phase: pi ? 'restart' : 'preflight', step: name, durationMs: secs * 1000, changed: end.changed, note: end.note }, at(t));
+    if (end.status === 'done')
+      log.logRecord(
+        {
+          type: 'step-done',
+          host: host === '*' ? 'r1' : host,
+          phase: pi ? 'restart' : 'preflight',
+          step: name,
+          durationMs: secs * 1000,
+          changed: end.changed,
+          note: end.note,
+        },
+        at(t),
+      );
   };
   step(0, 'check topology', '*', 1, { status: 'done', changed: false, note: 'inventory matches the servers' });
-  step(1, 'check peers', 'r1', 1, { status: 'done', changed: false, note: 'peers healthy: r2 (queue 0, delay 0s)', data: { peers: [{ host: 'r2', queueSize: 0 }] } });
+  step(1, 'check peers', 'r1', 1, {
+    status: 'done',
+    changed: false,
+    note: 'peers healthy: r2 (queue 0, delay 0s)',
+    data: { peers: [{ host: 'r2', queueSize: 0 }] },
+  });
   step(1, 'stop', 'r1', 2);
   log.logRecord({ type: 'progress', host: 'r1', step: 'stop', text: 'copy pass 1', bytes: 512 << 20, total: 1 << 30, rate: 100 << 20 }, at(t - 1));
   step(1, 'start', 'r1', 1);
@@ -89,24 +117,41 @@ describe('chops report: the model of a run', () => {
     assert.equal(p.commands.length, 9, 'one per step run');
     const failed = p.commands.find((c) => c.code === 1)!;
     assert.deepEqual([failed.host, failed.step, failed.stderrTail], ['r2', 'wait healthy', ['boom <script>x</script>', 'last line']]);
-    assert.deepEqual(p.records.map((r) => r.type).filter((t) => t !== 'step-done'), ['progress', 'note', 'rollback']);
+    assert.deepEqual(
+      p.records.map((r) => r.type).filter((t) => t !== 'step-done'),
+      ['progress', 'note', 'rollback'],
+    );
     assert.deepEqual(['1.5ms', '2.00s', '1m3.0s', 'x'].map(parseLoggedDuration), [1.5, 2000, 63_000, undefined]);
   });
 
   test('a lane per host with the steps that ran; downtime stop -> healthy, or -> the rollback', async () => {
     const { state, log } = await fixtureRun();
     const m = buildModel(state, parseRunLog(log), meta);
-    assert.deepEqual(m.lanes.map((l) => [l.host, l.label, l.steps.length]), [['*', 'once (on r1)', 1], ['r1', 'r1', 4], ['r2', 'r2', 4]]);
+    assert.deepEqual(
+      m.lanes.map((l) => [l.host, l.label, l.steps.length]),
+      [
+        ['*', 'once (on r1)', 1],
+        ['r1', 'r1', 4],
+        ['r2', 'r2', 4],
+      ],
+    );
     const r1 = m.lanes[1];
     assert.deepEqual(r1.downtime, [{ from: T0 + 2000, to: T0 + 8000, until: 'healthy' }], 'from the start of the stop to the end of wait healthy');
     const r2 = m.lanes[2];
-    assert.deepEqual(r2.steps.map((s) => s.status), ['done', 'rolled-back', 'done', 'failed']);
+    assert.deepEqual(
+      r2.steps.map((s) => s.status),
+      ['done', 'rolled-back', 'done', 'failed'],
+    );
     const stop = r2.steps[1];
     assert.equal(stop.end, T0 + 11_000, 'a rolled-back step ends where the next step began');
     assert.equal(stop.rolledBackAt, T0 + 19_000);
     assert.deepEqual(r2.downtime, [{ from: T0 + 9000, to: T0 + 19_000, until: 'rolled back' }]);
     assert.equal(r2.steps[3].failedCommand?.command, 'probe wait healthy');
-    assert.deepEqual(r1.steps[1].records.map((r) => r.type), ['step-done', 'progress'], 'records go to the step they name');
+    assert.deepEqual(
+      r1.steps[1].records.map((r) => r.type),
+      ['step-done', 'progress'],
+      'records go to the step they name',
+    );
   });
 
   test('the HTML: self-contained, everything escaped, gates with what they observed, failures, progress', async () => {
@@ -128,7 +173,10 @@ describe('chops report: the model of a run', () => {
   test('without the playbook definition: no gate or downtime marks, and the report says so', async () => {
     const { state, log } = await fixtureRun();
     const m = buildModel(state, parseRunLog(log));
-    assert.deepEqual(m.lanes.map((l) => l.downtime.length), [0, 0, 0]);
+    assert.deepEqual(
+      m.lanes.map((l) => l.downtime.length),
+      [0, 0, 0],
+    );
     assert.match(reportHtml(m), /could not be loaded for this run/);
   });
 
@@ -147,7 +195,10 @@ describe('chops report on the command line', () => {
   test('writes runs/<id>/report.html (--open prints the path), --mermaid prints the gantt; bad run id: exit 2', async () => {
     const { store, state } = await fixtureRun();
     const inv = join(root, 'inv.yml');
-    writeFileSync(inv, `version: 1\ndefaults:\n  ssh: {agent: true}\nstate:\n  dir: ${store.stateDir}\nclusters:\n  lab:\n    shards:\n      - replicas:\n          - {host: r1, address: 10.0.0.1}\n          - {host: r2, address: 10.0.0.2}\n`);
+    writeFileSync(
+      inv,
+      `version: 1\ndefaults:\n  ssh: {agent: true}\nstate:\n  dir: ${store.stateDir}\nclusters:\n  lab:\n    shards:\n      - replicas:\n          - {host: r1, address: 10.0.0.1}\n          - {host: r2, address: 10.0.0.2}\n`,
+    );
     const cli = async (args: string[]) => {
       const r = await chops(args);
       return { exitCode: r.code, stdout: r.stdout, stderr: r.stderr };

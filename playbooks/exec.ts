@@ -52,7 +52,7 @@ export default definePlaybook<Params>({
     const scope = p.rolling ? 'rolling' : p.scope;
     const steps = commandSteps(p.cmd, p, '', scope === 'rolling');
     if (p.reboot) {
-      steps.push({ name: 'reboot and wait for a new boot', disruptive: true, run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }) });
+      steps.push({ name: 'reboot and wait for a new boot', disruptive: true, waitsFor: 'ssh answers with a new boot id', downtime: 'starts', run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }) });
       steps.push(...commandSteps(p.after ?? [], p, 'after reboot ', scope === 'rolling'));
     }
     if (scope !== 'rolling' || !p.gates) return [{ name: 'commands', scope, steps }];

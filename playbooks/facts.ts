@@ -15,6 +15,7 @@ export default definePlaybook({
       steps: [
         {
           name: 'gather facts',
+          description: 'OS, kernel, lsblk, mounts, data-dir free space, service state (read-only)',
           run: async ({ host }) => ({ changed: false, data: await gatherFacts(host) }),
         },
       ],

@@ -15,6 +15,7 @@ declare -A NEED=(
   [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils [python3]=python3
   [clickhouse-client]=clickhouse-client
   [shellcheck]=shellcheck   # unit test: the rendered backup agent is clean under shellcheck
+  [dot]=graphviz [chromium]=chromium
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -90,7 +90,30 @@ cli
   .option('--shard <n>', 'run/status/list: only this shard (name or 1-based index)')
   .option('--max-age <duration>', 'status: alert when the newest good backup is older (default: backup.max_age, 36h)')
   .option('--max-lock-hold <duration>', 'status: alert when a run holds the node lock longer (default: backup.max_lock_hold, 4h)')
-  .action((action: string, flags: any) => dispatch(async () => (await import('./commands/backup.js')).backupCommand(action, flags)));
+  .action((action: string, flags: any) => dispatch(async () => (await import('./commands/backup.js')).backupCommand(action, typed(flags))));
+
+cli
+  .command('graph <name>', 'Draw a playbook (or the backup agent) from its definition: Mermaid, DOT, SVG or PNG (playbook parameters go after it)')
+  .option('--format <format>', 'mermaid (default), dot, svg or png (default: from the -o extension)')
+  .option('-o, --out <file>', 'write to FILE instead of stdout')
+  .option('-i, --inventory <file>', 'draw rolling phases per shard with the real replicas of this inventory')
+  .option('--limit <hosts>', 'only these hosts (comma-separated names)')
+  .allowUnknownOptions()
+  .action((name: string, flags: any) =>
+    dispatch(async () => {
+      const t = typed(flags);
+      const { format, out, o, ...rest } = t;
+      return (await import('./commands/graph.js')).graphCommand(name, t, await playbookFlags(rest));
+    }),
+  );
+
+cli
+  .command('report [run]', 'One self-contained HTML report of a run (default: the latest): timeline per host, downtime, gates, failures')
+  .option('-i, --inventory <file>', 'inventory file (its state.dir holds the runs)', { default: 'inventory.yml' })
+  .option('-o, --out <file>', 'write the report here (default: runs/<id>/report.html)')
+  .option('--open', 'print the path of the report (to open it in a browser)')
+  .option('--mermaid', 'print a Mermaid gantt of the run in Markdown instead')
+  .action((run: string | undefined, flags: any) => dispatch(async () => (await import('./commands/report.js')).reportCommand(run, typed(flags))));
 
 cli.help();
 cli.version('0.1.0');

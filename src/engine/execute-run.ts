@@ -11,6 +11,7 @@ import { Runner, errorText, type ExecuteResult } from './runner.js';
 import type { Output } from './output.js';
 import type { RunState } from '../run/state/model.js';
 import type { RunStore } from '../run/state/store.js';
+import type { RunEvent } from './events.js';
 import { acquireLock, type RunLock } from '../run/lock.js';
 import { RunLog, pruneLogs } from '../run/runlog.js';
 import type { Redactor } from '../run/redact.js';
@@ -47,9 +48,11 @@ export interface RunReport {
 }
 
 export async function executeRun(req: RunRequest): Promise<RunReport> {
-  const { store, state, output, inventory, playbook } = req;
+  const { store, state, inventory, playbook } = req;
   const locks: RunLock[] = [];
   let log: RunLog | undefined;
+  // Every event, note and step outcome also goes to the run log, for `chops report` (step data is in the state).
+  const output = recordingOutput(req.output, (ev) => log?.logRecord(ev));
   const logPath = store.logPath(state.id);
   // Connections open in the background while the lock, the log and the renderer are set up.
   const runner: Runner = new Runner({
@@ -130,4 +133,30 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       for (const l of locks) await l.release();
     }
   }
+}
+
+/** OUT, with every event and note also handed to RECORD. */
+function recordingOutput(out: Output, record: (ev: RunEvent) => void): Output {
+  return {
+    ...out,
+    event(ev) {
+      record(ev);
+      out.event(ev);
+    },
+    note(host, step, text) {
+      record({ type: 'note', host, step, text });
+      out.note(host, step, text);
+    },
+    // The state keeps only a step's last status (a rollback sets a replica's steps back to
+    // pending); the log keeps how each attempt ended.
+    stepDone(host, phase, step, ms, r) {
+      const rr = r ?? {};
+      record({ type: 'step-done', host, phase, step, durationMs: Math.round(ms), changed: rr.skipped ? false : (rr.changed ?? true), skipped: rr.skipped, note: rr.note });
+      out.stepDone(host, phase, step, ms, r);
+    },
+    stepFailed(host, phase, step, err, ms) {
+      record({ type: 'step-failed', host, phase, step, durationMs: Math.round(ms), error: errorText(err) });
+      out.stepFailed(host, phase, step, err, ms);
+    },
+  };
 }

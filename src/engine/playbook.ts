@@ -75,6 +75,15 @@ export interface Step<P = any> {
    * again unless the work it guards (a later step of the same host and phase) has already begun.
    */
   gate?: boolean;
+  // Descriptive only (drawn by `chops graph`, shown by `chops report`); the engine ignores them.
+  /** One line: what the step does, in the operator's words. */
+  description?: string;
+  /** When the step does nothing and says so ("already stopped"). */
+  skipIf?: string;
+  /** What a step that polls waits for before the next one may start (a health gate after work). */
+  waitsFor?: string;
+  /** The replica stops serving when this step begins ('starts') / serves again once it passed ('ends'). */
+  downtime?: 'starts' | 'ends';
   run(ctx: StepContext<P>): Promise<StepResult>;
   /** Undo this step on a host whose later step failed (reverse order, same phase). */
   rollback?(ctx: StepContext<P>): Promise<void>;

@@ -130,6 +130,20 @@ export class RunLog {
   }
 
   /**
+   * A run event (src/engine/events.ts) as one line `<time> event {json}`, so `chops report` can
+   * show what gates observed and what long steps reported. Redacted like every other line.
+   */
+  logRecord(ev: object, at: Date = new Date()): void {
+    let json: string;
+    try {
+      json = JSON.stringify(ev);
+    } catch {
+      json = JSON.stringify({ type: String((ev as { type?: unknown }).type ?? 'event'), unserializable: true });
+    }
+    this.write(`${at.toISOString()} event ${this.redactor.redact(json).replace(/[\r\n]+/g, ' ')}\n`);
+  }
+
+  /**
    * A transport CommandListener that logs every command; `stepOf(host)` names the step currently
    * running on that host. Forwards are logged as events.
    */

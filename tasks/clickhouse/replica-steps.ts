@@ -25,6 +25,7 @@ export async function clickhouseServing(ctx: StepContext<any>): Promise<boolean>
 export const checkTopologyStep: Step = {
   name: 'check topology',
   gate: true,
+  description: 'inventory == system.macros / system.clusters of every node',
   run: (ctx) => checkTopology(gateCtx(ctx)),
 };
 
@@ -37,6 +38,7 @@ export const checkTopologyStep: Step = {
 export const checkPeersStep: Step = {
   name: 'check peers',
   gate: true,
+  description: 'the other replicas of the shard are up, writable and caught up',
   run: async (ctx) => {
     const state = await serviceState(ctx.host);
     if (state !== 'inactive' && state !== 'failed') return checkPeersBeforeStop(gateCtx(ctx));
@@ -57,6 +59,7 @@ export const checkPeersStep: Step = {
 export const checkIdleStep: Step = {
   name: 'check replica is idle',
   gate: true,
+  description: 'empty queue, no mutations, no pending sends, no queries',
   run: async (ctx) => {
     const idle = await checkSelfBeforeStop(gateCtx(ctx));
     // An embedded Keeper member also waits for the run's Keeper slot and a healthy ensemble.
@@ -73,6 +76,9 @@ function withKeeper(main: StepResult, keeper: StepResult): StepResult {
 
 export const stopClickHouseStep: Step = {
   name: 'stop clickhouse-server',
+  description: 'the replica goes down; its peers serve the shard',
+  skipIf: 'already stopped',
+  downtime: 'starts',
   run: async (ctx) => {
     const { host } = ctx;
     const state = await serviceState(host);
@@ -96,6 +102,8 @@ export const stopClickHouseStep: Step = {
 
 export const startClickHouseStep: Step = {
   name: 'start clickhouse-server',
+  description: 'remembers when, for "no new errors since"',
+  skipIf: 'already running',
   run: async (ctx) => {
     const { host } = ctx;
     // After the stop step the server is down; a plan only recorded that stop, so the state
@@ -115,6 +123,8 @@ export const startClickHouseStep: Step = {
 
 export const waitHealthyStep: Step = {
   name: 'wait until healthy',
+  waitsFor: 'answers, writable, caught up, sees its shard',
+  downtime: 'ends',
   run: async (ctx) => {
     const since = await restartedAt(ctx);
     const res: StepResult = await waitReplicaHealthy(gateCtx(ctx), { since });

@@ -5,6 +5,7 @@ export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>
   facts: () => import('./facts.js'),
   exec: () => import('./exec.js'),
   'rolling-restart': () => import('./rolling-restart.js'),
+  'prepare-disk': () => import('./prepare-disk.js'),
 };
 
 export async function loadPlaybook(name: string): Promise<Playbook<any>> {

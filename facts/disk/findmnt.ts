@@ -25,14 +25,17 @@ export function parseFindmntVerify(out: string, code: number): FstabVerdict {
   const lines = out.split('\n').map((l) => l.trimEnd());
   const errors = lines.filter((l) => /^\s*\[E\]/.test(l)).map((l) => l.trim());
   const warnings = lines.filter((l) => /^\s*\[W\]/.test(l)).map((l) => l.trim());
-  const summary = lines.find((l) => /\d+ parse errors?, \d+ errors?, \d+ warnings?/.test(l))?.trim();
+  // util-linux 2.38 ends with "Success, no errors or warnings detected" on a clean table, and
+  // prints "N parse errors, N errors, N warnings" first otherwise.
+  const clean = lines.some((l) => /^Success, no errors or warnings detected$/.test(l.trim()));
+  const summary = clean ? 'no errors or warnings' : lines.find((l) => /\d+ parse errors?, \d+ errors?, \d+ warnings?/.test(l))?.trim();
   if (!summary) {
     throw new ChopsError(`findmnt --verify printed no summary (exit ${code}): ${out.trim().slice(0, 300) || '(nothing)'}`, {
       hint: 'findmnt from util-linux ≥ 2.29 is needed to check /etc/fstab before relying on it',
     });
   }
-  const m = /(\d+) parse errors?, (\d+) errors?/.exec(summary)!;
-  const counted = Number(m[1]) + Number(m[2]);
+  const m = /(\d+) parse errors?, (\d+) errors?/.exec(summary);
+  const counted = m ? Number(m[1]) + Number(m[2]) : 0;
   if (counted > 0 && errors.length === 0) errors.push(summary);
   return { errors, warnings, summary, ok: code === 0 && counted === 0 && errors.length === 0 };
 }

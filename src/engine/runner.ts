@@ -47,8 +47,6 @@ export interface FailureInfo {
   error: unknown;
 }
 
-type ReplicaStatus = 'ok' | 'failed' | 'stopped';
-
 export class Runner {
   private abort = new AbortController();
   private failure?: FailureInfo;
@@ -210,6 +208,17 @@ export class Runner {
     });
   }
 
+  /**
+   * Is the work this gate guards — the first step after it that changes the host (the stop) —
+   * not finished? Once it is done, the gate has nothing left to protect.
+   */
+  private guardedWorkUnfinished(phase: Phase, pi: number, si: number, stateHost: string): boolean {
+    const st = this.o.state;
+    if (!st) return true;
+    const work = phase.steps.slice(si + 1).find((s) => !s.gate);
+    return !!work && getStep(st, pi, work.name, stateHost)?.status !== 'done';
+  }
+
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
     return phase.steps.map((step, si) => ({
       title: step.name,
@@ -219,7 +228,8 @@ export class Runner {
           // A gate passed before the crash says nothing about now: check again if its work has not
           // begun — and, once it has, whenever the replica is still serving: the decision to take
           // it down must rest on facts read now, in this process.
-          if (step.gate && (!this.workBegunAfter(phase, pi, si, stateHost) || (await this.servingNow(phase, host)))) return false;
+          if (step.gate && !this.workBegunAfter(phase, pi, si, stateHost)) return false;
+          if (step.gate && this.guardedWorkUnfinished(phase, pi, si, stateHost) && (await this.servingNow(phase, host))) return false;
           return `already ${prev.status} (resumed run)`;
         }
         // In a rolling phase a replica that has started its steps finishes them; elsewhere stop at once.

@@ -209,7 +209,7 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
     try {
       const before = await uptimes([node('ch1')]);
       const sampler = startSampler();
-      const resumed = await chops(['resume', runId, '-i', lab.inventoryPath, '--yes', '--output', 'plain', '--wait-timeout', '5s']).done;
+      const resumed = await chops(['resume', runId, '-i', lab.inventoryPath, '--yes', '--output', 'plain']).done;
       await sampler.stop();
       assert.equal(resumed.code, 1, `the resume refuses:\n${resumed.stdout}\n${resumed.stderr}`);
       assert.match(resumed.stdout, /ch1 > check peers/, 'the gates were checked again');
@@ -219,6 +219,7 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
       assert.deepEqual(restartedBetween(before, await uptimes([node('ch1')])), [], 'ch1 kept running');
     } finally {
       await labSh(lab, 'ch2', 'systemctl start clickhouse-server');
+      await chops(['unlock', 'lab', '-i', lab.inventoryPath]).done; // whatever happened, leave no stale lock behind
       await waitClusterIdle(nodes);
     }
   });

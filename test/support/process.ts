@@ -68,6 +68,7 @@ export function startProcess(cmd: string, args: string[], opts: StartOptions = {
     stderr: String(r.stderr ?? ''),
     ms: performance.now() - t0,
   }));
+  // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose — `await chops([...])` is the result
   return { pid: child.pid!, done, kill, then: (ok, err) => done.then(ok, err) };
 }
 

@@ -198,11 +198,17 @@ test('resume: a gate is checked again unless its work has begun on a replica tha
     markStep(state, 0, 'check', 'b1', { status: 'done' });
     markStep(state, 0, 'work', 'b1', { status: 'started' });
     require('node:fs').writeFileSync(join(dir, 'down-b1'), '');
+    // a2: everything done before the crash, serving: nothing to guard, nothing runs again
+    for (const n of ['check', 'work', 'finish']) markStep(state, 0, n, 'a2', { status: 'done' });
+    // b2: gate and the work it guards done, serving, last step pending: continues, no re-check
+    for (const n of ['check', 'work']) markStep(state, 0, n, 'b2', { status: 'done' });
     const { res } = await run(inv, pb, { existing: state });
     assert.equal(res.ok, true);
     const lines = readFileSync(journal, 'utf8').trim().split('\n');
     assert.deepEqual(lines.filter((l) => l.startsWith('a1:')), ['a1:check', 'a1:work', 'a1:finish']);
     assert.deepEqual(lines.filter((l) => l.startsWith('b1:')), ['b1:work', 'b1:finish']);
+    assert.deepEqual(lines.filter((l) => l.startsWith('a2:')), []);
+    assert.deepEqual(lines.filter((l) => l.startsWith('b2:')), ['b2:finish']);
 
     // b1 again, but still serving when the run resumes (killed before its stop took effect):
     // its gate is checked again before anything can take it down

@@ -3,7 +3,10 @@ import { ChopsError } from '../../src/errors.js';
 import { defineFact } from '../../src/fact.js';
 import { sh } from '../../src/quote.js';
 
-export interface DirSize { exists: boolean; bytes: number }
+export interface DirSize {
+  exists: boolean;
+  bytes: number;
+}
 
 export function parseDu(stdout: string, code: number, stderr: string, dir: string): DirSize {
   if (/^@@absent$/m.test(stdout)) return { exists: false, bytes: 0 };

@@ -38,13 +38,16 @@ export function escapeField(s: string): string {
 export function parseFstab(text: string): Fstab {
   const finalNewline = text.endsWith('\n');
   const body = finalNewline ? text.slice(0, -1) : text;
-  const lines: FstabLine[] = text === '' ? [] : body.split('\n').map((raw) => {
-    const t = raw.trim();
-    if (t === '' || t.startsWith('#')) return { raw };
-    const f = t.split(/[ \t]+/);
-    if (f.length < 4 || f.length > 6) return { raw };
-    return { raw, entry: { spec: unescapeField(f[0]), file: unescapeField(f[1]), vfstype: f[2], mntops: f[3], freq: f[4] ?? '0', passno: f[5] ?? '0' } };
-  });
+  const lines: FstabLine[] =
+    text === ''
+      ? []
+      : body.split('\n').map((raw) => {
+          const t = raw.trim();
+          if (t === '' || t.startsWith('#')) return { raw };
+          const f = t.split(/[ \t]+/);
+          if (f.length < 4 || f.length > 6) return { raw };
+          return { raw, entry: { spec: unescapeField(f[0]), file: unescapeField(f[1]), vfstype: f[2], mntops: f[3], freq: f[4] ?? '0', passno: f[5] ?? '0' } };
+        });
   return { lines, finalNewline };
 }
 

@@ -78,7 +78,8 @@ export const blockDevices = defineFact({
   name: 'block devices',
   command: (_: void) => sh`lsblk -J -b -o ${LSBLK_COLUMNS}`,
   parse: ({ stdout, stderr, code }) => {
-    if (code !== 0) throw new ChopsError(`lsblk exited ${code}: ${stderr.trim().slice(0, 300)}`, { hint: 'disk preparation needs util-linux lsblk and /sys/block' });
+    if (code !== 0)
+      throw new ChopsError(`lsblk exited ${code}: ${stderr.trim().slice(0, 300)}`, { hint: 'disk preparation needs util-linux lsblk and /sys/block' });
     return parseLsblk(stdout);
   },
 });

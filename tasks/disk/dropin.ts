@@ -17,12 +17,9 @@ export function dropInPath(service: string): string {
 export function dropInContent(dataDir: string): string {
   // systemd unit files: a path with spaces is written with C-style escapes (\x20)
   const path = dataDir.replace(/[\\\s]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return [
-    '# Written by chops (move-data): never start on an empty directory when the data volume is missing.',
-    '[Unit]',
-    `RequiresMountsFor=${path}`,
-    '',
-  ].join('\n');
+  return ['# Written by chops (move-data): never start on an empty directory when the data volume is missing.', '[Unit]', `RequiresMountsFor=${path}`, ''].join(
+    '\n',
+  );
 }
 
 function systemdManaged(host: HostHandle): string | undefined {

@@ -36,7 +36,12 @@ export function dataDirLine(uuid: string, dataDir: string, userOptions: string, 
  * Make /etc/fstab carry LINE as the entry of its mount point (others untouched). Returns false
  * when it is already there. Refuses to replace an entry that mounts another device there.
  */
-export async function writeFstabLine(host: HostHandle, line: string, uuid: string, stamp: string): Promise<{ changed: boolean; backup?: string; warnings: string[] }> {
+export async function writeFstabLine(
+  host: HostHandle,
+  line: string,
+  uuid: string,
+  stamp: string,
+): Promise<{ changed: boolean; backup?: string; warnings: string[] }> {
   const cur = await host.fact(fstab);
   const dir = line.split(' ')[1];
   const other = entriesFor(cur, dir).filter((l) => l.entry!.spec !== `UUID=${uuid}`);
@@ -54,16 +59,21 @@ export async function writeFstabLine(host: HostHandle, line: string, uuid: strin
   const verdict = await host.whenApplied({ ok: true, errors: [] as string[], warnings: [] as string[], summary: '' }, () => host.fact(fstabVerify, candidate));
   if (!verdict.ok) {
     await host.$`rm -f -- ${candidate}`;
-    throw new ChopsError(`${host.name}: the new /etc/fstab would not pass findmnt --verify (${verdict.summary}); /etc/fstab was not changed:\n  ${verdict.errors.join('\n  ')}`, {
-      hint: 'check the device and the mount point, then run again',
-    });
+    throw new ChopsError(
+      `${host.name}: the new /etc/fstab would not pass findmnt --verify (${verdict.summary}); /etc/fstab was not changed:\n  ${verdict.errors.join('\n  ')}`,
+      {
+        hint: 'check the device and the mount point, then run again',
+      },
+    );
   }
   await host.$`cp -p -- /etc/fstab ${backup}`;
   await host.$`mv -f -- ${candidate} /etc/fstab`;
   const after = await host.whenApplied({ ok: true, errors: [] as string[], summary: '', warnings: [] as string[] }, () => host.fact(fstabVerify, '/etc/fstab'));
   if (!after.ok) {
     await host.$`cp -p -- ${backup} /etc/fstab`;
-    throw new ChopsError(`${host.name}: /etc/fstab failed findmnt --verify after the change (${after.summary}); the backup ${backup} was put back:\n  ${after.errors.join('\n  ')}`);
+    throw new ChopsError(
+      `${host.name}: /etc/fstab failed findmnt --verify after the change (${after.summary}); the backup ${backup} was put back:\n  ${after.errors.join('\n  ')}`,
+    );
   }
   // systemd generates mount units from fstab: let it read the new table now, not at the next boot
   await host.$`if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi`;

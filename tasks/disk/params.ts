@@ -16,9 +16,19 @@ export const DISK_PARAMS: ParamSpec[] = [
   { name: 'disk', type: 'string', description: 'target disk (default: the only disk with no partition, filesystem, LVM signature or mount)' },
   { name: 'vg', type: 'string', default: 'clickhouse', description: 'LVM volume group to create' },
   { name: 'lv', type: 'string', default: 'data', description: 'LVM logical volume to create (100% of the group)' },
-  { name: 'force-disk', type: 'boolean', default: false, description: 'wipe a target disk that holds partitions or signatures (never a mounted or active one)' },
-  { name: 'fstab-options', type: 'string', default: 'defaults,noatime', description: 'mount options of the fstab entry (nofail and a 30 s device timeout are always added)' },
-  { name: 'disk-margin', type: 'int', default: 20, description: 'percent by which the disk must exceed the data directory\'s size' },
+  {
+    name: 'force-disk',
+    type: 'boolean',
+    default: false,
+    description: 'wipe a target disk that holds partitions or signatures (never a mounted or active one)',
+  },
+  {
+    name: 'fstab-options',
+    type: 'string',
+    default: 'defaults,noatime',
+    description: 'mount options of the fstab entry (nofail and a 30 s device timeout are always added)',
+  },
+  { name: 'disk-margin', type: 'int', default: 20, description: "percent by which the disk must exceed the data directory's size" },
 ];
 
 /** Per-host memory (ctx.memory) written by the disk steps, read by later steps, phases and a resumed run. */

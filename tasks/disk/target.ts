@@ -41,9 +41,12 @@ export function chooseTargetDisk(i: ChoiceInput): TargetChoice {
   const needed = Math.ceil(i.dataBytes * (1 + i.marginPercent / 100));
   const bigEnough = (d: Device) => {
     if (d.size < needed) {
-      throw new ChopsError(`disk ${d.path} (${formatBytes(d.size)}) is too small: the data directory holds ${formatBytes(i.dataBytes)}, with the ${i.marginPercent}% margin ${formatBytes(needed)} are needed`, {
-        hint: 'attach a bigger disk, or lower --disk-margin if you are sure',
-      });
+      throw new ChopsError(
+        `disk ${d.path} (${formatBytes(d.size)}) is too small: the data directory holds ${formatBytes(i.dataBytes)}, with the ${i.marginPercent}% margin ${formatBytes(needed)} are needed`,
+        {
+          hint: 'attach a bigger disk, or lower --disk-margin if you are sure',
+        },
+      );
     }
   };
 
@@ -58,7 +61,9 @@ export function chooseTargetDisk(i: ChoiceInput): TargetChoice {
     }
     const disk = disks.find((d) => d.path === owners[0])!;
     if (i.disk && i.disk !== disk.path) {
-      throw new ChopsError(`volume group ${i.vg} already exists on ${disk.path}, not on --disk ${i.disk}`, { hint: `run with --disk ${disk.path}, or choose another --vg` });
+      throw new ChopsError(`volume group ${i.vg} already exists on ${disk.path}, not on --disk ${i.disk}`, {
+        hint: `run with --disk ${disk.path}, or choose another --vg`,
+      });
     }
     return { disk, prepared: true, note: `${disk.path}: volume group ${i.vg} is already there (${vgPvs.map((p) => p.name).join(', ')})` };
   }
@@ -68,18 +73,31 @@ export function chooseTargetDisk(i: ChoiceInput): TargetChoice {
   if (i.disk) {
     const disk = flatten(i.devices).find((d) => d.path === i.disk);
     if (!disk) throw new ChopsError(`--disk ${i.disk}: no such block device (lsblk lists ${disks.map((d) => d.path).join(', ') || 'none'})`);
-    if (disk.type !== 'disk') throw new ChopsError(`--disk ${i.disk} is a ${disk.type}, not a whole disk`, { hint: 'give the disk (e.g. /dev/vdb), chops partitions it' });
+    if (disk.type !== 'disk')
+      throw new ChopsError(`--disk ${i.disk} is a ${disk.type}, not a whole disk`, { hint: 'give the disk (e.g. /dev/vdb), chops partitions it' });
     if (disk.readOnly) throw new ChopsError(`--disk ${i.disk} is read-only`);
     const mounted = mountedBelow(disk);
-    if (mounted.length) throw new ChopsError(`--disk ${i.disk} is in use: mounted ${mounted.join(', ')}`, { hint: 'chops never wipes a mounted disk, not even with --force-disk' });
+    if (mounted.length)
+      throw new ChopsError(`--disk ${i.disk} is in use: mounted ${mounted.join(', ')}`, {
+        hint: 'chops never wipes a mounted disk, not even with --force-disk',
+      });
     const active = flatten(disk.children).filter((c) => c.type !== 'part');
-    if (active.length) throw new ChopsError(`--disk ${i.disk} is in use: ${active.map((c) => `${c.type} ${c.path}`).join(', ')}`, { hint: 'deactivate and remove those volumes first (vgchange -an, vgremove)' });
+    if (active.length)
+      throw new ChopsError(`--disk ${i.disk} is in use: ${active.map((c) => `${c.type} ${c.path}`).join(', ')}`, {
+        hint: 'deactivate and remove those volumes first (vgchange -an, vgremove)',
+      });
     const what = contents(disk);
     if (what.length && !i.force) {
       throw new ChopsError(`--disk ${i.disk} is not empty: ${what.join('; ')}`, { hint: 'check it holds nothing you need, then add --force-disk to wipe it' });
     }
     bigEnough(disk);
-    return { disk, prepared: false, note: what.length ? `${disk.path} (${formatBytes(disk.size)}), will be wiped (--force-disk): ${what.join('; ')}` : `${disk.path} (${formatBytes(disk.size)}), empty` };
+    return {
+      disk,
+      prepared: false,
+      note: what.length
+        ? `${disk.path} (${formatBytes(disk.size)}), will be wiped (--force-disk): ${what.join('; ')}`
+        : `${disk.path} (${formatBytes(disk.size)}), empty`,
+    };
   }
 
   const empty = disks.filter((d) => !d.readOnly && contents(d).length === 0);
@@ -89,7 +107,9 @@ export function chooseTargetDisk(i: ChoiceInput): TargetChoice {
     });
   }
   if (empty.length > 1) {
-    throw new ChopsError(`several empty disks, which one? ${empty.map((d) => `${d.path} (${formatBytes(d.size)})`).join(', ')}`, { hint: `name it: --disk ${empty[0].path}` });
+    throw new ChopsError(`several empty disks, which one? ${empty.map((d) => `${d.path} (${formatBytes(d.size)})`).join(', ')}`, {
+      hint: `name it: --disk ${empty[0].path}`,
+    });
   }
   bigEnough(empty[0]);
   return { disk: empty[0], prepared: false, note: `${empty[0].path} (${formatBytes(empty[0].size)}), the only empty disk` };
@@ -112,7 +132,10 @@ export const checkFstabStep: Step<DiskParams> = {
 export const findTargetDiskStep: Step<DiskParams> = {
   name: 'find target disk',
   async run({ host, params, memory }) {
-    for (const [what, name] of [['vg', params.vg], ['lv', params.lv]] as const) {
+    for (const [what, name] of [
+      ['vg', params.vg],
+      ['lv', params.lv],
+    ] as const) {
       const bad = checkLvmName(what, name);
       if (bad) throw new ChopsError(bad);
     }
@@ -121,14 +144,27 @@ export const findTargetDiskStep: Step<DiskParams> = {
     let disk: string | undefined;
     if (params.disk) {
       const r = await host.probe({ nothrow: true })`readlink -e -- ${params.disk}`;
-      if (r.code !== 0) throw new ChopsError(`${host.name}: --disk ${params.disk} does not exist`, { hint: `lsblk lists: ${devices.filter((d) => d.type === 'disk').map((d) => d.path).join(', ')}` });
+      if (r.code !== 0)
+        throw new ChopsError(`${host.name}: --disk ${params.disk} does not exist`, {
+          hint: `lsblk lists: ${devices
+            .filter((d) => d.type === 'disk')
+            .map((d) => d.path)
+            .join(', ')}`,
+        });
       disk = r.stdout.trim();
     }
     const signatures: Record<string, Signatures> = {};
     for (const d of devices) if (d.type === 'disk' && (!disk || d.path === disk)) signatures[d.path] = await host.fact(blkidProbe, d.path);
     const size = await host.fact(dirSize, host.def.clickhouse.dataDir);
     const choice = chooseTargetDisk({
-      devices, lvm, signatures, disk, force: !!params['force-disk'], vg: params.vg, dataBytes: size.bytes, marginPercent: params['disk-margin'],
+      devices,
+      lvm,
+      signatures,
+      disk,
+      force: !!params['force-disk'],
+      vg: params.vg,
+      dataBytes: size.bytes,
+      marginPercent: params['disk-margin'],
     });
     memory.set(MEM.disk, choice.disk.path);
     return { changed: false, note: choice.note, data: { disk: choice.disk.path, size: choice.disk.size, prepared: choice.prepared, dataDirBytes: size.bytes } };

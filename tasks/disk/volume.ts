@@ -33,7 +33,9 @@ export const partitionDiskStep: Step<DiskParams> = {
       return { changed: false, skipped: `${have.path} is already a Linux LVM (8e) partition` };
     }
     if (disk.children.length && !params['force-disk']) {
-      throw new ChopsError(`${host.name}: ${path} has partitions (${disk.children.map((c) => c.path).join(', ')}) that are not ours`, { hint: 'add --force-disk to wipe them' });
+      throw new ChopsError(`${host.name}: ${path} has partitions (${disk.children.map((c) => c.path).join(', ')}) that are not ours`, {
+        hint: 'add --force-disk to wipe them',
+      });
     }
     // One primary partition over the whole disk (sfdisk aligns it at 1 MiB), type 8e = Linux LVM.
     // --wipe / --wipe-partitions: old signatures on the disk or where the new partition starts
@@ -45,7 +47,10 @@ export const partitionDiskStep: Step<DiskParams> = {
     const part = await host.whenApplied(predicted, async () => {
       const again = (await host.fact(blockDevices)).find((d) => d.path === path);
       const p = again && lvmPartition(again);
-      if (!p) throw new ChopsError(`${host.name}: sfdisk ran but lsblk shows no 8e partition on ${path} yet`, { hint: `check \`lsblk ${path}\`; run again when udev has caught up` });
+      if (!p)
+        throw new ChopsError(`${host.name}: sfdisk ran but lsblk shows no 8e partition on ${path} yet`, {
+          hint: `check \`lsblk ${path}\`; run again when udev has caught up`,
+        });
       return p.path;
     });
     memory.set(MEM.partition, part);
@@ -66,7 +71,8 @@ export const createPhysicalVolumeStep: Step<DiskParams> = {
     const part = partitionOf(memory);
     const pv = (await host.fact(lvmReport)).pvs.find((p) => p.name === part);
     if (pv) {
-      if (pv.vg && pv.vg !== params.vg) throw new ChopsError(`${host.name}: ${part} is already a physical volume of volume group ${pv.vg}`, { hint: `use --vg ${pv.vg} or another disk` });
+      if (pv.vg && pv.vg !== params.vg)
+        throw new ChopsError(`${host.name}: ${part} is already a physical volume of volume group ${pv.vg}`, { hint: `use --vg ${pv.vg} or another disk` });
       return { changed: false, skipped: `${part} is already a physical volume` };
     }
     await host.$`pvcreate -y -- ${part}`;
@@ -81,7 +87,10 @@ export const createVolumeGroupStep: Step<DiskParams> = {
     const lvm = await host.fact(lvmReport);
     if (lvm.vgs.some((v) => v.name === params.vg)) {
       const pvs = lvm.pvs.filter((p) => p.vg === params.vg).map((p) => p.name);
-      if (!pvs.includes(part)) throw new ChopsError(`${host.name}: volume group ${params.vg} exists on ${pvs.join(', ') || 'other devices'}, not on ${part}`, { hint: 'choose another --vg' });
+      if (!pvs.includes(part))
+        throw new ChopsError(`${host.name}: volume group ${params.vg} exists on ${pvs.join(', ') || 'other devices'}, not on ${part}`, {
+          hint: 'choose another --vg',
+        });
       return { changed: false, skipped: `volume group ${params.vg} is already on ${part}` };
     }
     await host.$`vgcreate -- ${params.vg} ${part}`;
@@ -113,5 +122,3 @@ export function volumeDevice(memory: { get<T>(k: string): T | undefined }): stri
   if (!d) throw new ChopsError('no logical volume in this run\'s memory: the step "create logical volume" must run first');
   return d;
 }
-
-

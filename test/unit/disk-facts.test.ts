@@ -132,18 +132,22 @@ describe('fstab', () => {
     assert.equal(f.lines[0].entry!.file, '/srv/my data');
     assert.match(dataDirLine('u', '/srv/my data', 'defaults,noatime', false), /^UUID=u \/srv\/my\\040data ext4 /);
   });
-  it('the data directory line: by UUID, the operator\'s options, nofail + device timeout, noauto while staged', () => {
-    assert.equal(dataDirLine('abc', '/var/lib/clickhouse', 'defaults,noatime', true),
-      'UUID=abc /var/lib/clickhouse ext4 defaults,noatime,nofail,x-systemd.device-timeout=30s,noauto 0 2');
-    assert.equal(dataDirLine('abc', '/var/lib/clickhouse', 'defaults,noatime', false),
-      'UUID=abc /var/lib/clickhouse ext4 defaults,noatime,nofail,x-systemd.device-timeout=30s 0 2');
+  it("the data directory line: by UUID, the operator's options, nofail + device timeout, noauto while staged", () => {
+    assert.equal(
+      dataDirLine('abc', '/var/lib/clickhouse', 'defaults,noatime', true),
+      'UUID=abc /var/lib/clickhouse ext4 defaults,noatime,nofail,x-systemd.device-timeout=30s,noauto 0 2',
+    );
+    assert.equal(
+      dataDirLine('abc', '/var/lib/clickhouse', 'defaults,noatime', false),
+      'UUID=abc /var/lib/clickhouse ext4 defaults,noatime,nofail,x-systemd.device-timeout=30s 0 2',
+    );
     // an operator's own device timeout wins over ours
     assert.equal(dataDirLine('abc', '/d', 'noatime,x-systemd.device-timeout=2min', false), 'UUID=abc /d ext4 noatime,x-systemd.device-timeout=2min,nofail 0 2');
   });
 });
 
 describe('findmnt --verify', () => {
-  it('a sound table passes (verbose output of the guest\'s fstab)', () => {
+  it("a sound table passes (verbose output of the guest's fstab)", () => {
     const { out, code } = withRc('findmnt-verify-ok.txt');
     const v = parseFindmntVerify(out, code);
     assert.equal(v.ok, true, JSON.stringify(v));
@@ -165,7 +169,7 @@ describe('findmnt --verify', () => {
     assert.equal(parseFindmntVerify(out, code).ok, false, out);
   });
   it('no summary = refused, not "fine"', () => {
-    assert.throws(() => parseFindmntVerify('findmnt: unrecognized option \'--verify\'\n', 1), /printed no summary/);
+    assert.throws(() => parseFindmntVerify("findmnt: unrecognized option '--verify'\n", 1), /printed no summary/);
   });
 });
 
@@ -181,8 +185,14 @@ describe('target disk choice', () => {
   const fresh = () => parseLsblk(fix('lsblk-fresh.json'));
   const noLvm = { pvs: [], vgs: [], lvs: [] };
   const base = (over: Partial<ChoiceInput> = {}): ChoiceInput => ({
-    devices: fresh(), lvm: noLvm, signatures: { '/dev/vda': { TYPE: 'ext4' }, '/dev/vdb': {}, '/dev/vdc': {} },
-    force: false, vg: 'clickhouse', dataBytes: 10 * 1024 ** 2, marginPercent: 20, ...over,
+    devices: fresh(),
+    lvm: noLvm,
+    signatures: { '/dev/vda': { TYPE: 'ext4' }, '/dev/vdb': {}, '/dev/vdc': {} },
+    force: false,
+    vg: 'clickhouse',
+    dataBytes: 10 * 1024 ** 2,
+    marginPercent: 20,
+    ...over,
   });
   it('two empty disks: refused as ambiguous, the fix named', () => {
     assert.throws(() => chooseTargetDisk(base()), /several empty disks, which one\? \/dev\/vdb \(4.0 GiB\), \/dev\/vdc \(4.0 GiB\)/);
@@ -199,13 +209,19 @@ describe('target disk choice', () => {
   });
   it('--disk: not empty is refused unless --force-disk; mounted never', () => {
     const devs = parseLsblk(fix('lsblk-prepared.json'));
-    assert.throws(() => chooseTargetDisk(base({ devices: devs, disk: '/dev/vdc', signatures: { '/dev/vdc': { TYPE: 'ext4' } } })), /--disk \/dev\/vdc is not empty: \/dev\/vdc has a ext4 signature/);
+    assert.throws(
+      () => chooseTargetDisk(base({ devices: devs, disk: '/dev/vdc', signatures: { '/dev/vdc': { TYPE: 'ext4' } } })),
+      /--disk \/dev\/vdc is not empty: \/dev\/vdc has a ext4 signature/,
+    );
     assert.equal(chooseTargetDisk(base({ devices: devs, disk: '/dev/vdc', force: true, signatures: { '/dev/vdc': { TYPE: 'ext4' } } })).disk.path, '/dev/vdc');
     assert.throws(() => chooseTargetDisk(base({ disk: '/dev/vda', force: true })), /is in use: mounted \/dev\/vda at \//);
     assert.throws(() => chooseTargetDisk(base({ disk: '/dev/vdq' })), /no such block device/);
   });
   it('too small for the data plus the margin: refused with the figures', () => {
-    assert.throws(() => chooseTargetDisk(base({ disk: '/dev/vdb', dataBytes: 3.5 * 1024 ** 3 })), /too small: the data directory holds 3\.5 GiB, with the 20% margin 4\.2 GiB are needed/);
+    assert.throws(
+      () => chooseTargetDisk(base({ disk: '/dev/vdb', dataBytes: 3.5 * 1024 ** 3 })),
+      /too small: the data directory holds 3\.5 GiB, with the 20% margin 4\.2 GiB are needed/,
+    );
   });
   it('a rerun finds the disk that already carries the volume group', () => {
     const devs = parseLsblk(fix('lsblk-prepared.json'));
@@ -218,7 +234,7 @@ describe('target disk choice', () => {
 });
 
 describe('drop-in', () => {
-  it('requires the data directory\'s mount', () => {
+  it("requires the data directory's mount", () => {
     assert.equal(dropInPath('clickhouse-server'), '/etc/systemd/system/clickhouse-server.service.d/chops-data-mount.conf');
     assert.match(dropInContent('/var/lib/clickhouse'), /^\[Unit\]\nRequiresMountsFor=\/var\/lib\/clickhouse\n/m);
     assert.match(dropInContent('/srv/my data'), /RequiresMountsFor=\/srv\/my\\x20data/);

@@ -29,11 +29,16 @@ describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reb
   /** Everything a refusal must leave alone. */
   const snapshot = () => sh(`lsblk -n -o NAME,TYPE,FSTYPE,MOUNTPOINTS; sha256sum /etc/fstab; ls /etc/fstab*; vgs --noheadings -o vg_name; ls ${DIR} | wc -l`);
 
-  before(async () => {
-    lab = await startGuests({ name: 'disk', count: 1, extraDisks: 1 });
-    g = lab.guests[0];
-  }, { timeout: BUILD_TIMEOUT });
-  after(async () => { await lab?.stop(); });
+  before(
+    async () => {
+      lab = await startGuests({ name: 'disk', count: 1, extraDisks: 1 });
+      g = lab.guests[0];
+    },
+    { timeout: BUILD_TIMEOUT },
+  );
+  after(async () => {
+    await lab?.stop();
+  });
 
   it('refuses when two disks are empty (ambiguous), changing nothing', { timeout: 5 * 60_000 }, async (t) => {
     const before = await snapshot();
@@ -115,7 +120,11 @@ describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reb
     assert.equal(r.code, 0, show(r));
     const done = r.events.filter((e) => e.type === 'step-done');
     assert.ok(done.length >= 10, show(r));
-    assert.deepEqual(done.filter((e) => e.changed).map((e) => e.step), [], show(r));
+    assert.deepEqual(
+      done.filter((e) => e.changed).map((e) => e.step),
+      [],
+      show(r),
+    );
     assert.equal(await snapshot(), before);
   });
 
@@ -130,12 +139,15 @@ describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reb
   });
 
   it('volume removed, guest rebooted: the host boots, clickhouse-server does not start on the empty directory', { timeout: 8 * 60_000 }, async (t) => {
-    await sh(`systemctl stop clickhouse-server && umount ${DIR} && lvremove -y clickhouse/data >/dev/null && vgremove -y clickhouse >/dev/null && udevadm settle`);
+    await sh(
+      `systemctl stop clickhouse-server && umount ${DIR} && lvremove -y clickhouse/data >/dev/null && vgremove -y clickhouse >/dev/null && udevadm settle`,
+    );
     const r = await lab.reboot(g); // nofail: boot goes on, sshd comes up
     t.diagnostic(`reboot without the volume: ${r.seconds}s to ssh`);
     // The mount waits for the device up to x-systemd.device-timeout=30s, then fails, and the
     // server's start job with it. Wait until systemd has no job left for either, then look.
-    const state = await sh(`for i in $(seq 180); do systemctl list-jobs --no-legend 2>/dev/null | grep -qE 'clickhouse-server|var-lib-clickhouse' || break; sleep 1; done
+    const state =
+      await sh(`for i in $(seq 180); do systemctl list-jobs --no-legend 2>/dev/null | grep -qE 'clickhouse-server|var-lib-clickhouse' || break; sleep 1; done
                             systemctl is-active clickhouse-server; mountpoint -q ${DIR} && echo mounted || echo not-mounted; ls -A ${DIR} | wc -l
                             journalctl -b --no-pager -u clickhouse-server -u var-lib-clickhouse.mount | tail -n 5`);
     t.diagnostic(state.replace(/\n/g, ' | ').slice(0, 600));

@@ -6,7 +6,7 @@ import { lvmReport } from '../../facts/disk/lvm.js';
 import { MEM, type DiskParams } from './params.js';
 import { volumeDevice } from './volume.js';
 
-export const UUID_PLACEHOLDER = '<uuid of the new filesystem>';
+export const UUID_PLACEHOLDER = '<new-filesystem-uuid>'; // no blanks: it appears in an fstab line
 
 export const makeFilesystemStep: Step<DiskParams> = {
   name: 'make filesystem',

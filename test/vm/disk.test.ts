@@ -89,7 +89,7 @@ describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reb
     assert.match(all, /mkfs\.ext4 -q -F -- \/dev\/clickhouse\/data/);
     const put = r.events.find((e) => e.type === 'planned' && e.kind === 'put' && /fstab/.test(e.command));
     assert.ok(put, `no fstab write in the plan\n${all}`);
-    assert.match(put.content, /UUID=<uuid of the new filesystem> \/var\/lib\/clickhouse ext4 defaults,noatime,nofail,x-systemd\.device-timeout=30s,noauto 0 2/);
+    assert.match(put.content, /UUID=<new-filesystem-uuid> \/var\/lib\/clickhouse ext4 defaults,noatime,nofail,x-systemd\.device-timeout=30s,noauto 0 2/);
     assert.equal(await snapshot(), before);
   });
 
@@ -107,7 +107,7 @@ describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reb
     const line = `UUID=${uuid} ${DIR} ext4 defaults,noatime,nofail,x-systemd.device-timeout=30s 0 2`;
     assert.equal(fstab, `${fstabBefore}${line}\n`, 'old lines byte for byte, one new line');
     assert.match(await sh('ls /etc/fstab.chops-*'), /fstab\.chops-/, 'a backup of the old table');
-    assert.match(await sh(`findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint ${DIR}`), /clickhouse-data ext4 rw,noatime/);
+    assert.match(await sh(`findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint ${DIR}`), /clickhouse-data\s+ext4\s+rw,noatime/);
     assert.equal((await sh(`stat -c %U:%G ${DIR} ${DIR}/lost+found`)).trim(), 'clickhouse:clickhouse\nclickhouse:clickhouse');
     assert.match(await sh('systemctl show -p RequiresMountsFor clickhouse-server'), new RegExp(`RequiresMountsFor=.*${DIR}`));
     assert.match(await sh('findmnt --verify 2>&1'), /0 parse errors, 0 errors/);
@@ -133,7 +133,7 @@ describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reb
               clickhouse-client -q 'CREATE TABLE default.t (x UInt32) ENGINE = MergeTree ORDER BY x' && clickhouse-client -q 'INSERT INTO default.t SELECT number FROM numbers(1000)'`);
     const r = await lab.reboot(g);
     t.diagnostic(`reboot: ${r.seconds}s`);
-    assert.match(await sh(`findmnt -n -o SOURCE,OPTIONS --mountpoint ${DIR}`), /clickhouse-data rw,noatime/);
+    assert.match(await sh(`findmnt -n -o SOURCE,OPTIONS --mountpoint ${DIR}`), /clickhouse-data\s+rw,noatime/);
     const rows = await sh(`for i in $(seq 600); do clickhouse-client -q 'SELECT count() FROM default.t' 2>/dev/null && exit 0; sleep 0.2; done; exit 1`);
     assert.equal(rows.trim(), '1000');
   });

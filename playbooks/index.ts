@@ -6,6 +6,7 @@ export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>
   exec: () => import('./exec.js'),
   'rolling-restart': () => import('./rolling-restart.js'),
   'backup-install': () => import('./backup-install.js'),
+  'prepare-disk': () => import('./prepare-disk.js'),
 };
 
 export async function loadPlaybook(name: string): Promise<Playbook<any>> {

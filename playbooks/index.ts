@@ -5,6 +5,8 @@ export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>
   facts: () => import('./facts.js'),
   exec: () => import('./exec.js'),
   'rolling-restart': () => import('./rolling-restart.js'),
+  'move-data': () => import('./move-data.js'),
+  'move-data-cleanup': () => import('./move-data-cleanup.js'),
 };
 
 export async function loadPlaybook(name: string): Promise<Playbook<any>> {

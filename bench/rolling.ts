@@ -20,11 +20,15 @@
 // restarted server is noticed within a few tens of ms whatever the setting.
 //
 //   npm run bench:rolling            BENCH_ROUNDS=5 (default 3)
-//   CHOPS_BENCH_LAB=/var/tmp/chops-lab/NAME   reuse a running CH lab (not torn down)
+//   CHOPS_TEST_REUSE_LAB=1           reuse the bench's lab when it is already up (not torn down)
 import assert from 'node:assert/strict';
 import {
-  type ChLab, type LabNode, chLabUp, chQuery, chops, inventoryVariant, labSh, ping, runProcess, sleep, waitClusterIdle,
-} from '../test/helpers/ch-lab.js';
+  type LabNode, chQuery, ping, waitClusterIdle,
+} from '../test/support/clickhouse.js';
+import { chops } from '../test/support/cli.js';
+import { inventoryVariant } from '../test/support/inventory.js';
+import { type TestLab as ChLab, clickhouseLab, labSh } from '../test/support/lab.js';
+import { runProcess, sleep } from '../test/support/process.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET_ADDED_MS = 200;
@@ -135,7 +139,7 @@ function table(head: string[], rows: string[][]): string {
 const build = await runProcess('npm', ['run', '--silent', 'build']);
 assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
 
-const lab = await chLabUp('chops-rrbench', process.env.CHOPS_BENCH_LAB);
+const lab = await clickhouseLab('chops-rrbench');
 try {
   const nodes = lab.nodes;
   await waitClusterIdle(nodes);

@@ -5,7 +5,7 @@
 // commands, and the replica waited for (healthy, caught up) before the next one of its shard.
 import { definePlaybook, type Phase, type Step } from '../src/engine/playbook.js';
 import { rebootAndWait } from '../tasks/system/reboot.js';
-import { checkTopologyStep, withReplicaGates } from '../tasks/clickhouse/replica-steps.js';
+import { checkTopologyStep, withReplicaGates, clickhouseServing } from '../tasks/clickhouse/replica-steps.js';
 import { GATE_PARAMS, applyGateOverrides, type GateParams } from '../tasks/clickhouse/gate-params.js';
 
 interface Params extends GateParams {
@@ -56,7 +56,7 @@ export default definePlaybook<Params>({
     if (scope !== 'rolling' || !p.gates) return [{ name: 'commands', scope, steps }];
     const phases: Phase<Params>[] = [
       { name: 'preflight', scope: 'once', steps: [checkTopologyStep] },
-      { name: 'commands', scope, steps: withReplicaGates(steps) },
+      { name: 'commands', scope, steps: withReplicaGates(steps), replicaServing: clickhouseServing },
     ];
     return phases;
   },

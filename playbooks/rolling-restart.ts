@@ -12,6 +12,7 @@ import {
   stopClickHouseStep,
   startClickHouseStep,
   waitHealthyStep,
+  clickhouseServing,
 } from '../tasks/clickhouse/replica-steps.js';
 import { GATE_PARAMS, applyGateOverrides, type GateParams } from '../tasks/clickhouse/gate-params.js';
 
@@ -24,6 +25,7 @@ const runbook: Phase[] = [
   {
     name: 'restart replicas',
     scope: 'rolling',
+    replicaServing: clickhouseServing, // on resume: still serving → its gates are checked again
     steps: [
       checkPeersStep, //       the other replicas of the shard are up, writable and caught up
       checkIdleStep, //        this replica: empty queue, no mutations, no pending sends, no queries

@@ -50,3 +50,12 @@ export function tail(text: string, lines = 5): string {
   if (!t) return '';
   return t.split('\n').slice(-lines).join('\n          ');
 }
+
+/** One line for an error of any kind, as the run log, the state file and the failure report show it. */
+export function errorText(err: unknown): string {
+  if (err instanceof CommandError) return `command exited ${err.code}: ${err.command}${err.stderr.trim() ? ` — stderr: ${tail(err.stderr, 3)}` : ''}`;
+  if (err instanceof ChopsError) return err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+

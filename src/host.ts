@@ -5,6 +5,7 @@ import type { Host } from './inventory/types.js';
 import type { ExecOptions, ExecResult, Transport } from './transport/types.js';
 import { CommandError } from './errors.js';
 import { sh } from './quote.js';
+import { FactCache, factKey, type Fact } from './fact.js';
 
 export interface CmdOptions extends ExecOptions {
   /** Return the result instead of throwing on a non-zero exit. */
@@ -23,6 +24,9 @@ export class HostHandle {
   onNote?: (text: string) => void;
   /** Where SQL sent to this host's ClickHouse is logged (the run log), like its shell commands. */
   logSql?: (kind: 'exec' | 'probe', statement: string, code: number, durationMs: number, note: string) => void;
+
+  /** Facts read during the current step (see src/fact.ts). */
+  readonly facts = new FactCache();
 
   constructor(readonly def: Host, readonly transport: Transport, readonly plan: boolean) {
     this.$ = this.tag('exec', {});
@@ -51,8 +55,32 @@ export class HostHandle {
     return fn as CommandTag;
   }
 
+  /**
+   * Read a fact (src/fact.ts): its command runs read-only (in plan mode too) and its pure parser
+   * turns the output into a value. Cached for the current step; any change made on this host
+   * (host.$, putFile) drops the cache, so a fact asked for after a change is read again.
+   */
+  fact<T>(fact: Fact<T, void>): Promise<T>;
+  fact<T, A>(fact: Fact<T, A>, arg: A): Promise<T>;
+  fact<T, A>(fact: Fact<T, A>, arg?: A): Promise<T> {
+    return this.facts.get(factKey(fact, arg), async () => {
+      const r = await this.transport.probe(fact.command(arg as A, this.def), { timeoutMs: fact.timeoutMs ?? 30_000 });
+      return fact.parse({ stdout: r.stdout, stderr: r.stderr, code: r.code }, arg as A, this.def);
+    });
+  }
+
+  /**
+   * A value that only exists once a change has been made (the UUID of a filesystem not yet
+   * created, the partition a partitioning step will make). The run reads it; the plan, which
+   * makes no change, shows PLACEHOLDER instead. The one place where plan mode is visible to a task.
+   */
+  async whenApplied<T>(placeholder: T, read: () => Promise<T>): Promise<T> {
+    return this.plan ? placeholder : read();
+  }
+
   /** Run an already-built command string (built with sh``/shq, never by concatenating input). */
   async runString(kind: 'exec' | 'probe', command: string, opts: CmdOptions = {}): Promise<ExecResult> {
+    if (kind === 'exec') this.facts.clear(); // the host may change: what we knew may be stale
     const r = kind === 'exec' ? await this.transport.exec(command, opts) : await this.transport.probe(command, opts);
     if (r.code !== 0 && !opts.nothrow) {
       throw new CommandError(this.name, r.command, r.code, r.stdout, r.stderr);
@@ -73,6 +101,7 @@ export class HostHandle {
     const sameMode = Number.parseInt(mode ?? '', 8) === Number.parseInt(opts.mode, 8);
     const sameOwner = (!opts.owner || owner === opts.owner) && (!opts.group || group === opts.group);
     if (sameContent && sameMode && sameOwner) return { changed: false };
+    this.facts.clear();
     const r = await this.transport.put(dest, content, opts);
     if (r.code !== 0) throw new CommandError(this.name, r.command, r.code, r.stdout, r.stderr);
     return { changed: true };

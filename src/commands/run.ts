@@ -1,19 +1,15 @@
 // `chops run`, `chops plan`, `chops resume`: one code path. Plan uses the recording transport
 // and writes no state; run and resume hold the cluster lock, write state and a run log.
-import { hostname } from 'node:os';
-import { rm } from 'node:fs/promises';
 import type { Host, Inventory } from '../inventory/types.js';
 import type { Playbook, Phase } from '../engine/playbook.js';
 import { Runner, errorText, type ExecuteResult } from '../engine/runner.js';
 import { chooseOutput, makeOutput, type Output } from '../engine/output.js';
 import { ChopsError, CommandError, UsageError, tail } from '../errors.js';
 import { buildSteps, RunStore, assertResumable, reopenForResume, paramsHash, type RunState } from '../run/state.js';
-import { acquireLock, type RunLock } from '../run/lock.js';
-import { RunLog, pruneLogs } from '../run/runlog.js';
 import { redactor } from '../secrets.js';
 import { openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
 import { parseParams } from '../engine/params.js';
-import { formatMs } from '../duration.js';
+import { formatDuration } from '../format.js';
 import { confirmDestructive } from './confirm.js';
 
 interface Prepared {
@@ -35,6 +31,10 @@ export async function planCommand(name: string, flags: GlobalFlags, raw: Record<
   const runner = new Runner({ ...base(p), plan: true });
   p.output.event({ type: 'plan-start', playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name) });
   if (p.output.mode !== 'json') p.output.text(`Plan for ${p.playbook.name} on ${p.selected.length} host(s) — nothing will be changed; probes run for real.\n`);
+  await runner.verifyHosts().catch(async (err) => {
+    await runner.close();
+    throw err;
+  });
   const res = await runner.execute();
   const { printPlan } = await import('./plan-print.js');
   printPlan(p.output, runner.phaseList, res, p.selected);
@@ -93,82 +93,49 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   return execute(p, store, state, true);
 }
 
+/**
+ * Run for real through executeRun, with the operator's signals: the first Ctrl-C starts nothing
+ * new and lets replicas in progress finish (never leaves one stopped); the second saves the
+ * state and leaves at once — resume redoes the steps that were running.
+ */
 async function execute(p: Prepared, store: RunStore, state: RunState, resuming: boolean): Promise<number> {
-  const locks: RunLock[] = [];
-  let log: RunLog | undefined;
-  let runner: Runner | undefined;
-  // First Ctrl-C: start nothing new, let replicas in progress finish (never leave one stopped).
-  // Second: save the state and leave at once; resume redoes the steps that were running.
-  let interruptedBy: string | undefined;
+  const stop = new AbortController();
+  const abort = new AbortController();
+  const resumeLine = `chops resume ${state.id} -i ${p.inventory.path}`;
   const onSignal = (sig: string) => {
-    if (!interruptedBy) {
-      interruptedBy = sig;
-      runner?.stop(`received ${sig}`);
-      process.stderr.write(`\n${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n`);
+    if (!stop.signal.aborted) {
+      stop.abort(sig);
+      process.stderr.write(`\n${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}\n`);
       return;
     }
-    state.outcome = 'interrupted';
-    state.error = `interrupted by ${sig}`;
-    void store.save(state).then(() => store.flush()).finally(() => {
-      for (const l of locks) l.releaseSync();
-      p.output.text(`\nAborted by ${sig}. Resume with: chops resume ${state.id} -i ${p.inventory.path}`);
-      process.exit(130);
-    });
+    abort.abort(sig);
   };
-  // Connections open in the background while the lock, the log and the renderer are set up.
-  runner = new Runner({
-    ...base(p),
-    plan: false,
-    state,
-    store,
-    onCommand: (ev) => log?.logCommand({ host: ev.host, step: runner!.currentStep.get(ev.host), kind: ev.kind, command: ev.result.command, code: ev.result.code, durationMs: ev.result.durationMs, stdout: ev.result.stdout, stderr: ev.result.stderr }),
-  });
-  runner.preconnect();
+  const onInt = () => onSignal('SIGINT');
+  const onTerm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   try {
-    try {
-      for (const cluster of new Set(p.selected.map((h) => h.cluster))) {
-        locks.push(await acquireLock(p.inventory.stateDir, cluster, { runId: state.id, reclaimStale: resuming }));
-      }
-    } catch (err) {
-      // Nothing ran: a new run that could not take the lock leaves no state behind (it would
-      // otherwise look like a crashed run and be picked by `chops resume`).
-      if (!resuming) await rm(store.runDir(state.id), { recursive: true, force: true });
-      await runner.close();
-      throw err;
+    const { executeRun } = await import('../engine/execute-run.js');
+    const report = await executeRun({ ...base(p), store, state, resuming, redactor, stop: stop.signal, abort: abort.signal });
+    if (report.outcome === 'aborted') {
+      process.stderr.write(`\nAborted by ${report.stoppedBy}. Resume with: ${resumeLine}\n`);
+      process.exit(130);
     }
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    log = await RunLog.open(store.logPath(state.id), { redactor });
-    log.logEvent(`${resuming ? 'resume' : 'run'} ${state.id} playbook=${p.playbook.name} by pid ${process.pid} on ${hostname()} inventory=${p.inventory.path}`);
-    p.output.event({ type: 'run-start', runId: state.id, playbook: p.playbook.name, params: p.params, hosts: p.selected.map((h) => h.name), resumed: resuming });
-    if (p.output.mode === 'plain') p.output.text(`run ${state.id}: ${p.playbook.name} on ${p.selected.length} host(s); log: ${store.logPath(state.id)}`);
-    const t0 = performance.now();
-    const res = await runner.execute();
-    state.outcome = res.ok ? 'succeeded' : res.error ? 'failed' : 'interrupted';
-    if (res.error) state.error = `${res.error.host}: ${res.error.step}: ${errorText(res.error.error)}`;
-    else if (interruptedBy) state.error = `interrupted by ${interruptedBy}`;
-    await store.save(state);
-    await store.flush();
-    const ms = performance.now() - t0;
-    log.logEvent(`outcome ${state.outcome} after ${formatMs(ms)}`);
-    p.output.event({ type: 'run-end', runId: state.id, outcome: state.outcome, durationMs: Math.round(ms) });
+    const res = report.result!;
     if (p.playbook.summary && p.output.mode !== 'json') {
       const s = p.playbook.summary(res.results, p.params);
       if (s) p.output.text(s);
     }
-    if (!res.ok && !res.error) {
-      p.output.text(`✖ run ${state.id} stopped by ${interruptedBy ?? 'a signal'}; every replica in progress finished its steps.\n  next:    chops resume ${state.id} -i ${p.inventory.path}`);
+    if (report.outcome === 'interrupted') {
+      p.output.text(`✖ run ${state.id} stopped by ${report.stoppedBy ?? 'a signal'}; every replica in progress finished its steps.\n  next:    ${resumeLine}`);
       return 130;
     }
-    if (!res.ok) return reportFailure(p.output, res, state, store.logPath(state.id));
-    if (p.output.mode !== 'json') p.output.text(`✔ run ${state.id} succeeded in ${formatMs(ms)}`);
-    void pruneLogs(p.inventory.stateDir, p.inventory.logRetentionDays, { currentRunId: state.id }).catch(() => {});
+    if (report.outcome === 'failed') return reportFailure(p.output, res, state, report.logPath);
+    if (p.output.mode !== 'json') p.output.text(`✔ run ${state.id} succeeded in ${formatDuration(report.durationMs)}`);
     return 0;
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    await log?.close().catch(() => {});
-    for (const l of locks) await l.release();
+    process.removeListener('SIGINT', onInt);
+    process.removeListener('SIGTERM', onTerm);
   }
 }
 

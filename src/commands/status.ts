@@ -82,7 +82,7 @@ async function hostStatus(handle: HostHandle): Promise<StatusRow> {
   const { statusCommand: svcCommand, parseServiceState } = await import('../../tasks/clickhouse/service.js');
   // One ssh probe: the service state, then the data dir's filesystem.
   try {
-    const r = await handle.probe({ nothrow: true, timeoutMs: 20_000 })`${raw(svcCommand(handle))}; echo '--chops-df--'; df -P -T -B1 -- ${h.clickhouse.dataDir} 2>&1 | tail -n +2`;
+    const r = await handle.probe({ nothrow: true, timeoutMs: 20_000 })`${raw(svcCommand(handle.def))}; echo '--chops-df--'; df -P -T -B1 -- ${h.clickhouse.dataDir} 2>&1 | tail -n +2`;
     if (r.code === 255) throw new Error(r.stderr.trim() || 'ssh connection lost');
     const [svc, df] = r.stdout.split('--chops-df--\n');
     row.reachable = true;

@@ -1,7 +1,8 @@
 // How a run talks to its operator: listr2's live tree on a terminal, one line per event for
 // CI/cron/pipes (--output plain), or one JSON object per line for machines (--json).
 import type { StepResult } from './playbook.js';
-import { errorText } from './runner.js';
+import type { RunEvent } from './events.js';
+import { errorText } from '../errors.js';
 import { formatMs } from '../duration.js';
 import { redactor } from '../secrets.js';
 
@@ -10,7 +11,7 @@ export type OutputMode = 'tty' | 'plain' | 'json';
 export interface Output {
   mode: OutputMode;
   listrRenderer: 'default' | 'silent';
-  event(ev: Record<string, unknown>): void;
+  event(ev: RunEvent): void;
   stepStart(host: string, phase: string, step: string): void;
   stepDone(host: string, phase: string, step: string, ms: number, r: StepResult): void;
   stepFailed(host: string, phase: string, step: string, err: unknown, ms: number): void;
@@ -29,7 +30,7 @@ export function chooseOutput(flag: string | undefined, json: boolean, stream: No
 export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr, opts: { quietSteps?: boolean } = {}): Output {
   const ts = () => new Date().toISOString().slice(11, 23);
   // Everything shown passes the redactor: command output may echo a secret chops has read.
-  const json = (ev: Record<string, unknown>) => out.write(redactor.redact(JSON.stringify({ ts: new Date().toISOString(), ...ev })) + '\n');
+  const json = (ev: RunEvent) => out.write(redactor.redact(JSON.stringify({ ts: new Date().toISOString(), ...ev })) + '\n');
   const plain = (s: string) => {
     if (!opts.quietSteps) out.write(redactor.redact(`${ts()} ${s}`) + '\n');
   };

@@ -2,6 +2,7 @@
 // A playbook file should read like the operator's runbook; see playbooks/*.ts.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostHandle } from '../host.js';
+import type { RunEvent } from './events.js';
 
 /**
  * each:    every selected host runs the phase's steps, hosts in parallel.
@@ -26,14 +27,26 @@ export interface RunContext {
   shared: Map<string, unknown>;
   /** Aborted when the run stops (first failure elsewhere, or a signal). */
   signal: AbortSignal;
-  /** Emit a structured event (JSON output, run log). */
-  emit(event: Record<string, unknown>): void;
+  /** Emit a structured event (JSON output, run log, report): one of the kinds in src/engine/events.ts. */
+  emit(event: RunEvent): void;
+}
+
+/**
+ * What this run remembers about one host, persisted in the run state: a value set by a step is on
+ * disk before that step counts as done, and is there for later steps and phases, for rollbacks
+ * and for a resumed run (the version before an upgrade, the directory moved aside, a device).
+ * Keys are namespaced by area ('move-data.oldDir'); values must be JSON.
+ */
+export interface HostMemory {
+  get<T = unknown>(key: string): T | undefined;
+  set(key: string, value: unknown): void;
 }
 
 export interface StepContext<P = Record<string, unknown>> {
   host: HostHandle;
   params: P;
   run: RunContext;
+  memory: HostMemory;
 }
 
 export type StepResult = void | {
@@ -66,6 +79,14 @@ export interface Phase<P = any> {
   name: string;
   scope: Scope;
   steps: Step<P>[];
+  /**
+   * Rolling phases: is this replica serving right now? Asked by a resumed run for a replica whose
+   * work had begun before the crash. Serving → its gates are checked again, whatever the state
+   * file says (nothing is taken down on the strength of a gate that passed before a crash); not
+   * serving → it is already down, and the run continues with the step that brings it back.
+   * Without it a resumed run re-checks the gates of every replica still in progress.
+   */
+  replicaServing?(ctx: StepContext<P>): Promise<boolean>;
 }
 
 export interface ParamSpec {

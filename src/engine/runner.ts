@@ -1,9 +1,12 @@
 // Runs a playbook: phases in order, each by its scope, rendered by listr2; every step's status
 // goes to the state file as it happens so `chops resume` can continue from the exact step.
 import type { Host, Inventory } from '../inventory/types.js';
-import type { Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
+import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';
-import { ChopsError, CommandError, tail } from '../errors.js';
+import { ChopsError, UsageError, errorText, tail } from '../errors.js';
+
+/** Hosts the run needs could not be reached/verified before the first change: an input problem (exit 2). */
+export class HostsUnverifiedError extends UsageError {}
 import { ONCE_HOST, getStep, markStep, type RunState, type RunStore } from '../run/state.js';
 import type { CommandListener } from '../transport/types.js';
 import type { Output } from './output.js';
@@ -44,8 +47,6 @@ export interface FailureInfo {
   error: unknown;
 }
 
-type ReplicaStatus = 'ok' | 'failed' | 'stopped';
-
 export class Runner {
   private abort = new AbortController();
   private failure?: FailureInfo;
@@ -56,6 +57,8 @@ export class Runner {
   private phases: Phase[];
   /** Which step each host is running now, so the run log can attribute every command. */
   readonly currentStep = new Map<string, string>();
+  /** Host memory when there is no state file (plan mode, engine tests). */
+  private planMemory: Record<string, Record<string, unknown>> = {};
 
   constructor(private readonly o: ExecuteOptions) {
     this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
@@ -165,6 +168,35 @@ export class Runner {
     return begun && !finished;
   }
 
+  /**
+   * Reach and verify every host the run will touch, and every peer its gates will read, before
+   * the first change (issue: a run restarted four replicas of other shards before it found that
+   * one host's key was unknown). Connections are already opening (preconnect); this waits for
+   * them and runs `true` on each. Throws one error naming every host that failed and its fix.
+   */
+  async verifyHosts(): Promise<void> {
+    const need = new Map<string, Host>();
+    for (const h of this.o.selected) need.set(h.name, h);
+    if (this.phases.some((p) => p.scope === 'rolling')) {
+      for (const h of this.o.selected) for (const p of this.ctx.peers(h)) need.set(p.name, p);
+    }
+    const hosts = [...need.values()].filter((h) => h.connection !== 'local');
+    const results = await Promise.allSettled(hosts.map((h) => this.session.handle(h).transport.probe('true', { timeoutMs: 30_000, sudo: false })));
+    const failed: Array<{ host: Host; why: string; hint?: string }> = [];
+    results.forEach((r, i) => {
+      const host = hosts[i];
+      if (r.status === 'rejected') failed.push({ host, why: errorText(r.reason), hint: r.reason instanceof ChopsError ? r.reason.hint : undefined });
+      else if (r.value.code !== 0) failed.push({ host, why: `\`true\` exited ${r.value.code}${r.value.stderr.trim() ? `: ${tail(r.value.stderr, 2)}` : ''}` });
+    });
+    if (!failed.length) return;
+    const role = (h: Host) => (this.o.selected.includes(h) ? 'to be worked on' : `peer of ${this.o.selected.filter((s) => this.ctx.peers(s).includes(h)).map((s) => s.name).join(', ')}, read by its gates`);
+    const lines = failed.map((f) => `  ${f.host.name} (${role(f.host)}): ${f.why}${f.hint ? `\n    fix: ${f.hint}` : ''}`);
+    throw new HostsUnverifiedError(
+      `${failed.length} of ${hosts.length} host(s) could not be reached and verified; nothing was changed:\n${lines.join('\n')}`,
+      { hint: 'fix the hosts named above (or leave them out with --limit when they are not needed), then run the same command again' },
+    );
+  }
+
   /** Has a step after step SI (that changes the host) begun, so the gate at SI must not be re-run? */
   private workBegunAfter(phase: Phase, pi: number, si: number, stateHost: string): boolean {
     const st = this.o.state;
@@ -179,11 +211,13 @@ export class Runner {
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
     return phase.steps.map((step, si) => ({
       title: step.name,
-      skip: () => {
+      skip: async () => {
         const prev = this.o.state ? getStep(this.o.state, pi, step.name, stateHost) : undefined;
         if (prev?.status === 'done' || prev?.status === 'skipped') {
-          // A gate passed before the crash says nothing about now: check again if its work has not begun.
-          if (step.gate && !this.workBegunAfter(phase, pi, si, stateHost)) return false;
+          // A gate passed before the crash says nothing about now: check again if its work has not
+          // begun — and, once it has, whenever the replica is still serving: the decision to take
+          // it down must rest on facts read now, in this process.
+          if (step.gate && (!this.workBegunAfter(phase, pi, si, stateHost) || (await this.servingNow(phase, host)))) return false;
           return `already ${prev.status} (resumed run)`;
         }
         // In a rolling phase a replica that has started its steps finishes them; elsewhere stop at once.
@@ -209,8 +243,9 @@ export class Runner {
   private async runStep(phase: Phase, pi: number, step: Step, host: Host, stateHost: string, setTitle: (s: string) => void): Promise<void> {
     const o = this.o;
     const handle = this.session.handle(host);
-    const sctx = { host: handle, params: o.params, run: this.ctx };
+    const sctx = { host: handle, params: o.params, run: this.ctx, memory: this.memoryOf(host.name) };
     this.currentStep.set(host.name, step.name);
+    handle.facts.open(); // facts are read afresh by each step, then cached until it changes something
     // On disk before the step's first command: after a crash the state names exactly the step
     // that was in progress, and a step still "pending" there never ran.
     await this.mark(pi, step.name, stateHost, { status: 'started' });
@@ -218,7 +253,7 @@ export class Runner {
     const t0 = performance.now();
     let res: StepResult;
     try {
-      res = await step.run(sctx);
+      res = await step.run(sctx).finally(() => handle.facts.close());
     } catch (err) {
       const ms = performance.now() - t0;
       await this.mark(pi, step.name, stateHost, { status: 'failed', error: errorText(err) });
@@ -230,13 +265,15 @@ export class Runner {
       throw err;
     }
     const ms = performance.now() - t0;
-    const r = res ?? {};
-    // Awaited: "done" must be on disk before the next step starts, so a crash never repeats it.
+    const r = o.plan ? this.planned(host.name, step.name, res ?? {}) : (res ?? {});
+    // Awaited: "done" (with the step's data and the host's memory) must be on disk before the
+    // next step starts, so a crash never repeats it and a resumed run knows what it learned.
+    const data = r.data === undefined ? {} : { data: r.data };
     if (r.skipped) {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped, ...data });
       setTitle(`${step.name}: ${r.skipped}`);
     } else {
-      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note });
+      await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note, ...data });
       if (r.note) setTitle(`${step.name}: ${r.note}`);
     }
     this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, note: r.note, skipped: r.skipped });
@@ -246,7 +283,55 @@ export class Runner {
     o.output.stepDone(host.name, phase.name, step.name, ms, r);
   }
 
-  /** Undo, in reverse order, the steps of this phase that ran on HOST (including the failed one). */
+  /** Is the replica serving now (resume decisions)? Unknown counts as serving: gates run again. */
+  private async servingNow(phase: Phase, host: Host): Promise<boolean> {
+    if (phase.scope !== 'rolling') return true;
+    if (!phase.replicaServing) return true;
+    const handle = this.session.handle(host);
+    try {
+      return await phase.replicaServing({ host: handle, params: this.o.params, run: this.ctx, memory: this.memoryOf(host.name) });
+    } catch {
+      return true;
+    }
+  }
+
+  /**
+   * Plan mode is the engine's business, not the task's: a step runs the same code in a plan, its
+   * changes are recorded by the plan transport, and here its result is restated as what a run
+   * would do. Measurements a step made (durations, bytes) mean nothing when nothing ran.
+   */
+  private planned(host: string, step: string, r: Exclude<StepResult, void>): Exclude<StepResult, void> {
+    if (r.skipped) return r;
+    const n = this.session.plannedChanges().filter((c) => c.host === host && c.step === step).length;
+    if (n === 0) return { ...r, changed: false };
+    return { changed: true, note: `would make ${n} change${n === 1 ? '' : 's'}` };
+  }
+
+  /** The host's memory: in the run state when there is one (persisted), in this runner otherwise. */
+  private memoryOf(host: string): HostMemory {
+    const root = () => {
+      const st = this.o.state;
+      if (!st) return this.planMemory;
+      st.memory ??= {};
+      return st.memory;
+    };
+    return {
+      get: <T>(key: string) => root()[host]?.[key] as T | undefined,
+      set: (key, value) => {
+        const m = root();
+        // A copy through JSON: what is remembered is exactly what a resumed run will read back.
+        (m[host] ??= {})[key] = value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+      },
+    };
+  }
+
+  /**
+   * Undo, in reverse order, the steps of this phase that ran on HOST (including the failed one).
+   * When every undo succeeded the host is back where the phase found it, and the state says so:
+   * the host's whole sequence for this phase is pending again, gates included — a resume runs it
+   * from the first gate (a "start" left marked done would otherwise never run again, and a
+   * resume would stop a healthy replica and wait for it forever).
+   */
   private async rollback(phase: Phase, pi: number, failed: Step, host: Host, stateHost: string): Promise<void> {
     const idx = phase.steps.indexOf(failed);
     const handle = this.session.handle(host);
@@ -257,7 +342,8 @@ export class Runner {
       if (i !== idx && st !== 'done') continue;
       this.o.output.note(host.name, step.name, `rolling back "${step.name}"`);
       try {
-        await step.rollback({ host: handle, params: this.o.params, run: this.ctx });
+        handle.facts.close();
+        await step.rollback({ host: handle, params: this.o.params, run: this.ctx, memory: this.memoryOf(host.name) });
         await this.mark(pi, step.name, stateHost, i === idx ? { note: 'rolled back after failure' } : { status: 'rolled-back' });
         this.o.output.event({ type: 'rollback', host: host.name, phase: phase.name, step: step.name, ok: true });
       } catch (err) {
@@ -266,6 +352,10 @@ export class Runner {
         return;
       }
     }
+    if (!phase.steps.slice(0, idx + 1).some((s) => s.rollback)) return; // nothing was undone: the state stays as it happened
+    // The failed step stays "failed" (chops runs shows where the run failed); every other step
+    // of the host in this phase is pending again.
+    for (const s of phase.steps) if (s !== failed) await this.mark(pi, s.name, stateHost, { status: 'pending', note: undefined, changed: undefined });
   }
 
   /** Update the state file; the returned promise resolves once the change is on disk. */
@@ -298,10 +388,4 @@ export function groupByShard(hosts: Host[]): Host[][] {
   return [...m.values()];
 }
 
-export function errorText(err: unknown): string {
-  if (err instanceof CommandError) return `command exited ${err.code}: ${err.command}${err.stderr.trim() ? ` — stderr: ${tail(err.stderr, 3)}` : ''}`;
-  if (err instanceof ChopsError) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
+export { errorText } from '../errors.js';

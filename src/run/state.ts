@@ -25,6 +25,8 @@ export interface StepState {
   changed?: boolean;
   error?: string;
   note?: string;
+  /** The step's structured result (StepResult.data): what a report or a later reader needs. */
+  data?: unknown;
 }
 
 export type StepScope = 'each' | 'rolling' | 'once';
@@ -59,6 +61,11 @@ export interface RunState {
   error?: string;
   /** phase index -> step name -> host name -> state (once-scoped steps use host "*") */
   steps: PhaseState[];
+  /**
+   * Per-host memory of the run (ctx.memory): what a step learned that a later step, a rollback or
+   * a resumed run needs (the version before an upgrade, the mount before a swap). host -> key -> JSON.
+   */
+  memory?: Record<string, Record<string, unknown>>;
 }
 
 /** What `create()` needs; the rest (id, hashes of params, times, pid, controller) is filled in. */
@@ -512,6 +519,7 @@ export class RunStore {
       doc = {
         ...state,
         ...(state.error !== undefined ? { error: r.redact(state.error) } : {}),
+        ...(state.memory !== undefined ? { memory: redactJson(r, state.memory) } : {}),
         steps: state.steps.map((ph) => ({
           ...ph,
           steps: ph.steps.map((st) => ({
@@ -523,6 +531,7 @@ export class RunStore {
                   ...s,
                   ...(s.error !== undefined ? { error: r.redact(s.error) } : {}),
                   ...(s.note !== undefined ? { note: r.redact(s.note) } : {}),
+                  ...(s.data !== undefined ? { data: redactJson(r, s.data) } : {}),
                 },
               ]),
             ),
@@ -593,6 +602,17 @@ async function sweepTempFiles(dir: string, name: string): Promise<void> {
   }
 }
 
+/** Every string inside VALUE passed through the redactor (structure kept). */
+function redactJson<T>(r: Redactor, value: T): T {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return r.redact(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
 function parseState(text: string, file: string, id: string): RunState {
   const bad = (why: string, cause?: unknown) =>
     new UsageError(`run state ${file} is corrupt: ${why}`, {
@@ -621,6 +641,7 @@ function parseState(text: string, file: string, id: string): RunState {
   if (s.params == null) s.params = {};
   if (typeof s.params !== 'object' || Array.isArray(s.params)) throw bad('"params" is not a mapping');
   if (!Array.isArray(s.steps)) throw bad('"steps" is not a list');
+  if (s.memory != null && (typeof s.memory !== 'object' || Array.isArray(s.memory))) throw bad('"memory" is not a mapping');
   s.steps.forEach((ph: unknown, i: number) => {
     const p = ph as PhaseState;
     if (!p || typeof p.phase !== 'string' || !['each', 'rolling', 'once'].includes(p.scope) || !Array.isArray(p.steps)) {

@@ -137,6 +137,7 @@ export async function pollGate<T>(host: HostHandle, gate: string, o: PollOptions
   let attempt = 0;
   for (;;) {
     try {
+      host.facts.clear(); // each poll reads the host afresh
       last = await check();
     } catch (err) {
       last = { ok: false, value: errorValue(err) };

@@ -5,11 +5,19 @@
 import type { Step, StepContext, StepResult } from '../../src/engine/playbook.js';
 import type { HostHandle } from '../../src/host.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, checkTopology, waitReplicaHealthy } from './gates.js';
-import { serviceState, startService, stopService } from './service.js';
+import { serviceState, startService, stopService, type ServiceState } from './service.js';
 import type { ChClient } from '../../src/clickhouse/client.js';
 
 // Gates take the plain StepContext; steps here work for any playbook's parameters.
 const gateCtx = (ctx: StepContext<any>): StepContext => ctx as StepContext;
+
+/**
+ * Phase.replicaServing for rolling work on ClickHouse replicas: the server is running. A resumed
+ * run asks it before trusting gates that passed before the crash (see src/engine/playbook.ts).
+ */
+export async function clickhouseServing(ctx: StepContext<any>): Promise<boolean> {
+  return (await serviceState(ctx.host)) === 'active';
+}
 
 export const checkTopologyStep: Step = {
   name: 'check topology',
@@ -40,7 +48,6 @@ export const stopClickHouseStep: Step = {
     await closeClient(ctx);
     const t0 = performance.now();
     await stopService(host);
-    if (host.plan) return { note: 'would stop the server' };
     const ms = performance.now() - t0;
     return { note: `stopped in ${seconds(ms)}`, data: { stopMs: Math.round(ms) } };
   },
@@ -54,8 +61,9 @@ export const startClickHouseStep: Step = {
   name: 'start clickhouse-server',
   run: async (ctx) => {
     const { host } = ctx;
-    // In a plan the stop before was only recorded: the server still runs, and would be started.
-    if (!host.plan && (await serviceState(host)) === 'active') {
+    // After the stop step the server is down; a plan only recorded that stop, so the state
+    // cannot be read from the host and is what the stop would have left.
+    if ((await host.whenApplied<ServiceState>('inactive', () => serviceState(host))) === 'active') {
       rememberRestart(ctx, await serviceStartedAt(host));
       return { changed: false, skipped: 'already running' };
     }
@@ -63,7 +71,6 @@ export const startClickHouseStep: Step = {
     rememberRestart(ctx, at);
     const t0 = performance.now();
     await startService(host);
-    if (host.plan) return { note: 'would start the server' };
     const ms = performance.now() - t0;
     return { note: `started in ${seconds(ms)}`, data: { startMs: Math.round(ms) } };
   },

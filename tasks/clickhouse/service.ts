@@ -1,29 +1,12 @@
 // Controlling the ClickHouse service: systemd by default, or the per-host commands from the
 // inventory (start_command/stop_command/status_command) on hosts without systemd.
 import type { HostHandle } from '../../src/host.js';
-import { shq } from '../../src/quote.js';
+import { clickhouseService, type ServiceState } from '../../facts/system/service.js';
 
-export type ServiceState = 'active' | 'inactive' | 'failed' | 'unknown';
+export { statusCommand, parseServiceState, type ServiceState } from '../../facts/system/service.js';
 
-export function statusCommand(h: HostHandle): string {
-  const c = h.def.clickhouse;
-  // In a subshell: a status command with `;`, `&&` or `#` is judged as a whole.
-  if (c.statusCommand) return `if ( ${c.statusCommand}
-) >/dev/null 2>&1; then echo active; else echo inactive; fi`;
-  return `systemctl is-active ${shq(c.service)} 2>/dev/null || true`;
-}
-
-export function parseServiceState(out: string): ServiceState {
-  const s = out.trim().split('\n').pop() ?? '';
-  if (s === 'active' || s === 'activating' || s === 'reloading') return 'active';
-  if (s === 'inactive' || s === 'deactivating') return 'inactive';
-  if (s === 'failed') return 'failed';
-  return 'unknown';
-}
-
-export async function serviceState(h: HostHandle): Promise<ServiceState> {
-  const r = await h.probe({ nothrow: true, timeoutMs: 15_000 })`${raw(statusCommand(h))}`;
-  return parseServiceState(r.stdout);
+export function serviceState(h: HostHandle): Promise<ServiceState> {
+  return h.fact(clickhouseService);
 }
 
 export async function stopService(h: HostHandle): Promise<void> {
@@ -37,5 +20,3 @@ export async function startService(h: HostHandle): Promise<void> {
   if (c.startCommand) await h.runString('exec', c.startCommand, { timeoutMs: 300_000 });
   else await h.$({ timeoutMs: 300_000 })`systemctl start ${c.service}`;
 }
-
-import { raw } from '../../src/quote.js';

@@ -38,7 +38,7 @@ export function factsCommand(h: HostHandle): string {
     `echo @@mounts; cat /proc/self/mounts`,
     // df on the data dir, or on its nearest existing parent (the dir may not exist yet)
     `echo @@df; d=${shq(dataDir)}; while [ ! -e "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done; df -P -B1 -T "$d" 2>&1 | tail -n 1`,
-    `echo @@service; ${statusCommand(h)}`,
+    `echo @@service; ${statusCommand(h.def)}`,
   ].join('\n');
 }
 

@@ -24,7 +24,6 @@ export async function rebootAndWait(h: HostHandle, opts: { timeoutMs: number; ru
     await h.$`mkdir -p /var/lib/chops && printf '%s\n' ${before} > ${marker}`;
   }
   await h.$`nohup sh -c 'sleep 1; systemctl reboot' >/dev/null 2>&1 </dev/null &`;
-  if (h.plan) return { note: 'would reboot and wait for a new boot id' };
   h.note(`rebooting; waiting up to ${Math.round(opts.timeoutMs / 1000)} s for a new boot`);
   await h.transport.reconnect({ expectNewBootFrom: before, timeoutMs: opts.timeoutMs });
   const after = await readBootId(h);

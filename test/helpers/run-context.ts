@@ -24,6 +24,7 @@ export function makeRunContext(inventory: Inventory, opts: { selected?: Array<Ho
   const abort = new AbortController();
   const notes: TestRunContext['notes'] = [];
   const events: TestRunContext['events'] = [];
+  const memories: Record<string, Record<string, unknown>> = {};
   const find = (h: Host | string): Host => {
     const def = typeof h === 'string' ? inventory.hosts.find((x) => x.name === h) : h;
     if (!def) throw new Error(`no host ${String(h)} in the inventory`);
@@ -44,7 +45,8 @@ export function makeRunContext(inventory: Inventory, opts: { selected?: Array<Ho
     stepContext<P>(host: Host | string, params?: P): StepContext<P> {
       const handle = session.handle(find(host));
       handle.onNote = (text) => notes.push({ host: handle.name, text });
-      return { host: handle, params: (params ?? {}) as P, run: ctx };
+      const memory = (memories[handle.name] ??= {});
+      return { host: handle, params: (params ?? {}) as P, run: ctx, memory: { get: <T>(k: string) => memory[k] as T | undefined, set: (k, v) => void (memory[k] = v) } };
     },
     stop(reason = 'stopped') {
       if (!abort.signal.aborted) abort.abort(new Error(reason));

@@ -100,7 +100,7 @@ test('hostile strings round-trip through sqlString into a real 18.16 server', as
 
 test('client: 18.16 errors parsed; a timed-out query is killed on the server', async () => {
   const c = await ch('ch1');
-  await assert.rejects(c.query('SELECT * FROM lab.no_such_table'), (e: any) => e instanceof ClickHouseError && e.code === 60 && e.type === 'UNKNOWN_TABLE' && e.host === 'ch1' && /lab\.no_such_table/.test(e.query));
+  await assert.rejects(c.query('SELECT * FROM lab.no_such_table'), (e: any) => e instanceof ClickHouseError && e.code === 60 && e.type === 'UNKNOWN_TABLE' && e.host === 'ch1' && /lab\.no_such_table/.test(e.query ?? ""));
   await assert.rejects(c.query(`SELECT {x:UInt32}`), (e: any) => e instanceof ClickHouseError && e.kind === 'server' && e.code === 62);
   let id = '';
   await assert.rejects(c.query('SELECT count() FROM system.numbers WHERE rand() = 0', { timeoutMs: 1000 }), (e: any) => {

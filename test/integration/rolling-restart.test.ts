@@ -3,12 +3,14 @@
 // chops runs as a child process, exactly as an operator runs it.
 //
 //   node --import tsx --test test/integration/rolling-restart.test.ts
-//   CHOPS_TEST_LAB=/var/tmp/chops-lab/NAME  reuse a running CH lab instead of bringing one up
+//   CHOPS_TEST_REUSE_LAB=1  reuse the test's lab when it is already up (and leave it up)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  type ChLab, type LabNode, chLabUp, chQuery, chops, inventoryVariant, labSh, ping, readRunState, restartedBetween, runIdOf, runProcess, sleep, uptimes, waitClusterIdle,
-} from '../helpers/ch-lab.js';
+import { type LabNode, chQuery, ping, restartedBetween, uptimes, waitClusterIdle } from '../support/clickhouse.js';
+import { chops, runIdOf } from '../support/cli.js';
+import { inventoryVariant, readRunState } from '../support/inventory.js';
+import { type TestLab as ChLab, clickhouseLab, labSh } from '../support/lab.js';
+import { runProcess, sleep } from '../support/process.js';
 
 let lab: ChLab;
 let nodes: LabNode[];
@@ -17,7 +19,7 @@ const node = (name: string) => nodes.find((n) => n.name === name)!;
 before(async () => {
   const build = await runProcess('npm', ['run', '--silent', 'build']);
   assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
-  lab = await chLabUp('chops-rr', process.env.CHOPS_TEST_LAB);
+  lab = await clickhouseLab('chops-rr');
   nodes = lab.nodes;
   await waitClusterIdle(nodes);
 });
@@ -80,7 +82,7 @@ function startSampler(intervalMs = 50) {
 
 const shards = () => [...new Set(nodes.map((n) => n.shard))].map((s) => nodes.filter((n) => n.shard === s));
 
-describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
+describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
   test('restarts every replica while inserts continue: no lost insert, never two replicas of a shard down', async () => {
     const before = await uptimes(nodes);
     const sampler = startSampler();
@@ -182,6 +184,74 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
     await waitClusterIdle(nodes); // the queue may idle ~10 s (retry back-off) before draining
   });
 
+  test('resume never stops a replica on gates that passed before a crash: the peer failed meanwhile', async () => {
+    // chops is killed after ch1's gates passed and its stop was recorded as started, before the
+    // stop took effect (the window between "start on disk" and the command); while chops is dead
+    // the peer ch2 fails. The resume must read the real state: ch1 still serves → gates again →
+    // the peers gate refuses, and ch1 is never stopped.
+    const first = chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', 'ch1', '--yes', '--output', 'plain'], {
+      onLine: (line) => {
+        if (/^\S+ ch1 ok check replica is idle/.test(line)) first.kill('SIGKILL');
+      },
+    });
+    const r1 = await first.done;
+    assert.equal(r1.signal, 'SIGKILL', `killed after the gates:\n${r1.stdout}${r1.stderr}`);
+    const runId = runIdOf(r1.stdout)!;
+    const { RunStore, markStep } = await import('../../src/run/state.js');
+    const inv = (await import('yaml')).parse((await import('node:fs')).readFileSync(lab.inventoryPath, 'utf8'));
+    const store = new RunStore(inv.state.dir);
+    const st = await store.load(runId);
+    const pi = st.steps.findIndex((p: any) => p.phase === 'restart replicas');
+    markStep(st, pi, 'stop clickhouse-server', 'ch1', { status: 'started' });
+    await store.save(st);
+    await store.flush();
+    await labSh(lab, 'ch2', 'systemctl stop clickhouse-server');
+    try {
+      const before = await uptimes([node('ch1')]);
+      const sampler = startSampler();
+      const resumed = await chops(['resume', runId, '-i', lab.inventoryPath, '--yes', '--output', 'plain', '--wait-timeout', '5s']).done;
+      await sampler.stop();
+      assert.equal(resumed.code, 1, `the resume refuses:\n${resumed.stdout}\n${resumed.stderr}`);
+      assert.match(resumed.stdout, /ch1 > check peers/, 'the gates were checked again');
+      assert.match(resumed.stderr, /ch2/, 'the refusal names the peer that is down');
+      assert.doesNotMatch(resumed.stdout, /ch1 > stop clickhouse-server/, 'ch1 was not stopped');
+      assert.ok(sampler.samples.every((x) => x.state.ch1 === 'up'), 'ch1 served throughout the resume');
+      assert.deepEqual(restartedBetween(before, await uptimes([node('ch1')])), [], 'ch1 kept running');
+    } finally {
+      await labSh(lab, 'ch2', 'systemctl start clickhouse-server');
+      await waitClusterIdle(nodes);
+    }
+  });
+
+  test('a rolled-back replica is resumed from its first gate: fixed → restarted once, healthy, run succeeded', async () => {
+    // ch3's next start fails (a malformed config.d file): "wait until healthy" fails and the
+    // rollback starts it again (it fails again: the file is still there)
+    await labSh(lab, 'ch3', "printf '<yandex><broken' > /etc/clickhouse-server/config.d/zz-broken.xml");
+    let runId = '';
+    try {
+      const r1 = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--limit', 'ch3', '--yes', '--output', 'plain', '--wait-timeout', '20s']).done;
+      assert.equal(r1.code, 1, `the run fails:\n${r1.stdout}\n${r1.stderr}`);
+      assert.match(r1.stdout + r1.stderr, /rolling back/);
+      runId = runIdOf(r1.stdout)!;
+      const st = readRunState(lab.inventoryPath, runId);
+      const hosts = st.steps.find((p: any) => p.phase === 'restart replicas').steps.map((x: any) => [x.name, x.hosts.ch3.status]);
+      for (const [name, status] of hosts) assert.ok(status === 'pending' || status === 'failed', `after the rollback ${name} is ${status}, not done`);
+    } finally {
+      // the operator's fix: remove the file, start the server by hand
+      await labSh(lab, 'ch3', 'rm -f /etc/clickhouse-server/config.d/zz-broken.xml; systemctl reset-failed clickhouse-server; systemctl start clickhouse-server');
+    }
+    await waitClusterIdle(nodes);
+    const before = await uptimes([node('ch3')]);
+    const resumed = await chops(['resume', runId, '-i', lab.inventoryPath, '--yes', '--output', 'plain']).done;
+    assert.equal(resumed.code, 0, `resume failed:\n${resumed.stdout}\n${resumed.stderr}`);
+    assert.equal((resumed.stdout.match(/ch3 > stop clickhouse-server/g) ?? []).length, 1, 'stopped once');
+    assert.equal((resumed.stdout.match(/ch3 > start clickhouse-server/g) ?? []).length, 1, 'started once');
+    assert.match(resumed.stdout, /ch3 > check peers/, 'from its first gate');
+    assert.deepEqual(restartedBetween(before, await uptimes([node('ch3')])), ['ch3'], 'restarted by the resume');
+    assert.equal(readRunState(lab.inventoryPath, runId).outcome, 'succeeded');
+    await waitClusterIdle(nodes);
+  });
+
   test('resume after SIGKILL finishes the replica in progress and does not restart done replicas', async () => {
     let killedOn = '';
     const doneBeforeKill = new Set<string>();
@@ -203,6 +273,10 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
     assert.ok(runId, r1.stdout);
     const inProgress = /(ch\d) > stop/.exec(killedOn)![1];
     assert.ok(doneBeforeKill.size >= 1, `a replica was done before the kill:\n${r1.stdout}`);
+    // what the resume will find: the replica still serving (killed before its stop took effect)
+    // or down; give a stop already sent to systemd time to finish first
+    await sleep(2000);
+    const servingAtResume = (await ping(node(inProgress), 1000)) === 'up';
     const atKill = await uptimes(nodes);
 
     const resumed = await chops(['resume', runId!, '-i', lab.inventoryPath, '--yes', '--output', 'plain']).done;
@@ -216,7 +290,12 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 240_000 }, () => {
       assert.doesNotMatch(resumed.stdout, new RegExp(`${done} > (?!check topology)`), `resume ran nothing on ${done}`);
     }
     assert.ok(restartedByResume.includes(inProgress), `${inProgress} (in progress at the kill) was restarted by the resume`);
-    assert.doesNotMatch(resumed.stdout, new RegExp(`${inProgress} > check peers`), `${inProgress} continued where it was`);
+    if (servingAtResume) {
+      // still serving: nothing is stopped on the strength of gates that passed before the crash
+      assert.match(resumed.stdout, new RegExp(`${inProgress} > check peers`), `${inProgress} was serving: its gates were checked again`);
+    } else {
+      assert.doesNotMatch(resumed.stdout, new RegExp(`${inProgress} > check peers`), `${inProgress} was down: it continued where it was`);
+    }
     // and across the two processes every replica was restarted
     assert.deepEqual(restartedBetween(before, afterResume).sort(), nodes.map((n) => n.name).sort());
     assert.match(resumed.stdout, /> check topology/, 'the topology is checked again before resuming');

@@ -72,7 +72,9 @@ test('unknown and changed host keys are refused with a fix; trust on first use i
   writeFileSync(unknownKh, others.join('\n') + '\n');
   const inv1 = variant('unknownkey', (d) => (d.defaults.ssh.known_hosts = unknownKh));
   const r1 = await chops(['run', 'facts', '-i', inv1, '--limit', h1.name, '--output', 'plain']);
-  assert.equal(r1.code, 1);
+  // refused before the first step: an input problem (known_hosts), nothing was changed
+  assert.equal(r1.code, 2);
+  assert.match(r1.stderr, /nothing was changed/);
   assert.match(r1.stderr, /unknown host key for 127\.[\d.]+ \(ssh-ed25519 SHA256:/);
   assert.match(r1.stderr, /ssh-keyscan/);
 
@@ -82,7 +84,7 @@ test('unknown and changed host keys are refused with a fix; trust on first use i
   writeFileSync(changedKh, [...others, `${h1.address} ${h2key}`].join('\n') + '\n');
   const inv2 = variant('changedkey', (d) => (d.defaults.ssh.known_hosts = changedKh));
   const r2 = await chops(['run', 'facts', '-i', inv2, '--limit', h1.name, '--output', 'plain']);
-  assert.equal(r2.code, 1);
+  assert.equal(r2.code, 2);
   assert.match(r2.stderr, /HOST KEY CHANGED/);
   assert.match(r2.stderr, /ssh-keygen -f .* -R/);
 
@@ -99,18 +101,21 @@ test('unknown and changed host keys are refused with a fix; trust on first use i
   // and a changed key is still refused even with the opt-in
   writeFileSync(tofuKh, `${h1.address} ${h2key}\n`);
   const r4 = await chops(['run', 'facts', '-i', inv3, '--limit', h1.name, '--output', 'plain']);
-  assert.equal(r4.code, 1);
+  assert.equal(r4.code, 2);
   assert.match(r4.stderr, /HOST KEY CHANGED/);
 });
 
-test('an unreachable host fails the run with a clear message; the others are not left half-done', async () => {
+test('an unreachable host refuses the run before the first change, naming the host and the fix', async () => {
   const inv = variant('unreachable', (d) => (replicaEntry(d, lab.hosts[3].name).address = '127.0.0.254'));
-  const r = await chops(['run', 'exec', '-i', inv, '--cmd', 'true', '--output', 'plain', '--yes']);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, new RegExp(`host:\\s+${lab.hosts[3].name}`));
-  assert.match(r.stderr, /cannot connect to host 127\.0\.0\.254:22: ECONNREFUSED/);
+  const marker = `/tmp/chops-unreachable-${process.pid}`;
+  const r = await chops(['run', 'exec', '-i', inv, '--cmd', `touch ${marker}`, '--output', 'plain', '--yes']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, new RegExp(`${lab.hosts[3].name} \\(to be worked on\\): .*cannot connect to host 127\\.0\\.0\\.254:22: ECONNREFUSED`));
   assert.match(r.stderr, /sshd running/);
-  assert.match(r.stderr, /chops resume \d{8}-\d{6}-[0-9a-f]{4}/);
+  assert.match(r.stderr, /nothing was changed/);
+  // no host ran the command, and no run state was left for `chops resume` to pick
+  for (const h of lab.hosts.slice(0, 3)) assert.equal((await labExec(lab, h.name, `test -e ${marker} && echo yes || echo no`)).trim(), 'no');
+  assert.doesNotMatch(r.stderr, /chops resume/);
 });
 
 test('a failing command names host, step, command, exit code, stderr and the resume command', async () => {

@@ -8,15 +8,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPO, runProcess, type ProcResult } from '../helpers/ch-lab.js';
-import { upClickHouseLab, labExec, type TestLab } from '../helpers/lab-up.js';
+import type { ProcResult } from '../support/process.js';
+import { chops } from '../support/cli.js';
+import { clickhouseLab as upClickHouseLab, labSh as labExec, type TestLab } from '../support/lab.js';
 
 const LAB = 'chstatus';
 let lab: TestLab;
 const timings: Record<string, number> = {};
 
 function status(args: string[]): Promise<ProcResult> {
-  return runProcess(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli.ts'), 'status', ...args]);
+  return chops(['status', ...args]).done; // the bundle, as shipped
 }
 
 function json(r: ProcResult): { healthy: boolean; durationMs: number; replicas: any[] } {

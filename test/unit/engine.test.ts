@@ -101,7 +101,9 @@ test('a failure stops new work, rolls back the failing replica and records state
     const st = first.state!;
     assert.equal(getStep(st, 0, 'work', 'a1')?.status, 'failed');
     assert.match(getStep(st, 0, 'work', 'a1')?.error ?? '', /exited 3.*boom/s);
-    assert.equal(getStep(st, 0, 'stop', 'a1')?.status, 'rolled-back');
+    // rolled back completely: the replica's whole sequence is pending again (the failed step says where)
+    assert.equal(getStep(st, 0, 'stop', 'a1')?.status, 'pending');
+    assert.equal(getStep(st, 0, 'start', 'a1')?.status, 'pending');
     const failedEv = first.events.find((e) => e.type === 'step-failed');
     assert.equal(failedEv.host, 'a1');
 
@@ -143,12 +145,14 @@ test('plan mode: probes run for real, changes are recorded and not performed', a
       name: 'p', description: '', params: [],
       phases: () => [{
         name: 'ph', scope: 'each', steps: [{
+          name: 'look',
+          run: async ({ host }) => ({ note: (await host.probe`echo probed-${host.name}`).stdout.trim() }),
+        }, {
           name: 'touch',
           run: async ({ host }) => {
-            const seen = await host.probe`echo probed-${host.name}`;
             await host.$`touch ${marker}`;
             await host.putFile(join(dir, 'f'), 'content', { mode: '0644' });
-            return { note: seen.stdout.trim() };
+            return { note: 'touched in 0.01 s' };
           },
         }],
       }],
@@ -162,7 +166,10 @@ test('plan mode: probes run for real, changes are recorded and not performed', a
     assert.equal(changes.filter((c) => c.kind === 'put').length, 4);
     assert.ok(changes.every((c) => c.step === 'touch'));
     assert.equal(changes[0].command, sh`touch ${marker}`);
-    assert.ok(events.some((e) => e.type === 'step-done' && e.note === 'probed-a1'));
+    // a decision on real facts is shown as such; what a changing step measured did not happen
+    assert.ok(events.some((e) => e.type === 'step-done' && e.step === 'look' && e.note === 'probed-a1'));
+    assert.ok(events.some((e) => e.type === 'step-done' && e.step === 'touch' && e.note === 'would make 2 changes'));
+    assert.ok(!events.some((e) => e.note === 'touched in 0.01 s'));
   } finally {
     cleanup();
   }
@@ -171,28 +178,42 @@ test('plan mode: probes run for real, changes are recorded and not performed', a
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
-test('resume re-checks a gate unless the work it guards has begun', async () => {
+test('resume: a gate is checked again unless its work has begun on a replica that is down now', async () => {
   const { dir, inv, cleanup } = setup();
   try {
-    const { journal, pb } = journalPlaybook(dir, (log) => [
+    const { journal, pb: base } = journalPlaybook(dir, (log) => [
       { name: 'roll', scope: 'rolling', steps: [{ name: 'check', gate: true, run: log('check') }, { name: 'work', run: log('work') }, { name: 'finish', run: log('finish') }] },
     ]);
+    // the replica is serving unless a "down-<host>" file says otherwise (the real playbooks ask systemd)
+    const pb = { ...base, phases: (p: any, i: any) => base.phases(p, i).map((ph: Phase) => ({ ...ph, replicaServing: async ({ host }: any) => !existsSync(join(dir, `down-${host.name}`)) })) };
     const store = new RunStore(inv.stateDir);
-    const phases = pb.phases({}, inv);
-    const state = await store.create({
+    const fresh = () => store.create({
       playbook: pb.name, params: {}, inventory: inv.path, inventoryHash: inv.hash, cluster: 'c1',
-      steps: buildSteps(phases.map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
+      steps: buildSteps(pb.phases({}, inv).map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
     });
+    const state = await fresh();
     // a1: gate passed, work not begun (crash right after the gate) -> the gate runs again
     markStep(state, 0, 'check', 'a1', { status: 'done' });
-    // b1: gate passed and the work had begun when the crash came -> no re-check, work continues
+    // b1: gate passed, the work had begun and took the replica down -> no re-check, work continues
     markStep(state, 0, 'check', 'b1', { status: 'done' });
     markStep(state, 0, 'work', 'b1', { status: 'started' });
+    require('node:fs').writeFileSync(join(dir, 'down-b1'), '');
     const { res } = await run(inv, pb, { existing: state });
     assert.equal(res.ok, true);
     const lines = readFileSync(journal, 'utf8').trim().split('\n');
     assert.deepEqual(lines.filter((l) => l.startsWith('a1:')), ['a1:check', 'a1:work', 'a1:finish']);
     assert.deepEqual(lines.filter((l) => l.startsWith('b1:')), ['b1:work', 'b1:finish']);
+
+    // b1 again, but still serving when the run resumes (killed before its stop took effect):
+    // its gate is checked again before anything can take it down
+    rmSync(journal);
+    rmSync(join(dir, 'down-b1'));
+    const second = await fresh();
+    markStep(second, 0, 'check', 'b1', { status: 'done' });
+    markStep(second, 0, 'work', 'b1', { status: 'started' });
+    const again = await run(inv, pb, { existing: second });
+    assert.equal(again.res.ok, true);
+    assert.deepEqual(readFileSync(journal, 'utf8').trim().split('\n').filter((l) => l.startsWith('b1:')), ['b1:check', 'b1:work', 'b1:finish']);
   } finally {
     cleanup();
   }
@@ -205,6 +226,46 @@ test('--parallel-shards 1: one shard at a time', async () => {
     const { res } = await run(inv, pb, { parallelShards: 1 });
     assert.equal(res.ok, true);
     assert.deepEqual(readFileSync(journal, 'utf8').trim().split('\n'), ['a1:s', 'a2:s', 'b1:s', 'b2:s']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('host memory: persisted in the state file, seen by a rollback and by a resumed run', async () => {
+  const { dir, inv, cleanup } = setup();
+  try {
+    const journal = join(dir, 'journal');
+    const fixed = join(dir, 'fixed');
+    const pb = definePlaybook({
+      name: 'mem', description: '', params: [],
+      phases: () => [{
+        name: 'ph', scope: 'rolling', steps: [
+          {
+            name: 'learn',
+            run: async ({ host, memory }) => { memory.set('t.before', { v: `old-${host.name}` }); },
+            rollback: async ({ host, memory }) => { await host.$`echo ${`rollback:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`; },
+          },
+          {
+            name: 'use',
+            run: async ({ host, memory }) => {
+              await host.$`echo ${`use:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`;
+              if (host.name === 'a1') await host.$`test -e ${fixed}`;
+            },
+          },
+        ],
+      }],
+    });
+    const first = await run(inv, pb);
+    assert.equal(first.res.ok, false);
+    assert.ok(readFileSync(journal, 'utf8').includes('rollback:a1:old-a1'), 'the rollback saw what the step remembered');
+    const onDisk = await first.store.load(first.state!.id);
+    assert.deepEqual(onDisk.memory?.a1, { 't.before': { v: 'old-a1' } }, 'memory is in the state file');
+    // resume: "learn" is done on a1 only if it was not rolled back; either way "use" sees the value
+    require('node:fs').writeFileSync(fixed, '');
+    const again = await run(inv, pb, { existing: onDisk });
+    assert.equal(again.res.ok, true);
+    assert.ok(readFileSync(journal, 'utf8').trim().split('\n').includes('use:a2:old-a2'));
+    assert.ok(readFileSync(journal, 'utf8').trim().split('\n').filter((l) => l === 'use:a1:old-a1').length >= 2);
   } finally {
     cleanup();
   }

@@ -29,7 +29,7 @@ test('destructive steps: refused without a terminal unless --yes; nothing to con
   const wasTTY = process.stdin.isTTY;
   (process.stdin as any).isTTY = false;
   try {
-    await assert.rejects(confirmDestructive(phases, hosts, {}, 'move-data'), (e: any) => e instanceof UsageError && /destructive/.test(e.message) && /--yes/.test(e.hint));
+    await assert.rejects(confirmDestructive(phases, hosts, {}, 'move-data'), (e: any) => e instanceof UsageError && /destructive/.test(e.message) && /--yes/.test(e.hint ?? ''));
     await confirmDestructive(phases, hosts, { yes: true }, 'move-data');
     await confirmDestructive([{ ...phases[0], steps: [{ name: 'safe', run: async () => {} }] }], hosts, {}, 'x');
   } finally {

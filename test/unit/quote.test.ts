@@ -5,31 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { shq, sh, raw } from '../../src/quote.js';
 import { wrapCommand } from '../../src/transport/wrap.js';
-
-export const HOSTILE = [
-  "it's",
-  '"double"',
-  '$(touch /tmp/chops-pwned)',
-  '`touch /tmp/chops-pwned`',
-  'a; touch /tmp/chops-pwned',
-  'line1\nline2',
-  '*',
-  '/etc/*',
-  '-rf',
-  '--help',
-  ' leading and trailing ',
-  '',
-  '$HOME',
-  '\\',
-  "'; echo pwned; '",
-  'a|b&c>d<e',
-  '~root',
-  '#comment',
-  'tab\there',
-  'ünïcödé ✓',
-  '!bang',
-  '{a,b}',
-];
+import { ARGV_SAFE as HOSTILE } from '../support/hostile.js';
 
 /** Print each argument on its own, NUL-separated, as the shell received it. */
 function argsSeenBy(shell: string, cmd: string): string[] {

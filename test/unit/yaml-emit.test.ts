@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { emitYaml } from '../../src/run/yaml-emit.js';
-import { HOSTILE } from './quote.test.js';
+import { HOSTILE } from '../support/hostile.js';
 
 test('emitYaml round-trips through a YAML 1.2 parser, hostile strings included', () => {
   const tricky = [...HOSTILE, 'yes', 'No', 'null', '~', '0644', '22.10', '01', '1e3', '-', '- x', 'a: b', 'a #b', '[x]', '{y}', '&anchor', '*alias', '!tag', '%dir', '@at', '`tick`', '"', "'", '?', ': ', 'trailing ', ' lead', '\t', '\r\n', '\u2028', 'key:value', 'http://x/y?z=1'];

@@ -1,0 +1,132 @@
+// One run of a playbook, from lock to log pruning: the application layer that `chops run` and
+// `chops resume` (and anything else that runs a playbook for real) share. The command layer only
+// parses flags, confirms, and renders what this returns.
+//
+//   lock (per cluster) → run log → runner (phases, state file) → outcome on disk → prune old logs
+import { hostname } from 'node:os';
+import { rm } from 'node:fs/promises';
+import type { Host, Inventory } from '../inventory/types.js';
+import type { Phase, Playbook } from './playbook.js';
+import { Runner, errorText, type ExecuteResult } from './runner.js';
+import type { Output } from './output.js';
+import type { RunState, RunStore } from '../run/state.js';
+import { acquireLock, type RunLock } from '../run/lock.js';
+import { RunLog, pruneLogs } from '../run/runlog.js';
+import type { Redactor } from '../run/redact.js';
+import { formatDuration } from '../format.js';
+
+export interface RunRequest {
+  playbook: Playbook;
+  params: Record<string, unknown>;
+  inventory: Inventory;
+  selected: Host[];
+  phases: Phase[];
+  output: Output;
+  parallelShards: number;
+  parallelHosts: number;
+  store: RunStore;
+  state: RunState;
+  /** A resumed run: a stale lock of the same run may be reclaimed, and state is never removed. */
+  resuming: boolean;
+  redactor: Redactor;
+  /** Aborted: start nothing new; replicas in progress finish their steps (first Ctrl-C). */
+  stop?: AbortSignal;
+  /** Aborted: save the state and give up at once (second Ctrl-C); executeRun resolves with 'aborted'. */
+  abort?: AbortSignal;
+}
+
+export interface RunReport {
+  outcome: 'succeeded' | 'failed' | 'interrupted' | 'aborted';
+  result?: ExecuteResult;
+  state: RunState;
+  durationMs: number;
+  logPath: string;
+  /** What stopped the run, when a signal did. */
+  stoppedBy?: string;
+}
+
+export async function executeRun(req: RunRequest): Promise<RunReport> {
+  const { store, state, output, inventory, playbook } = req;
+  const locks: RunLock[] = [];
+  let log: RunLog | undefined;
+  const logPath = store.logPath(state.id);
+  // Connections open in the background while the lock, the log and the renderer are set up.
+  const runner: Runner = new Runner({
+    playbook,
+    params: req.params,
+    inventory,
+    selected: req.selected,
+    output,
+    phases: req.phases,
+    parallelShards: req.parallelShards,
+    parallelHosts: req.parallelHosts,
+    plan: false,
+    state,
+    store,
+    onCommand: (ev) => log?.logCommand({ host: ev.host, step: runner.currentStep.get(ev.host), kind: ev.kind, command: ev.result.command, code: ev.result.code, durationMs: ev.result.durationMs, stdout: ev.result.stdout, stderr: ev.result.stderr }),
+  });
+  runner.preconnect();
+  const reason = (s?: AbortSignal) => String((s?.reason as Error)?.message ?? s?.reason ?? 'a signal');
+  const onStop = () => runner.stop(reason(req.stop));
+  req.stop?.addEventListener('abort', onStop, { once: true });
+  let aborted: Promise<RunReport> | undefined;
+  const abortNow = new Promise<RunReport>((resolve) => {
+    req.abort?.addEventListener(
+      'abort',
+      () => {
+        state.outcome = 'interrupted';
+        state.error = `interrupted by ${reason(req.abort)}`;
+        aborted = store
+          .save(state)
+          .then(() => store.flush())
+          .finally(() => {
+            for (const l of locks) l.releaseSync();
+          })
+          .then(() => ({ outcome: 'aborted' as const, state, durationMs: 0, logPath, stoppedBy: reason(req.abort) }));
+        resolve(aborted);
+      },
+      { once: true },
+    );
+  });
+  try {
+    try {
+      for (const cluster of new Set(req.selected.map((h) => h.cluster))) {
+        locks.push(await acquireLock(inventory.stateDir, cluster, { runId: state.id, reclaimStale: req.resuming }));
+      }
+      // Every host the run touches, and every peer its gates read, answers before anything changes.
+      await runner.verifyHosts();
+    } catch (err) {
+      // Nothing ran: a new run that could not start leaves no state behind (it would otherwise
+      // look like a crashed run and be picked by `chops resume`).
+      if (!req.resuming) await rm(store.runDir(state.id), { recursive: true, force: true });
+      await runner.close();
+      throw err;
+    }
+    log = await RunLog.open(logPath, { redactor: req.redactor });
+    log.logEvent(`${req.resuming ? 'resume' : 'run'} ${state.id} playbook=${playbook.name} by pid ${process.pid} on ${hostname()} inventory=${inventory.path}`);
+    output.event({ type: 'run-start', runId: state.id, playbook: playbook.name, params: req.params, hosts: req.selected.map((h) => h.name), resumed: req.resuming });
+    if (output.mode === 'plain') output.text(`run ${state.id}: ${playbook.name} on ${req.selected.length} host(s); log: ${logPath}`);
+    const t0 = performance.now();
+    const raced = await Promise.race([runner.execute(), abortNow]);
+    if ('outcome' in raced) return raced; // hard abort: the state says "interrupted"; resume redoes what was running
+    const res = raced;
+    const stoppedBy = req.stop?.aborted ? reason(req.stop) : undefined;
+    const outcome = res.ok ? 'succeeded' : res.error ? 'failed' : 'interrupted';
+    state.outcome = outcome;
+    if (res.error) state.error = `${res.error.host}: ${res.error.step}: ${errorText(res.error.error)}`;
+    else if (stoppedBy) state.error = `interrupted by ${stoppedBy}`;
+    await store.save(state);
+    await store.flush();
+    const ms = performance.now() - t0;
+    log.logEvent(`outcome ${state.outcome} after ${formatDuration(ms)}`);
+    output.event({ type: 'run-end', runId: state.id, outcome: state.outcome, durationMs: Math.round(ms) });
+    if (res.ok) void pruneLogs(inventory.stateDir, inventory.logRetentionDays, { currentRunId: state.id }).catch(() => {});
+    return { outcome, result: res, state, durationMs: ms, logPath, stoppedBy };
+  } finally {
+    req.stop?.removeEventListener('abort', onStop);
+    if (!aborted) {
+      await log?.close().catch(() => {});
+      for (const l of locks) await l.release();
+    }
+  }
+}

@@ -1,0 +1,28 @@
+// Variants of an inventory for one test (a different known_hosts, a host moved, a bad value):
+// the one way tests write them, next to the original so runs share its state dir and lock.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+
+/** Write INVENTORY with EDIT applied (to the parsed YAML, in place) as <inventory>-SUFFIX.yml; its path. */
+export function inventoryVariant(inventoryPath: string, suffix: string, edit: (doc: any) => void): string {
+  const doc = parseYaml(readFileSync(inventoryPath, 'utf8'));
+  edit(doc);
+  const out = inventoryPath.replace(/\.yml$/, `-${suffix}.yml`);
+  writeFileSync(out, stringifyYaml(doc));
+  return out;
+}
+
+/** Same, editing the text (for inputs YAML would normalise away: anchors, odd scalars). */
+export function inventoryTextVariant(inventoryPath: string, suffix: string, edit: (text: string) => string): string {
+  const out = inventoryPath.replace(/\.yml$/, `-${suffix}.yml`);
+  writeFileSync(out, edit(readFileSync(inventoryPath, 'utf8')));
+  return out;
+}
+
+/** A run's state file, parsed. */
+export function readRunState(inventoryPath: string, runId: string): any {
+  const inv = parseYaml(readFileSync(inventoryPath, 'utf8'));
+  const dir = path.resolve(path.dirname(inventoryPath), inv.state.dir);
+  return parseYaml(readFileSync(path.join(dir, 'runs', runId, 'state.yml'), 'utf8'));
+}

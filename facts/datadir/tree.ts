@@ -27,7 +27,7 @@ export interface TreeStats {
 }
 
 /** lost+found belongs to the filesystem, not to ClickHouse: left out on both sides. */
-const PRUNE = `-path ./lost+found -prune -o`;
+const PRUNE = `\\( -path ./lost+found -o -path ./.chops-new-volume \\) -prune -o`;
 
 export const treeStats: FactDef<string, TreeStats> = {
   name: 'tree stats',

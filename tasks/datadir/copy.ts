@@ -79,7 +79,7 @@ function watchProgress(ctx: StepContext<any>, log: string, label: string): () =>
       if (text === last) return;
       last = text;
       host.note(text);
-      ctx.run.emit({ type: 'progress', host: host.name, step: label, text, bytes: pr.bytes, rate: pr.rate, percent: pr.percent, eta: pr.etaSeconds });
+      ctx.run.emit({ type: 'progress', host: host.name, step: label, text, bytes: pr.bytes, rate: pr.rate, etaMs: pr.etaSeconds === undefined ? undefined : pr.etaSeconds * 1000 });
     } finally {
       busy = false;
     }

@@ -10,9 +10,10 @@ export const RSYNC_FLAGS = ['-aHAX', '--numeric-ids', '--no-inc-recursive'] as c
 
 /**
  * lost+found of a fresh ext4 is root-owned and not ours: excluded from the transfer, so `--delete`
- * never fights over it (an excluded path is also protected from deletion). Condition 6.
+ * never fights over it (an excluded path is also protected from deletion). Condition 6. The same
+ * for the volume's marker (situation.ts VOLUME_MARK), which exists only on the new volume.
  */
-export const RSYNC_EXCLUDES = ['--exclude=/lost+found'] as const;
+export const RSYNC_EXCLUDES = ['--exclude=/lost+found', '--exclude=/.chops-new-volume'] as const;
 
 export type PassKind = 'live' | 'final' | 'verify';
 

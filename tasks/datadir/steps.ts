@@ -35,7 +35,7 @@ export const backupPreconditionStep: Step<MoveParams> = {
     const p = ctx.params;
     if (!p['backup-check']) {
       const text = 'backup precondition NOT checked (--no-backup-check): moving without a verified recent backup of every shard';
-      ctx.run.emit({ type: 'warning', host: ctx.host.name, step: 'backup precondition', text });
+      ctx.run.emit({ type: 'warning', host: ctx.host.name, gate: 'backup precondition', text });
       return { changed: false, skipped: text };
     }
     const shards = new Map<string, typeof ctx.run.selected>();

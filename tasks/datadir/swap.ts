@@ -120,7 +120,8 @@ export async function setOldAside(host: HostHandle, l: Layout): Promise<{ change
 /** Mount point with the old directory's owner and mode; arm the fstab line; mount from fstab. */
 export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ changed: boolean; note: string }> {
   const s = await readSituation(host, l);
-  if (s.data.mountpoint && s.data.volume) {
+  // With the old data set aside, whatever is mounted at the data directory is not the original.
+  if (s.data.mountpoint && (s.data.volume || s.old.exists)) {
     await armFstab(host, l.dataDir, true);
     return { changed: false, note: 'already mounted' };
   }

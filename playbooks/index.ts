@@ -7,6 +7,7 @@ export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>
   'rolling-restart': () => import('./rolling-restart.js'),
   'move-data': () => import('./move-data.js'),
   'move-data-cleanup': () => import('./move-data-cleanup.js'),
+  'prepare-disk': () => import('./prepare-disk.js'),
 };
 
 export async function loadPlaybook(name: string): Promise<Playbook<any>> {

@@ -3,8 +3,8 @@
 // replicas of a shard down at once, and the old directory kept until the copy is proven and the
 // server is healthy on it. A failure between the stop and the after-start gates puts the replica
 // back on its original directory; `chops resume` continues from the exact step.
-import { definePlaybook, type Phase } from '../src/engine/playbook.js';
-import { UsageError } from '../src/errors.js';
+import { definePlaybook, type Phase, type Step } from '../src/engine/playbook.js';
+import { enableDataMountSteps, prepareDiskSteps } from '../tasks/disk/index.js';
 import { checkTopologyStep } from '../tasks/clickhouse/replica-steps.js';
 import { applyGateOverrides } from '../tasks/clickhouse/gate-params.js';
 import { MOVE_PARAMS, type MoveParams } from '../tasks/datadir/params.js';
@@ -17,11 +17,7 @@ export default definePlaybook<MoveParams>({
   params: MOVE_PARAMS,
   phases(p, inventory) {
     applyGateOverrides(p, inventory);
-    if (p.volume === 'prepare') {
-      throw new UsageError('--volume prepare needs the disk preparation steps of tasks/disk (branch mdisk), not merged on this branch yet', {
-        hint: 'prepare the volume and its /etc/fstab line for the data directory, then run with --volume existing',
-      });
-    }
+    const prepare = p.volume === 'prepare';
     const phases: Phase<MoveParams>[] = [
       {
         name: 'preflight',
@@ -32,6 +28,7 @@ export default definePlaybook<MoveParams>({
         name: 'new volume',
         scope: 'each', // every host in parallel, before any server stops
         steps: [
+          ...(prepare ? (prepareDiskSteps as unknown as Step<MoveParams>[]) : []), // partition 8e, PV/VG/LV, ext4, fstab line by UUID (noauto until the swap)
           s.useExistingVolumeStep, //  the fstab line for the data dir (inactive until the swap)
           s.preflightStep, //          size, links, config paths, mounts inside, room on the volume (mounted at staging)
         ],
@@ -51,6 +48,7 @@ export default definePlaybook<MoveParams>({
           s.unmountStagingStep,
           s.setAsideStep, //           mv /var/lib/clickhouse /var/lib/clickhouse-tmp (same filesystem)
           s.mountDataDirStep, //       mount /var/lib/clickhouse (fstab line active again)
+          ...(prepare ? (enableDataMountSteps as unknown as Step<MoveParams>[]) : []), // mounted at boot; RequiresMountsFor= drop-in
           s.fixOwnershipStep, //       clickhouse:clickhouse, lost+found too
           s.moveStartStep,
           s.moveHealthyStep, //        answers, writable, caught up, sees its shard, no new errors

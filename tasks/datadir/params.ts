@@ -2,9 +2,10 @@
 import type { ParamSpec } from '../../src/engine/playbook.js';
 import type { Host } from '../../src/inventory/types.js';
 import { GATE_PARAMS, type GateParams } from '../clickhouse/gate-params.js';
+import { DISK_PARAMS, type DiskParams } from '../disk/index.js';
 import type { Layout } from './situation.js';
 
-export interface MoveParams extends GateParams {
+export interface MoveParams extends GateParams, DiskParams {
   copy: 'online' | 'offline';
   volume: 'prepare' | 'existing';
   'old-dir'?: string;
@@ -38,6 +39,7 @@ export const MOVE_PARAMS: ParamSpec[] = [
   { name: 'backup-lock', type: 'string', default: '/run/lock/chops-backup.lock', description: 'the backup agent\'s node lock (held while the server is stopped)' },
   { name: 'backup-lock-wait', type: 'duration', default: 600_000, description: 'how long to wait for a running backup to release the node lock' },
   { name: 'inject-failure', type: 'string', description: 'testing only: "final-pass" fails the final pass after it copied (the rollback must put the replica back)' },
+  ...DISK_PARAMS,
   ...GATE_PARAMS,
 ];
 

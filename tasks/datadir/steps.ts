@@ -71,7 +71,9 @@ export const useExistingVolumeStep: Step<MoveParams> = {
     memoryOf(ctx).set(MEM.volume, vol);
     const s = await readSituation(ctx.host, l);
     // Until the swap the volume holds a partial copy: a reboot must not mount it over live data.
-    const disarmed = phaseOf(s).phase === 'before' ? await armFstab(ctx.host, l.dataDir, false) : false;
+    // A line from disk preparation is staged `noauto` for that (tasks/disk, HANDOFF.md); a line
+    // that was already there (--volume existing) is commented out until the swap.
+    const disarmed = phaseOf(s).phase === 'before' && ctx.params.volume === 'existing' ? await armFstab(ctx.host, l.dataDir, false) : false;
     return { changed: disarmed, note: `${e.source} (${e.fstype}, ${e.options})${disarmed ? '; its fstab line is commented out until the swap' : e.disarmed ? '; fstab line inactive until the swap' : ''}`, data: { volume: vol } };
   },
 };

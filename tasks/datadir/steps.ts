@@ -194,6 +194,8 @@ export const stopStep: Step<MoveParams> = {
     const { host } = ctx;
     const st = await serviceState(host);
     if (st === 'inactive' || st === 'failed') return { changed: false, skipped: `already stopped (${st})` };
+    const where = phaseOf(await readSituation(host, L(ctx)));
+    if (where.phase === 'swapped') return { changed: false, skipped: `not stopping: the replica already runs on the new volume (${where.why})` };
     // A resumed run (or a crash between the gates and this step) has no fresh verdict: check again.
     if (!ctx.run.shared.get(gatesKey(ctx))) {
       host.note('checking the gates again before the stop (their last verdict is from before an interruption)');

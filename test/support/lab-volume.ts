@@ -9,7 +9,7 @@
 // KIND 'disk' backs it with a directory of the container's own filesystem instead (for the
 // benchmark: copies at disk speed rather than memory speed; then the bind mount is the only
 // boundary, which is still a mount boundary for rename and hard links).
-import { type ChLab, labSh } from './ch-lab.js';
+import { type TestLab as ChLab, labSh } from './lab.js';
 
 export const LAB_DISK = '/mnt/chops-lab-disk';
 

@@ -21,7 +21,7 @@ run() { # run TIER FILES...
 }
 for tier in $TIERS; do
   case $tier in
-    unit) run unit test/unit/*.test.ts ;;
+    unit) run unit test/unit/*.test.ts test/unit/facts/*.test.ts ;;
     lab) run lab test/lab/*.test.ts ;;
     integration) run integration test/integration/*.test.ts ;;
     vm) run vm test/vm/*.test.ts ;;

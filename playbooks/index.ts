@@ -6,6 +6,8 @@ export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>
   exec: () => import('./exec.js'),
   'rolling-restart': () => import('./rolling-restart.js'),
   'backup-install': () => import('./backup-install.js'),
+  'move-data': () => import('./move-data.js'),
+  'move-data-cleanup': () => import('./move-data-cleanup.js'),
   'prepare-disk': () => import('./prepare-disk.js'),
 };
 

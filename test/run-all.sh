@@ -22,7 +22,7 @@ run() { # run TIER FILES...
 }
 for tier in $TIERS; do
   case $tier in
-    unit) run unit test/unit/*.test.ts ;;
+    unit) run unit test/unit/*.test.ts test/unit/*/*.test.ts ;;
     browser) run browser test/browser/*.test.ts ;;
     lab) run lab test/lab/*.test.ts ;;
     integration) run integration test/integration/*.test.ts ;;

@@ -21,7 +21,8 @@ const shapes: Record<string, () => string> = {
   '20 000 replicas, a problem each': () => replicas(Array.from({ length: 20_000 }, (_, i) => `          - {host: h${i}, address: ${ip(i)}, ssh: {port: 0}}`)),
   '2000 nested maps': () => `${head}  vars:\n${Array.from({ length: 2000 }, (_, i) => `${'  '.repeat(i + 2)}k${i}:`).join('\n')}\n${'  '.repeat(2002)}v: 1\n`,
   '130 000 valid replicas': () => replicas(Array.from({ length: 130_000 }, (_, i) => `          - {host: h${i}, address: ${ip(i)}}`)),
-  'flow list near the node limit (990 000 items)': () => `${head}  vars:\n    x: [${Array(990_000).fill('0').join(',')}]\nclusters: {c: {shards: [{replicas: [{host: h1, address: 10.0.0.1}]}]}}\n`,
+  'flow list near the node limit (990 000 items)': () =>
+    `${head}  vars:\n    x: [${Array(990_000).fill('0').join(',')}]\nclusters: {c: {shards: [{replicas: [{host: h1, address: 10.0.0.1}]}]}}\n`,
   'flow list past the node limit (4M items, 8 MB)': () => `${head}  vars:\n    x: [${Array(4_000_000).fill('0').join(',')}]\n`,
 };
 
@@ -30,7 +31,13 @@ async function measure(label: string, file: string): Promise<void> {
   const [wall, user, sys, kb] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
   const lines = r.stderr.split('\n');
   const verdict = (lines.find((l) => /^\S+:\d+:\d+: /.test(l)) ?? lines.find((l) => l.startsWith('chops: ')) ?? r.stdout.split('\n')[0]).replace(dir, '…');
-  console.log(`${label.padEnd(48)} exit ${String(r.exitCode).padEnd(3)} wall ${wall.toFixed(2).padStart(6)} s  cpu ${(user + sys).toFixed(2).padStart(6)} s  rss ${Math.round(kb / 1024).toString().padStart(5)} MB  ${verdict.slice(0, 90)}`);
+  console.log(
+    `${label.padEnd(48)} exit ${String(r.exitCode).padEnd(3)} wall ${wall.toFixed(2).padStart(6)} s  cpu ${(user + sys).toFixed(2).padStart(6)} s  rss ${Math.round(
+      kb / 1024,
+    )
+      .toString()
+      .padStart(5)} MB  ${verdict.slice(0, 90)}`,
+  );
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'chops-bench-inv-'));

@@ -50,13 +50,20 @@ async function main(): Promise<void> {
       const first = lab.nodes.find((n) => n.name === online)!;
       const rows = Math.round(p.gb * scale * ROWS_PER_GB);
       const t0 = Date.now();
-      await chQuery(first, `INSERT INTO lab.events_local (ts, id, v) SELECT now(), number, concat(hex(cityHash64(number)), hex(cityHash64(number + 1)), hex(cityHash64(number + 2)), hex(cityHash64(number + 3))) FROM numbers(${rows})`, { timeoutMs: 1_800_000 });
+      await chQuery(
+        first,
+        `INSERT INTO lab.events_local (ts, id, v) SELECT now(), number, concat(hex(cityHash64(number)), hex(cityHash64(number + 1)), hex(cityHash64(number + 2)), hex(cityHash64(number + 3))) FROM numbers(${rows})`,
+        { timeoutMs: 1_800_000 },
+      );
       await waitClusterIdle(lab.nodes, 1_800_000);
       const bytes = Number((await labSh(lab, online, 'du -sb /var/lib/clickhouse | cut -f1')).trim());
       console.error(`${p.size}: ${rows} rows, ${(bytes / 1e9).toFixed(2)} GB on ${online} (generated and replicated in ${fmtS(Date.now() - t0)})`);
 
       const move = async (host: string, extra: string[]) => {
-        const r = await chops(['run', 'move-data', '-i', lab.inventoryPath, '--volume', 'existing', '--no-backup-check', '--yes', '--json', '--limit', host, ...extra], { timeoutMs: 3_600_000 });
+        const r = await chops(
+          ['run', 'move-data', '-i', lab.inventoryPath, '--volume', 'existing', '--no-backup-check', '--yes', '--json', '--limit', host, ...extra],
+          { timeoutMs: 3_600_000 },
+        );
         if (r.code !== 0) throw new Error(`move-data on ${host} failed:\n${r.stdout.slice(-3000)}\n${r.stderr}`);
         const ev = events(r.stdout).filter((e) => e.type === 'result' && e.host === host);
         const healthy = ev.find((e) => e.step === 'wait until healthy')?.data;
@@ -66,8 +73,20 @@ async function main(): Promise<void> {
       const two = await move(online, []);
       const off = await move(offline, ['--copy', 'offline']);
       // A bare rsync of the same tree (the old directory set aside on the moved host) onto the same volume.
-      const bare = await labSh(lab, online, 'rm -rf /mnt/chops-lab-disk/bare; s=$(date +%s%N); rsync -aH /var/lib/clickhouse-tmp/ /mnt/chops-lab-disk/bare/; e=$(date +%s%N); rm -rf /mnt/chops-lab-disk/bare; echo $(( (e - s) / 1000000 ))');
-      out.push({ size: p.size, bytes, twoPhaseDowntimeMs: two.downtimeMs, offlineDowntimeMs: off.downtimeMs, firstPassMs: two.passes[0]?.ms ?? NaN, bareRsyncMs: Number(bare.trim()), passes: two.passes.length });
+      const bare = await labSh(
+        lab,
+        online,
+        'rm -rf /mnt/chops-lab-disk/bare; s=$(date +%s%N); rsync -aH /var/lib/clickhouse-tmp/ /mnt/chops-lab-disk/bare/; e=$(date +%s%N); rm -rf /mnt/chops-lab-disk/bare; echo $(( (e - s) / 1000000 ))',
+      );
+      out.push({
+        size: p.size,
+        bytes,
+        twoPhaseDowntimeMs: two.downtimeMs,
+        offlineDowntimeMs: off.downtimeMs,
+        firstPassMs: two.passes[0]?.ms ?? NaN,
+        bareRsyncMs: Number(bare.trim()),
+        passes: two.passes.length,
+      });
     }
     console.log('\nmove-data downtime per replica (stopped → healthy), same data, same run');
     console.log('size      data      two-phase   offline     ratio   live passes   1st pass    bare rsync -aH   overhead');
@@ -80,8 +99,12 @@ async function main(): Promise<void> {
     const ra = a.twoPhaseDowntimeMs / a.offlineDowntimeMs;
     const rb = b.twoPhaseDowntimeMs / b.offlineDowntimeMs;
     console.log(`\ndowntime ratio two-phase/offline: ${ra.toFixed(3)} at ${a.size}, ${rb.toFixed(3)} at ${b.size} (target ≤ 0.10)`);
-    console.log(`two-phase downtime growth ${a.size} → ${b.size}: ${(b.twoPhaseDowntimeMs / a.twoPhaseDowntimeMs).toFixed(2)}× for ${(b.bytes / a.bytes).toFixed(2)}× the data (offline: ${(b.offlineDowntimeMs / a.offlineDowntimeMs).toFixed(2)}×)`);
-    console.log(`online copy (first pass) vs bare rsync -aH: ${(a.firstPassMs / a.bareRsyncMs).toFixed(2)}× and ${(b.firstPassMs / b.bareRsyncMs).toFixed(2)}× (target ≤ 1.1×)`);
+    console.log(
+      `two-phase downtime growth ${a.size} → ${b.size}: ${(b.twoPhaseDowntimeMs / a.twoPhaseDowntimeMs).toFixed(2)}× for ${(b.bytes / a.bytes).toFixed(2)}× the data (offline: ${(b.offlineDowntimeMs / a.offlineDowntimeMs).toFixed(2)}×)`,
+    );
+    console.log(
+      `online copy (first pass) vs bare rsync -aH: ${(a.firstPassMs / a.bareRsyncMs).toFixed(2)}× and ${(b.firstPassMs / b.bareRsyncMs).toFixed(2)}× (target ≤ 1.1×)`,
+    );
   } finally {
     await lab.down();
   }

@@ -109,7 +109,8 @@ async function oneRun(impl: Impl, dir: string, mode: Mode) {
 async function pastRuns(impl: Impl, dir: string): Promise<string> {
   const s = new impl.state.RunStore(dir);
   const st = await s.create(init(impl, hostNames()));
-  for (const h of hostNames()) for (const step of STEPS) impl.state.markStep(st, 1, step, h, { status: 'done', note: `${step} ok`, data: { x: 'y'.repeat(100) } });
+  for (const h of hostNames())
+    for (const step of STEPS) impl.state.markStep(st, 1, step, h, { status: 'done', note: `${step} ok`, data: { x: 'y'.repeat(100) } });
   st.outcome = 'succeeded';
   await s.save(st);
   await s.flush();
@@ -132,7 +133,11 @@ async function pruneOnce(impl: Impl, dir: string, current: string): Promise<numb
 
 const root = mkdtempSync(join(tmpdir(), 'chops-bench-state-'));
 try {
-  const impls: Record<Mode, Impl> = { before: await loadBefore(root), rewrite: { state, pruneLogs: runlog.pruneLogs }, journal: { state, pruneLogs: runlog.pruneLogs } };
+  const impls: Record<Mode, Impl> = {
+    before: await loadBefore(root),
+    rewrite: { state, pruneLogs: runlog.pruneLogs },
+    journal: { state, pruneLogs: runlog.pruneLogs },
+  };
   const modes: Mode[] = ['before', 'rewrite', 'journal'];
   const res = Object.fromEntries(modes.map((m) => [m, { wall: [] as number[], cpu: [] as number[], transitions: 0, bytes: 0 }])) as Record<
     Mode,
@@ -153,11 +158,15 @@ try {
   for (const m of modes) {
     const w = median(res[m].wall);
     const c = median(res[m].cpu);
-    console.log(`${m.padEnd(8)} wall ${w.toFixed(1).padStart(7)} ms (${((w * 1000) / res[m].transitions).toFixed(0).padStart(5)} µs/transition)  cpu ${c.toFixed(1).padStart(7)} ms   final state file ${(res[m].bytes / 1024).toFixed(1)} KB`);
+    console.log(
+      `${m.padEnd(8)} wall ${w.toFixed(1).padStart(7)} ms (${((w * 1000) / res[m].transitions).toFixed(0).padStart(5)} µs/transition)  cpu ${c.toFixed(1).padStart(7)} ms   final state file ${(res[m].bytes / 1024).toFixed(1)} KB`,
+    );
   }
   const ratio = (a: Mode, b: Mode, key: 'wall' | 'cpu') => (median(res[a][key]) / median(res[b][key])).toFixed(1);
   console.log(`journal vs before:  ${ratio('before', 'journal', 'wall')}× less wall, ${ratio('before', 'journal', 'cpu')}× less CPU`);
-  console.log(`journal vs rewrite: ${ratio('rewrite', 'journal', 'wall')}× less wall, ${ratio('rewrite', 'journal', 'cpu')}× less CPU   (JSON rewrite vs the YAML emitter's: ${ratio('before', 'rewrite', 'wall')}× wall, ${ratio('before', 'rewrite', 'cpu')}× CPU)`);
+  console.log(
+    `journal vs rewrite: ${ratio('rewrite', 'journal', 'wall')}× less wall, ${ratio('rewrite', 'journal', 'cpu')}× less CPU   (JSON rewrite vs the YAML emitter's: ${ratio('before', 'rewrite', 'wall')}× wall, ${ratio('before', 'rewrite', 'cpu')}× CPU)`,
+  );
 
   const cur = { before: await pastRuns(impls.before, join(root, 'prune-before')), after: await pastRuns(impls.journal, join(root, 'prune-after')) };
   const pb: number[] = [];
@@ -167,7 +176,9 @@ try {
     pa.push(await pruneOnce(impls.journal, join(root, 'prune-after'), cur.after));
   }
   const [b, a] = [median(pb), median(pa)];
-  console.log(`prune over ${RUNS} past runs, none due (median of 3): before ${b.toFixed(0)} ms (${((b * 1000) / RUNS).toFixed(0)} µs/run), now ${a.toFixed(0)} ms (${((a * 1000) / RUNS).toFixed(0)} µs/run): ${(b / a).toFixed(1)}×`);
+  console.log(
+    `prune over ${RUNS} past runs, none due (median of 3): before ${b.toFixed(0)} ms (${((b * 1000) / RUNS).toFixed(0)} µs/run), now ${a.toFixed(0)} ms (${((a * 1000) / RUNS).toFixed(0)} µs/run): ${(b / a).toFixed(1)}×`,
+  );
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -31,7 +31,19 @@ export default definePlaybook({
   summary(results) {
     const rows = results
       .filter((r) => r.step === 'install cron schedule' && r.data)
-      .map((r) => r.data as { host: string; shard: string; enabled: boolean; reason: string; full: string; diff: string; tz: string; next?: { full: string[]; diff: string[] } })
+      .map(
+        (r) =>
+          r.data as {
+            host: string;
+            shard: string;
+            enabled: boolean;
+            reason: string;
+            full: string;
+            diff: string;
+            tz: string;
+            next?: { full: string[]; diff: string[] };
+          },
+      )
       .filter((d) => d.enabled)
       .sort((a, b) => a.shard.localeCompare(b.shard))
       .map((d) => [d.shard, d.host, `${d.full}  →  ${d.next!.full.join(', ')}`, `${d.diff}  →  ${d.next!.diff.join(', ')}`]);

@@ -40,7 +40,12 @@ export default definePlaybook<Params>({
     { name: 'cmd', type: 'strings', required: true, description: 'shell command to run (repeat --cmd for several, run in order)' },
     { name: 'scope', type: 'choice', choices: ['each', 'rolling', 'once'], default: 'each', description: 'each host in parallel, rolling, or once' },
     { name: 'rolling', type: 'boolean', description: 'same as --scope rolling' },
-    { name: 'gates', type: 'boolean', default: true, description: 'rolling only: ClickHouse health gates around each replica (false for work on hosts whose server is not running)' },
+    {
+      name: 'gates',
+      type: 'boolean',
+      default: true,
+      description: 'rolling only: ClickHouse health gates around each replica (false for work on hosts whose server is not running)',
+    },
     { name: 'sudo', type: 'boolean', description: 'run through sudo -n even if the inventory does not say so' },
     { name: 'timeout', type: 'duration', description: 'kill a command that runs longer than this' },
     { name: 'reboot', type: 'boolean', description: 'reboot each host after the commands and wait for it (new boot id)' },
@@ -52,7 +57,13 @@ export default definePlaybook<Params>({
     const scope = p.rolling ? 'rolling' : p.scope;
     const steps = commandSteps(p.cmd, p, '', scope === 'rolling');
     if (p.reboot) {
-      steps.push({ name: 'reboot and wait for a new boot', disruptive: true, waitsFor: 'ssh answers with a new boot id', downtime: 'starts', run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }) });
+      steps.push({
+        name: 'reboot and wait for a new boot',
+        disruptive: true,
+        waitsFor: 'ssh answers with a new boot id',
+        downtime: 'starts',
+        run: ({ host, run }) => rebootAndWait(host, { timeoutMs: p['reboot-timeout'], runId: run.runId }),
+      });
       steps.push(...commandSteps(p.after ?? [], p, 'after reboot ', scope === 'rolling'));
     }
     if (scope !== 'rolling' || !p.gates) return [{ name: 'commands', scope, steps }];

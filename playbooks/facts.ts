@@ -24,8 +24,15 @@ export default definePlaybook({
   summary(results) {
     const rows = results.map((r) => {
       const f = r.data as HostFacts;
-      const disks = f.disks.filter((d) => d.type === 'disk').map((d) => `${d.name}:${formatBytes(d.size)}${d.children?.length ? `(${d.children.length} parts)` : d.fstype ? `(${d.fstype})` : '(empty)'}`).join(' ') || (f.disksError ? 'n/a' : 'none');
-      const dd = 'error' in f.dataDir ? `? (${f.dataDir.error})` : `${f.dataDir.fsType} ${formatBytes(f.dataDir.availBytes)} free of ${formatBytes(f.dataDir.sizeBytes)} (${f.dataDir.usePercent}% used)`;
+      const disks =
+        f.disks
+          .filter((d) => d.type === 'disk')
+          .map((d) => `${d.name}:${formatBytes(d.size)}${d.children?.length ? `(${d.children.length} parts)` : d.fstype ? `(${d.fstype})` : '(empty)'}`)
+          .join(' ') || (f.disksError ? 'n/a' : 'none');
+      const dd =
+        'error' in f.dataDir
+          ? `? (${f.dataDir.error})`
+          : `${f.dataDir.fsType} ${formatBytes(f.dataDir.availBytes)} free of ${formatBytes(f.dataDir.sizeBytes)} (${f.dataDir.usePercent}% used)`;
       return [r.host, f.os, f.kernel, disks, dd, f.clickhouseService];
     });
     return renderTable(['HOST', 'OS', 'KERNEL', 'DISKS', 'DATA DIR', 'CLICKHOUSE'], rows).trimEnd();

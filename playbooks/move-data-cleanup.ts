@@ -32,12 +32,17 @@ export default definePlaybook<Params>({
             const l = layoutOf(host.def, params);
             const s = await readSituation(host, l);
             const ph = phaseOf(s);
-            if (ph.phase !== 'swapped') throw new ChopsError(`${host.name}: not moved: ${ph.why}`, { hint: 'run move-data first; the old directory is kept until then' });
+            if (ph.phase !== 'swapped')
+              throw new ChopsError(`${host.name}: not moved: ${ph.why}`, { hint: 'run move-data first; the old directory is kept until then' });
             if (!s.old.exists) return { changed: false, note: `${l.oldDir} already removed` };
             const st = await serviceState(host);
-            if (st !== 'active') throw new ChopsError(`${host.name}: clickhouse-server is ${st}: not deleting the only other copy of its data while the server is not healthy`);
+            if (st !== 'active')
+              throw new ChopsError(`${host.name}: clickhouse-server is ${st}: not deleting the only other copy of its data while the server is not healthy`);
             const m = await host.probe({ nothrow: true })`cat -- ${verifiedMarker(l)}`;
-            if (m.code !== 0) throw new ChopsError(`${host.name}: no verification record ${verifiedMarker(l)}: move-data did not finish verifying this replica`, { hint: '`chops resume` the move-data run first' });
+            if (m.code !== 0)
+              throw new ChopsError(`${host.name}: no verification record ${verifiedMarker(l)}: move-data did not finish verifying this replica`, {
+                hint: '`chops resume` the move-data run first',
+              });
             return { changed: false, note: `verified: ${m.stdout.trim()}` };
           },
         },

@@ -12,9 +12,10 @@ import { moveSummary } from '../tasks/datadir/summary.js';
 
 export default definePlaybook<MoveParams>({
   name: 'move-data',
-  description: 'Move the ClickHouse data directory onto a new volume replica by replica: copy online, stop only for the final pass, swap, verify; rollback on failure',
+  description:
+    'Move the ClickHouse data directory onto a new volume replica by replica: copy online, stop only for the final pass, swap, verify; rollback on failure',
   params: MOVE_PARAMS,
-  phases(p, inventory) {
+  phases(p, _inventory) {
     const prepare = p.volume === 'prepare';
     const phases: Phase<MoveParams>[] = [
       {

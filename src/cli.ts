@@ -27,16 +27,28 @@ const hostOptions = (c: ReturnType<typeof cli.command>) =>
 hostOptions(cli.command('plan <playbook>', 'Show every command a run would perform, decided on real facts (changes nothing)'))
   .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
   .allowUnknownOptions()
-  .action((name: string, flags: any) => dispatch(async () => (await import('./commands/run.js')).planCommand(name, typed(flags), await playbookFlags(typed(flags)))));
+  .action((name: string, flags: any) =>
+    dispatch(async () => (await import('./commands/run.js')).planCommand(name, typed(flags), await playbookFlags(typed(flags)))),
+  );
 
 hostOptions(cli.command('run <playbook>', 'Run a playbook (playbook parameters go after it: chops run exec --cmd "uptime")'))
-  .option('-y, --yes', 'do not ask before steps that stop servers or destroy data (rolling-restart, exec --rolling/--reboot); required for them without a terminal')
+  .option(
+    '-y, --yes',
+    'do not ask before steps that stop servers or destroy data (rolling-restart, exec --rolling/--reboot); required for them without a terminal',
+  )
   .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
   .option('--parallel-hosts <n>', 'hosts worked on at once in each-host phases', { default: 64 })
   .allowUnknownOptions()
-  .action((name: string, flags: any) => dispatch(async () => (await import('./commands/run.js')).runCommand(name, typed(flags), await playbookFlags(typed(flags)))));
+  .action((name: string, flags: any) =>
+    dispatch(async () => (await import('./commands/run.js')).runCommand(name, typed(flags), await playbookFlags(typed(flags)))),
+  );
 
-hostOptions(cli.command('resume [run]', 'Continue an interrupted or failed run from the step in progress (default: the latest unfinished, not abandoned run of this inventory)'))
+hostOptions(
+  cli.command(
+    'resume [run]',
+    'Continue an interrupted or failed run from the step in progress (default: the latest unfinished, not abandoned run of this inventory)',
+  ),
+)
   .option('-y, --yes', 'do not ask before steps that stop servers or destroy data; required for them without a terminal')
   .option('--parallel-shards <n>', 'shards worked on at once in rolling phases', { default: 2 })
   .option('--parallel-hosts <n>', 'hosts worked on at once in each-host phases', { default: 64 })
@@ -130,7 +142,11 @@ async function dispatch(fn: () => Promise<number>): Promise<void> {
     const { redactor } = await import('./secrets.js');
     const { printable } = await import('./inventory/values.js');
     // Whatever a message quotes (a path, a key, a flag) reaches the terminal escaped and short.
-    const safe = (text: string) => printable(redactor.redact(text)).split('\n').map((l) => (l.length > 2000 ? `${l.slice(0, 2000)}... (${l.length} characters)` : l)).join('\n');
+    const safe = (text: string) =>
+      printable(redactor.redact(text))
+        .split('\n')
+        .map((l) => (l.length > 2000 ? `${l.slice(0, 2000)}... (${l.length} characters)` : l))
+        .join('\n');
     if (err instanceof ChopsError) {
       process.stderr.write(`chops: ${safe(err.message)}\n${err.hint ? `  fix: ${safe(err.hint)}\n` : ''}`);
       process.exitCode = err.exitCode;

@@ -97,5 +97,7 @@ export interface FactQueryClient {
 /** Read FACT on HOST through CLIENT, cached in HOST's fact cache (key prefixed `sql:`). */
 export function readQueryFact<T, A>(host: { def: Host; facts: FactCache }, client: FactQueryClient, fact: QueryFact<T, A>, arg?: A): Promise<T> {
   const key = `sql:${arg === undefined ? fact.name : `${fact.name}\0${JSON.stringify(arg)}`}`;
-  return host.facts.get(key, async () => fact.parse(await client.query(fact.query(arg as A, host.def), { timeoutMs: fact.timeoutMs ?? 10_000 }), arg as A, host.def));
+  return host.facts.get(key, async () =>
+    fact.parse(await client.query(fact.query(arg as A, host.def), { timeoutMs: fact.timeoutMs ?? 10_000 }), arg as A, host.def),
+  );
 }

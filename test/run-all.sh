@@ -7,7 +7,7 @@
 #   always tears its labs down. `TIERS="unit lab"` runs a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TIERS=${TIERS:-"unit browser lab integration vm"}
+TIERS=${TIERS:-"lint unit browser lab integration vm"}
 t0=$(date +%s)
 log() { printf '\n[test %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 scripts/setup.sh
@@ -22,6 +22,8 @@ run() { # run TIER FILES...
 }
 for tier in $TIERS; do
   case $tier in
+    lint) log 'lint: biome (lint + format) and madge (no import cycles)'
+          npx biome ci --reporter=summary . && npx madge --circular --extensions ts src tasks playbooks facts templates >/dev/null && log 'lint passed' ;;
     unit) run unit test/unit/*.test.ts test/unit/*/*.test.ts ;;
     browser) run browser test/browser/*.test.ts ;;
     lab) run lab test/lab/*.test.ts ;;

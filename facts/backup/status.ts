@@ -73,7 +73,10 @@ export function parseBackupStatus(stdout: string, code: number, stderr: string, 
   }
   const holder = lockLines.slice(1).join(' ').trim();
   const since = /since (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)/.exec(holder)?.[1];
-  const lock = lockLines[0] === 'busy' ? { held: true, holder: holder || 'holder unknown', heldSeconds: since ? Math.max(0, nodeNow - Date.parse(since) / 1000) : undefined } : { held: false };
+  const lock =
+    lockLines[0] === 'busy'
+      ? { held: true, holder: holder || 'holder unknown', heldSeconds: since ? Math.max(0, nodeNow - Date.parse(since) / 1000) : undefined }
+      : { held: false };
   const base: BackupNodeStatus = { present: false, installed: sec.installed?.trim() === 'yes', lock, nodeNow };
   const text = (sec.status ?? '').trim();
   if (!text) return base;
@@ -81,11 +84,23 @@ export function parseBackupStatus(stdout: string, code: number, stderr: string, 
   try {
     j = JSON.parse(text);
   } catch (e) {
-    throw new ChopsError(`${hostName}: backup status file ${S.stateDir}/status.json is not valid JSON (${(e as Error).message})`, { hint: 'the next agent run rewrites it; check the disk of the node' });
+    throw new ChopsError(`${hostName}: backup status file ${S.stateDir}/status.json is not valid JSON (${(e as Error).message})`, {
+      hint: 'the next agent run rewrites it; check the disk of the node',
+    });
   }
   if (j?.format !== 1) throw new ChopsError(`${hostName}: backup status file has unknown format ${JSON.stringify(j?.format)}`);
   const rec = (r: any): BackupRecord | undefined =>
-    r ? { name: r.name, base: r.base ?? null, chain: r.chain ?? 0, finished: r.finished, sizeBytes: r.size_bytes ?? 0, previousSizeBytes: r.previous_size_bytes ?? null, durationSeconds: r.duration_s ?? 0 } : undefined;
+    r
+      ? {
+          name: r.name,
+          base: r.base ?? null,
+          chain: r.chain ?? 0,
+          finished: r.finished,
+          sizeBytes: r.size_bytes ?? 0,
+          previousSizeBytes: r.previous_size_bytes ?? null,
+          durationSeconds: r.duration_s ?? 0,
+        }
+      : undefined;
   const a = j.last_attempt;
   return {
     ...base,
@@ -93,7 +108,20 @@ export function parseBackupStatus(stdout: string, code: number, stderr: string, 
     enabled: j.enabled,
     shard: j.shard,
     lastAttempt: a
-      ? { type: a.type, requested: a.requested, name: a.name, base: a.base, chain: a.chain, started: a.started, pid: a.pid, result: a.result, exitCode: a.exit_code, phase: a.phase, durationSeconds: a.duration_s, error: a.error }
+      ? {
+          type: a.type,
+          requested: a.requested,
+          name: a.name,
+          base: a.base,
+          chain: a.chain,
+          started: a.started,
+          pid: a.pid,
+          result: a.result,
+          exitCode: a.exit_code,
+          phase: a.phase,
+          durationSeconds: a.duration_s,
+          error: a.error,
+        }
       : undefined,
     lastFull: rec(j.last_full),
     lastDiff: rec(j.last_diff),
@@ -122,7 +150,11 @@ export function newestGoodBackup(s: BackupNodeStatus): NewestBackup | undefined 
 }
 
 /** The host that backs up SHARD: backup.active names it, else the shard's first replica. */
-export function activeReplica<H extends { name: string; shardName: string; cluster: string; replica: number }>(hosts: H[], shard: { name: string; cluster: string }, active: Record<string, string> = {}): H | undefined {
+export function activeReplica<H extends { name: string; shardName: string; cluster: string; replica: number }>(
+  hosts: H[],
+  shard: { name: string; cluster: string },
+  active: Record<string, string> = {},
+): H | undefined {
   const inShard = hosts.filter((h) => h.cluster === shard.cluster && h.shardName === shard.name);
   return inShard.find((h) => h.name === active[shard.name]) ?? inShard.sort((a, b) => a.replica - b.replica)[0];
 }

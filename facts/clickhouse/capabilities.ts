@@ -21,8 +21,14 @@ export function parseCapabilities(rows: Record<string, unknown>[]): Capabilities
   if (typeof version !== 'string' || !version) throw new ChopsError(`capability probe: no version() in ${rows.length} row(s)`);
   return {
     version,
-    systemTables: rows.filter((r) => r.kind === 'table').map((r) => String(r.name)).sort(),
-    columns: rows.filter((r) => r.kind === 'column').map((r) => `${r.tbl}.${r.name}`).sort(),
+    systemTables: rows
+      .filter((r) => r.kind === 'table')
+      .map((r) => String(r.name))
+      .sort(),
+    columns: rows
+      .filter((r) => r.kind === 'column')
+      .map((r) => `${r.tbl}.${r.name}`)
+      .sort(),
   };
 }
 
@@ -64,7 +70,10 @@ const probed = new WeakMap<ProbeClient, Promise<Capabilities>>();
  * (the client of a stopped server is closed, so a restarted — maybe upgraded — server is probed
  * afresh). The result goes to EMIT (the run log) once. A failed probe is not kept.
  */
-export function serverCapabilities(client: ProbeClient, emit?: (ev: { type: 'capabilities'; host: string; version: string; features: Record<string, boolean> }) => void): Promise<Capabilities> {
+export function serverCapabilities(
+  client: ProbeClient,
+  emit?: (ev: { type: 'capabilities'; host: string; version: string; features: Record<string, boolean> }) => void,
+): Promise<Capabilities> {
   let p = probed.get(client);
   if (!p) {
     p = client.query(capabilities.query(undefined, undefined as never), { timeoutMs: capabilities.timeoutMs }).then((rows) => parseCapabilities(rows));

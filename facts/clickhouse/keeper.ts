@@ -16,13 +16,26 @@ export interface KeeperState {
 export function parseKeeperState(rows: Record<string, unknown>[]): KeeperState {
   if (rows.length === 0) return { member: false };
   const m = new Map(rows.map((r) => [String(r.metric), Number(r.value)]));
-  const role = m.get('KeeperIsLeader') ? 'leader' : m.get('KeeperIsFollower') ? 'follower' : m.get('KeeperIsObserver') ? 'observer' : m.get('KeeperIsStandalone') ? 'standalone' : 'none';
-  return { member: true, role, ...(role === 'leader' ? { followers: m.get('KeeperFollowers') ?? 0, syncedFollowers: m.get('KeeperSyncedFollowers') ?? 0 } : {}) };
+  const role = m.get('KeeperIsLeader')
+    ? 'leader'
+    : m.get('KeeperIsFollower')
+      ? 'follower'
+      : m.get('KeeperIsObserver')
+        ? 'observer'
+        : m.get('KeeperIsStandalone')
+          ? 'standalone'
+          : 'none';
+  return {
+    member: true,
+    role,
+    ...(role === 'leader' ? { followers: m.get('KeeperFollowers') ?? 0, syncedFollowers: m.get('KeeperSyncedFollowers') ?? 0 } : {}),
+  };
 }
 
 export const keeperState = defineQueryFact({
   name: 'embedded keeper',
-  query: () => `SELECT metric, value FROM system.asynchronous_metrics WHERE metric IN ('KeeperIsLeader', 'KeeperIsFollower', 'KeeperIsObserver', 'KeeperIsStandalone', 'KeeperFollowers', 'KeeperSyncedFollowers')`,
+  query: () =>
+    `SELECT metric, value FROM system.asynchronous_metrics WHERE metric IN ('KeeperIsLeader', 'KeeperIsFollower', 'KeeperIsObserver', 'KeeperIsStandalone', 'KeeperFollowers', 'KeeperSyncedFollowers')`,
   parse: (rows) => parseKeeperState(rows),
   timeoutMs: 10_000,
 });

@@ -15,12 +15,24 @@ export interface LoaderProgress {
 export function parseLoaderProgress(rows: Record<string, unknown>[]): LoaderProgress {
   const r = rows[0] ?? {};
   const failed = Number(r.failed ?? 0);
-  return { total: Number(r.total ?? 0), pending: Number(r.pending ?? 0), failed, ...(failed ? { error: String(r.error ?? '').split('\n')[0].slice(0, 200) } : {}) };
+  return {
+    total: Number(r.total ?? 0),
+    pending: Number(r.pending ?? 0),
+    failed,
+    ...(failed
+      ? {
+          error: String(r.error ?? '')
+            .split('\n')[0]
+            .slice(0, 200),
+        }
+      : {}),
+  };
 }
 
 export const loaderProgress = defineQueryFact({
   name: 'asynchronous loader',
-  query: () => `SELECT count() AS total, countIf(status = 'PENDING') AS pending, countIf(status = 'FAILED') AS failed, anyIf(exception, status = 'FAILED') AS error FROM system.asynchronous_loader`,
+  query: () =>
+    `SELECT count() AS total, countIf(status = 'PENDING') AS pending, countIf(status = 'FAILED') AS failed, anyIf(exception, status = 'FAILED') AS error FROM system.asynchronous_loader`,
   parse: (rows) => parseLoaderProgress(rows),
   timeoutMs: 10_000,
 });

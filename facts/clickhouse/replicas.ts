@@ -90,7 +90,11 @@ export interface ReplicaProblem {
 export function replicaProblems(rows: ReplicaRow[], g: ReplicaThresholds): ReplicaProblem[] {
   const s = summarizeReplicas(rows);
   const out: ReplicaProblem[] = [];
-  if (s.tables < g.minReplicatedTables) out.push({ kind: 'unseen', text: `sees ${s.tables} replicated table(s), expected at least ${g.minReplicatedTables} (a user without SHOW TABLES on the data databases sees none; or set gates.min_replicated_tables)` });
+  if (s.tables < g.minReplicatedTables)
+    out.push({
+      kind: 'unseen',
+      text: `sees ${s.tables} replicated table(s), expected at least ${g.minReplicatedTables} (a user without SHOW TABLES on the data databases sees none; or set gates.min_replicated_tables)`,
+    });
   if (s.readonly.length) out.push({ kind: 'writable', text: `read-only: ${s.readonly.join(', ')}` });
   if (s.sessionExpired.length) out.push({ kind: 'writable', text: `ZooKeeper session expired: ${s.sessionExpired.join(', ')}` });
   const perTable = (f: (r: ReplicaRow) => number, max: number, label: string) => {

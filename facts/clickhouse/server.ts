@@ -9,7 +9,8 @@ export interface ServerInfo {
 
 export function parseServerInfo(rows: Record<string, unknown>[]): ServerInfo {
   const r = rows[0];
-  if (!r || typeof r.version !== 'string' || r.version === '') throw new ChopsError(`SELECT version(), uptime() returned ${JSON.stringify(rows).slice(0, 200)}`);
+  if (!r || typeof r.version !== 'string' || r.version === '')
+    throw new ChopsError(`SELECT version(), uptime() returned ${JSON.stringify(rows).slice(0, 200)}`);
   return { version: r.version, uptimeSeconds: Number(r.uptime) };
 }
 

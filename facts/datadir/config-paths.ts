@@ -75,12 +75,15 @@ interface Node {
 export function parseXml(xml: string): Node {
   const root: Node = { name: '#root', text: '', children: [] };
   const stack: Node[] = [root];
-  const s = xml.replace(/<!--[\s\S]*?-->/g, '').replace(/<\?[\s\S]*?\?>/g, '').replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_, t: string) => escapeText(t));
+  const s = xml
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .replace(/<\?[\s\S]*?\?>/g, '')
+    .replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_, t: string) => escapeText(t));
   const re = /<(\/?)([A-Za-z_][\w.:-]*)([^>]*?)(\/?)>|([^<]+)/g;
   for (let m = re.exec(s); m; m = re.exec(s)) {
     const top = stack[stack.length - 1];
     if (m[5] !== undefined) {
-      top.text += unescape(m[5]);
+      top.text += unescapeXml(m[5]);
       continue;
     }
     const [, close, name, , selfClose] = m;
@@ -108,5 +111,11 @@ function textAt(n: Node, path: string[]): string | undefined {
   return c && c.children.length === 0 && t ? t : undefined;
 }
 
-const unescape = (t: string) => t.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+const unescapeXml = (t: string) =>
+  t
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 const escapeText = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');

@@ -91,7 +91,16 @@ export function parseFstab(text: string): FstabEntry[] {
     if (!l || l.startsWith('#')) return;
     const f = l.split(/\s+/);
     if (f.length < 3) return;
-    out.push({ source: unoct(f[0]), target: unoct(f[1]), fstype: f[2], options: f[3] ?? 'defaults', dump: f[4] ?? '0', pass: f[5] ?? '0', line: i + 1, disarmed });
+    out.push({
+      source: unoct(f[0]),
+      target: unoct(f[1]),
+      fstype: f[2],
+      options: f[3] ?? 'defaults',
+      dump: f[4] ?? '0',
+      pass: f[5] ?? '0',
+      line: i + 1,
+      disarmed,
+    });
   });
   return out;
 }

@@ -53,7 +53,8 @@ export function parseTreeStats(stdout: string, code: number, stderr: string, dir
   }
   const int = (k: string) => {
     const v = kv.get(k);
-    if (v === undefined || !/^\d+$/.test(v)) throw new Error(`tree stats of ${dir}: "${k}" missing or not a number in the output (${JSON.stringify(stdout.slice(0, 200))})`);
+    if (v === undefined || !/^\d+$/.test(v))
+      throw new Error(`tree stats of ${dir}: "${k}" missing or not a number in the output (${JSON.stringify(stdout.slice(0, 200))})`);
     return Number(v);
   };
   const digest = (k: string) => {

@@ -5,7 +5,8 @@ import { ChopsError } from '../../src/errors.js';
 
 export function parseBootId(stdout: string): string {
   const id = stdout.trim();
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new ChopsError(`cannot read the boot id: /proc/sys/kernel/random/boot_id said ${JSON.stringify(id.slice(0, 80))}`);
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id))
+    throw new ChopsError(`cannot read the boot id: /proc/sys/kernel/random/boot_id said ${JSON.stringify(id.slice(0, 80))}`);
   return id;
 }
 

@@ -27,14 +27,31 @@ export function parseDfLine(text: string): Omit<DiskUsage, 'path' | 'exists'> | 
   if (!line) return undefined;
   const f = line.trim().split(/\s+/);
   const [device, fsType, size, used, avail, cap] = f;
-  return { device, fsType, mount: f.slice(6).join(' '), sizeBytes: Number(size), usedBytes: Number(used), availBytes: Number(avail), usePercent: Number(cap.replace('%', '')) };
+  return {
+    device,
+    fsType,
+    mount: f.slice(6).join(' '),
+    sizeBytes: Number(size),
+    usedBytes: Number(used),
+    availBytes: Number(avail),
+    usePercent: Number(cap.replace('%', '')),
+  };
 }
 
 /** Output of the command below: `@exists yes|no`, then df's header and data line (or its error). */
 export function parseDiskUsage(stdout: string, path: string): DiskUsageFact {
   const exists = /^@exists yes$/m.test(stdout);
   const df = parseDfLine(stdout);
-  if (!df) return { path, error: stdout.replace(/^@exists \w+\n?/m, '').trim().split('\n').pop() || 'df printed nothing' };
+  if (!df)
+    return {
+      path,
+      error:
+        stdout
+          .replace(/^@exists \w+\n?/m, '')
+          .trim()
+          .split('\n')
+          .pop() || 'df printed nothing',
+    };
   return { path, exists, ...df };
 }
 

@@ -203,7 +203,13 @@ class HttpChClient implements ChClient {
     if (settings.max_execution_time === undefined && timeoutMs >= 1000) settings.max_execution_time = Math.ceil(timeoutMs / 1000) + 1;
     const t0 = performance.now();
     const logged = (code: number, note: string) =>
-      this.handle.logSql?.(settings.readonly !== undefined || /^\s*(SELECT|SHOW|DESCRIBE|EXISTS|WITH)\b/i.test(text) ? 'probe' : 'exec', `clickhouse[${queryId}]> ${text.replace(/\s+/g, ' ').trim()}`, code, performance.now() - t0, note);
+      this.handle.logSql?.(
+        settings.readonly !== undefined || /^\s*(SELECT|SHOW|DESCRIBE|EXISTS|WITH)\b/i.test(text) ? 'probe' : 'exec',
+        `clickhouse[${queryId}]> ${text.replace(/\s+/g, ' ').trim()}`,
+        code,
+        performance.now() - t0,
+        note,
+      );
     try {
       const r = await send(queryId, ac.signal, settings);
       logged(0, Array.isArray(r) ? `${r.length} row(s)` : '');
@@ -233,7 +239,11 @@ class HttpChClient implements ChClient {
     const timer = setTimeout(() => ac.abort(), KILL_TIMEOUT_MS);
     try {
       // A chops- query id of its own: the idle gate does not count chops' KILL as someone's work.
-      await this.inner.command({ query: sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`, query_id: `chops-kill-${randomBytes(6).toString('hex')}`, abort_signal: ac.signal });
+      await this.inner.command({
+        query: sql`KILL QUERY WHERE query_id = ${queryId} ASYNC`,
+        query_id: `chops-kill-${randomBytes(6).toString('hex')}`,
+        abort_signal: ac.signal,
+      });
     } catch {
       // the server may be gone; the timeout error says what happened
     } finally {

@@ -65,7 +65,9 @@ export async function abandonCommand(runId: string, flags: { inventory?: string;
   const reason = flagText(flags as Record<string, unknown>, 'reason', 'a reason');
   const mark: Abandoned = { at: new Date().toISOString(), by: `${safeUser()}@${hostname()}`, ...(reason ? { reason } : {}) };
   await writeFile(join(store.runDir(state.id), ABANDONED_FILE), `${JSON.stringify(mark)}\n`, { flag: 'wx', mode: 0o644 });
-  process.stdout.write(`run ${state.id} (${state.playbook}, ${state.outcome}) is abandoned: \`chops resume\` will not pick it; the hosts are as it left them\n`);
+  process.stdout.write(
+    `run ${state.id} (${state.playbook}, ${state.outcome}) is abandoned: \`chops resume\` will not pick it; the hosts are as it left them\n`,
+  );
   return 0;
 }
 

@@ -29,7 +29,7 @@ export function normaliseArgv(argv: string[]): string[] {
 
 function longName(flag: string): string {
   const name = flag.replace(/^--?/, '');
-  return flag.startsWith('--') ? name : SHORT[name] ?? name;
+  return flag.startsWith('--') ? name : (SHORT[name] ?? name);
 }
 
 export type RawValue = string | true;

@@ -23,8 +23,19 @@ export interface BackupFlags extends GlobalFlags {
 }
 
 const EXIT_MEANING: Record<number, string> = {
-  0: 'ok', 2: 'usage', 3: 'disabled on this node', 4: 'node lock busy', 5: 'create failed', 6: 'upload failed', 7: 'retention failed',
-  8: 'clickhouse-backup unusable', 9: 'timeout', 10: 'remote list unreadable', 11: 'killed by a signal', 124: 'chops deadline', 255: 'connection lost',
+  0: 'ok',
+  2: 'usage',
+  3: 'disabled on this node',
+  4: 'node lock busy',
+  5: 'create failed',
+  6: 'upload failed',
+  7: 'retention failed',
+  8: 'clickhouse-backup unusable',
+  9: 'timeout',
+  10: 'remote list unreadable',
+  11: 'killed by a signal',
+  124: 'chops deadline',
+  255: 'connection lost',
 };
 export const agentExitMeaning = (code: number) => EXIT_MEANING[code] ?? `exit ${code}`;
 
@@ -40,9 +51,22 @@ export async function backupCommand(action: string, flags: BackupFlags): Promise
   const { Session } = await import('../engine/session.js');
   const session = new Session(inv, false, () => {});
   try {
-    if (action === 'run') return await runBackups(inv, shards.map((h) => session.handle(h)), flags);
-    if (action === 'status') return await showStatus(inv, shards.map((h) => session.handle(h)), flags);
-    return await showList(shards.map((h) => session.handle(h)), flags);
+    if (action === 'run')
+      return await runBackups(
+        inv,
+        shards.map((h) => session.handle(h)),
+        flags,
+      );
+    if (action === 'status')
+      return await showStatus(
+        inv,
+        shards.map((h) => session.handle(h)),
+        flags,
+      );
+    return await showList(
+      shards.map((h) => session.handle(h)),
+      flags,
+    );
   } finally {
     await session.close();
   }
@@ -58,13 +82,15 @@ function activeHosts(inv: Inventory, shard: string | number | undefined): Host[]
       out.push(s.replicas.find((h) => h.name === name) ?? s.replicas[0]);
     }
   }
-  if (!out.length) throw new UsageError(`--shard ${shard}: no such shard`, { hint: `shards: ${inv.clusters.flatMap((c) => c.shards.map((s) => s.name)).join(', ')}` });
+  if (!out.length)
+    throw new UsageError(`--shard ${shard}: no such shard`, { hint: `shards: ${inv.clusters.flatMap((c) => c.shards.map((s) => s.name)).join(', ')}` });
   return out;
 }
 
 async function runBackups(inv: Inventory, hosts: HostHandle[], flags: BackupFlags): Promise<number> {
   const type = flags.type;
-  if (type !== 'full' && type !== 'diff') throw new UsageError(`--type must be full or diff, got ${JSON.stringify(type)}`, { hint: 'chops backup run --type full|diff [--shard N]' });
+  if (type !== 'full' && type !== 'diff')
+    throw new UsageError(`--type must be full or diff, got ${JSON.stringify(type)}`, { hint: 'chops backup run --type full|diff [--shard N]' });
   const { cronCommand, cronEnvironment } = await import('../../templates/backup/cron.js');
   const { AGENT_PATHS } = await import('../../templates/backup/paths.js');
   const b = inv.backup!;
@@ -78,12 +104,15 @@ async function runBackups(inv: Inventory, hosts: HostHandle[], flags: BackupFlag
       process.stdout.write(`shard ${h.def.shardName}: ${type} backup on ${h.name} (${cronCommand(AGENT_PATHS, type)})\n`);
       const r = await h.$({ nothrow: true, timeoutMs: deadlineMs })`env -i ${env} /bin/sh -c ${cronCommand(AGENT_PATHS, type)}`;
       const lines = r.stderr.trim().split('\n').filter(Boolean);
-      for (const l of lines.filter((x) => / (warn|error) /.test(x) || / phase (create|upload|no-base|chain|lock-busy)/.test(x))) process.stdout.write(`  ${h.name}: ${redactor.redact(l)}\n`);
+      for (const l of lines.filter((x) => / (warn|error) /.test(x) || / phase (create|upload|no-base|chain|lock-busy)/.test(x)))
+        process.stdout.write(`  ${h.name}: ${redactor.redact(l)}\n`);
       const took = formatDuration(performance.now() - t0);
       if (r.code === 0) process.stdout.write(`shard ${h.def.shardName}: ok on ${h.name} in ${took}: ${redactor.redact(lines.at(-2) ?? '')}\n`);
       else {
         failed++;
-        process.stderr.write(`chops: ${h.name}: backup agent exited ${r.code} (${agentExitMeaning(r.code)}) after ${took}: ${redactor.redact(lines.filter((l) => / error /.test(l)).at(-1) ?? lines.at(-1) ?? '')}\n  fix: see ${AGENT_PATHS.logDir}/agent.log on ${h.name}; chops backup status\n`);
+        process.stderr.write(
+          `chops: ${h.name}: backup agent exited ${r.code} (${agentExitMeaning(r.code)}) after ${took}: ${redactor.redact(lines.filter((l) => / error /.test(l)).at(-1) ?? lines.at(-1) ?? '')}\n  fix: see ${AGENT_PATHS.logDir}/agent.log on ${h.name}; chops backup status\n`,
+        );
       }
     }),
   );
@@ -117,14 +146,22 @@ async function showStatus(inv: Inventory, hosts: HostHandle[], flags: BackupFlag
     process.stdout.write(`${JSON.stringify({ ok, maxAgeSeconds: maxAge, maxLockHoldSeconds: maxHold, shards: rows }, null, 2)}\n`);
   } else {
     const ago = (s?: number) => (s === undefined ? '-' : `${formatDuration(s * 1000)} ago`);
-    const size = (n?: number, prev?: number | null) => (n === undefined ? '-' : `${formatBytes(n)}${prev ? ` (${n >= prev ? '+' : ''}${Math.round(((n - prev) / prev) * 100)}%)` : ''}`);
+    const size = (n?: number, prev?: number | null) =>
+      n === undefined ? '-' : `${formatBytes(n)}${prev ? ` (${n >= prev ? '+' : ''}${Math.round(((n - prev) / prev) * 100)}%)` : ''}`;
     const table = renderTable(
       ['SHARD', 'HOST', 'LAST FULL', 'AGE', 'LAST DIFF', 'AGE', 'SIZE (CHANGE)', 'BASE / CHAIN', 'LAST RUN', 'LOCK', 'PROBLEMS'],
       rows.map((r) => [
-        r.shard, r.host, r.lastFull?.name ?? '-', ago(r.lastFull?.ageSeconds), r.lastDiff?.name ?? '-', ago(r.lastDiff?.ageSeconds),
+        r.shard,
+        r.host,
+        r.lastFull?.name ?? '-',
+        ago(r.lastFull?.ageSeconds),
+        r.lastDiff?.name ?? '-',
+        ago(r.lastDiff?.ageSeconds),
         r.newest ? size(r.newest.sizeBytes, r.newest.previousSizeBytes) : '-',
         r.lastDiff ? `${r.lastDiff.base ?? '-'} / ${r.lastDiff.chain}` : '-',
-        r.lastRun ?? '-', r.lock, r.problems.join('; ') || 'ok',
+        r.lastRun ?? '-',
+        r.lock,
+        r.problems.join('; ') || 'ok',
       ]),
     );
     process.stdout.write(table);
@@ -142,7 +179,9 @@ async function showList(hosts: HostHandle[], flags: BackupFlags): Promise<number
         const r = await h.probe({ nothrow: true, timeoutMs: 600_000 })`${AGENT_PATHS.agent} list remote`;
         if (r.code !== 0) {
           bad++;
-          process.stderr.write(`chops: ${h.name}: ${sh`${AGENT_PATHS.agent} list remote`} exited ${r.code}: ${redactor.redact(r.stderr.trim().split('\n').at(-1) ?? '')}\n`);
+          process.stderr.write(
+            `chops: ${h.name}: ${sh`${AGENT_PATHS.agent} list remote`} exited ${r.code}: ${redactor.redact(r.stderr.trim().split('\n').at(-1) ?? '')}\n`,
+          );
           return [];
         }
         return parseAgentList(r.stdout).map((b) => ({ shard: h.def.shardName, host: h.name, ...b }));
@@ -150,6 +189,12 @@ async function showList(hosts: HostHandle[], flags: BackupFlags): Promise<number
     )
   ).flat();
   if (flags.json) process.stdout.write(`${JSON.stringify({ ok: bad === 0, backups: all }, null, 2)}\n`);
-  else process.stdout.write(renderTable(['SHARD', 'NAME', 'DATE', 'SIZE', 'BASE', 'CHAIN', 'STATE'], all.map((b) => [b.shard, b.name, b.date, formatBytes(b.sizeBytes), b.base ?? '-', b.chain < 0 ? 'broken chain' : b.chain, b.good ? 'good' : b.state])));
+  else
+    process.stdout.write(
+      renderTable(
+        ['SHARD', 'NAME', 'DATE', 'SIZE', 'BASE', 'CHAIN', 'STATE'],
+        all.map((b) => [b.shard, b.name, b.date, formatBytes(b.sizeBytes), b.base ?? '-', b.chain < 0 ? 'broken chain' : b.chain, b.good ? 'good' : b.state]),
+      ),
+    );
   return bad ? 1 : 0;
 }

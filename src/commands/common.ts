@@ -22,9 +22,12 @@ export function flagText(flags: Record<string, unknown>, name: string, what = 'a
   const v = flags[name];
   if (v === undefined || v === false) return undefined;
   if (Array.isArray(v)) {
-    throw new UsageError(`--${name} was given ${v.length} times (${v.map((x) => (typeof x === 'string' ? show(x, 30) : '(no value)')).join(', ')}); give it once`, {
-      hint: name === 'limit' ? 'name several hosts in one flag: --limit h1,h2' : `keep one --${name}`,
-    });
+    throw new UsageError(
+      `--${name} was given ${v.length} times (${v.map((x) => (typeof x === 'string' ? show(x, 30) : '(no value)')).join(', ')}); give it once`,
+      {
+        hint: name === 'limit' ? 'name several hosts in one flag: --limit h1,h2' : `keep one --${name}`,
+      },
+    );
   }
   if (v === true) throw new UsageError(`--${name} needs ${what}`, { hint: `write --${name} VALUE` });
   const text = String(v);
@@ -58,7 +61,23 @@ export function positiveInt(flags: Record<string, unknown>, name: string, dflt: 
 }
 
 /** Flags that belong to chops itself; everything else on `run`/`plan` is a playbook parameter. */
-export const GLOBAL_KEYS = new Set(['inventory', 'i', 'limit', 'output', 'json', 'yes', 'y', 'parallelShards', 'parallel-shards', 'parallelHosts', 'parallel-hosts', 'help', 'h', 'color', '--']);
+export const GLOBAL_KEYS = new Set([
+  'inventory',
+  'i',
+  'limit',
+  'output',
+  'json',
+  'yes',
+  'y',
+  'parallelShards',
+  'parallel-shards',
+  'parallelHosts',
+  'parallel-hosts',
+  'help',
+  'h',
+  'color',
+  '--',
+]);
 
 /** cac gives both kebab and camel forms; playbook params are declared in kebab-case. */
 export function playbookArgs(flags: Record<string, unknown>): Record<string, unknown> {
@@ -94,7 +113,10 @@ export async function assertCredentials(inv: Inventory, selected: Host[]): Promi
   if (problems.length === 0) return;
   const shown = problems.slice(0, 20).map((p) => `${printable(p.where, { oneLine: true })}: host ${p.host}: ${p.message}\n    fix: ${p.hint}`);
   if (problems.length > 20) shown.push(`... and ${problems.length - 20} more`);
-  throw new UsageError(`the SSH files on this machine cannot work for ${new Set(problems.map((p) => p.host)).size} host(s); nothing was connected:\n${shown.join('\n')}`, {
-    hint: 'fix the paths in the inventory (or create the files), then check with `chops inventory check`',
-  });
+  throw new UsageError(
+    `the SSH files on this machine cannot work for ${new Set(problems.map((p) => p.host)).size} host(s); nothing was connected:\n${shown.join('\n')}`,
+    {
+      hint: 'fix the paths in the inventory (or create the files), then check with `chops inventory check`',
+    },
+  );
 }

@@ -10,8 +10,7 @@ import type { Phase } from '../engine/playbook.js';
 import { UsageError } from '../errors.js';
 
 export async function confirmDestructive(phases: Phase[], selected: Host[], flags: { yes?: boolean }, playbook: string): Promise<void> {
-  const list = (pick: (s: Phase['steps'][number]) => boolean) =>
-    phases.flatMap((ph) => ph.steps.filter(pick).map((s) => `${ph.name} › ${s.name}`));
+  const list = (pick: (s: Phase['steps'][number]) => boolean) => phases.flatMap((ph) => ph.steps.filter(pick).map((s) => `${ph.name} › ${s.name}`));
   const destructive = list((s) => !!s.destructive);
   const disruptive = list((s) => !!s.disruptive && !s.destructive);
   if ((destructive.length === 0 && disruptive.length === 0) || flags.yes) return;
@@ -26,7 +25,11 @@ export async function confirmDestructive(phases: Phase[], selected: Host[], flag
       hint: `review them with \`chops plan ${playbook}\`, then re-run with --yes`,
     });
   }
-  const names = selected.slice(0, 20).map((h) => h.name).join(', ') + (selected.length > 20 ? `, … (${selected.length})` : '');
+  const names =
+    selected
+      .slice(0, 20)
+      .map((h) => h.name)
+      .join(', ') + (selected.length > 20 ? `, … (${selected.length})` : '');
   process.stderr.write(`On ${selected.length} host(s) (${names}) these steps ${what.join('\nand these ')}\n`);
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {

@@ -72,16 +72,22 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   const state = runId ? await store.load(String(runId)) : await latestResumable(store, inventory.path);
   if (!state) throw new UsageError(`there is no unfinished run of ${inventory.path} to resume`, { hint: 'list runs with `chops runs`' });
   const abandoned = await abandonedInfo(store, state.id);
-  if (abandoned) throw new UsageError(`run ${state.id} was abandoned at ${abandoned.at} by ${abandoned.by}; it is not resumed`, { hint: `start a new run: chops run ${state.playbook}` });
+  if (abandoned)
+    throw new UsageError(`run ${state.id} was abandoned at ${abandoned.at} by ${abandoned.by}; it is not resumed`, {
+      hint: `start a new run: chops run ${state.playbook}`,
+    });
   if (state.inventory !== inventory.path) {
     throw new UsageError(`run ${state.id} used inventory ${state.inventory}, not ${inventory.path}`, { hint: `resume with -i ${state.inventory}` });
   }
   // The parameters come from the state itself; recomputing their hash catches a hand-edited file.
   assertResumable(state, { inventoryHash: inventory.hash, paramsHash: paramsHash(state.params), params: state.params });
   if (flags.limit !== undefined && String(flags.limit) !== (state.limit?.join(',') ?? '')) {
-    throw new UsageError(`run ${state.id} was started with ${state.limit ? `--limit ${state.limit.join(',')}` : 'no --limit'}; a resume works on the same hosts`, {
-      hint: `drop --limit (or start a new run with \`chops run ${state.playbook} --limit …\`)`,
-    });
+    throw new UsageError(
+      `run ${state.id} was started with ${state.limit ? `--limit ${state.limit.join(',')}` : 'no --limit'}; a resume works on the same hosts`,
+      {
+        hint: `drop --limit (or start a new run with \`chops run ${state.playbook} --limit …\`)`,
+      },
+    );
   }
   const { loadPlaybook } = await import('../../playbooks/index.js');
   const playbook = await loadPlaybook(state.playbook);
@@ -92,14 +98,21 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   const phases = playbook.phases(params, inventory);
   const p: Prepared = { inventory, playbook, params, selected, output, phases, ...limits };
   const expected = stepTree(phases, selected);
-  if (JSON.stringify(expected.map((ph) => [ph.phase, ph.steps.map((s) => s.name)])) !== JSON.stringify(state.steps.map((ph) => [ph.phase, ph.steps.map((s) => s.name)]))) {
-    throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, { hint: 'finish the work by hand or start a new run with `chops run`' });
+  if (
+    JSON.stringify(expected.map((ph) => [ph.phase, ph.steps.map((s) => s.name)])) !==
+    JSON.stringify(state.steps.map((ph) => [ph.phase, ph.steps.map((s) => s.name)]))
+  ) {
+    throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, {
+      hint: 'finish the work by hand or start a new run with `chops run`',
+    });
   }
   await assertCredentials(inventory, selected);
   await confirmDestructive(phases, selected, flags, playbook.name);
   await readSecretsUpFront(selected, params);
   reopenForResume(state);
-  output.text(`Resuming run ${state.id} (${playbook.name}, started ${state.createdAt}, ${state.outcome})${runId ? '' : ' — the latest unfinished run of this inventory'}; steps already done are skipped.`);
+  output.text(
+    `Resuming run ${state.id} (${playbook.name}, started ${state.createdAt}, ${state.outcome})${runId ? '' : ' — the latest unfinished run of this inventory'}; steps already done are skipped.`,
+  );
   return execute(p, store, state, true);
 }
 
@@ -116,7 +129,9 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
     if (!stop.signal.aborted) {
       stop.abort(sig);
       // At once, above the live display (which must neither swallow nor delay it).
-      p.output.notice(`${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}`);
+      p.output.notice(
+        `${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}`,
+      );
       return;
     }
     abort.abort(sig);
@@ -250,7 +265,15 @@ function reportFailure(out: Output, res: ExecuteResult, state: RunState | undefi
   } else {
     lines.push('✖ stopped before finishing');
   }
-  if (out.mode === 'json') out.event({ type: 'error', host: f?.host, phase: f?.phase, step: f?.step, error: f ? redactor.redact(errorText(f.error)) : 'stopped', resume: state ? `chops resume ${state.id}` : undefined });
+  if (out.mode === 'json')
+    out.event({
+      type: 'error',
+      host: f?.host,
+      phase: f?.phase,
+      step: f?.step,
+      error: f ? redactor.redact(errorText(f.error)) : 'stopped',
+      resume: state ? `chops resume ${state.id}` : undefined,
+    });
   process.stderr.write(lines.join('\n') + '\n');
   return 1;
 }

@@ -157,7 +157,10 @@ export function renderStatus(rows: StatusRow[], ms?: number): string {
   const verbose = rows.filter((r) => r.capabilities);
   if (verbose.length) {
     out += `\ncapabilities (probed on each server):\n`;
-    for (const r of verbose) out += `  ${r.host}: ${Object.entries(r.capabilities!).map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`).join(', ')}\n`;
+    for (const r of verbose)
+      out += `  ${r.host}: ${Object.entries(r.capabilities!)
+        .map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`)
+        .join(', ')}\n`;
   }
   return out;
 }

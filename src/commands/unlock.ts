@@ -11,6 +11,8 @@ export async function unlockCommand(cluster: string, flags: { inventory?: string
     throw new UsageError(`no cluster named ${show(String(cluster))} in ${inv.path}`, { hint: `clusters: ${inv.clusters.map((c) => c.name).join(', ')}` });
   }
   const removed = await breakStaleLock(inv.stateDir, String(cluster), { force: flags.force });
-  process.stdout.write(removed ? `removed stale lock of run ${removed.runId} (pid ${removed.pid} on ${removed.controller})\n` : `cluster ${cluster} is not locked\n`);
+  process.stdout.write(
+    removed ? `removed stale lock of run ${removed.runId} (pid ${removed.pid} on ${removed.controller})\n` : `cluster ${cluster} is not locked\n`,
+  );
   return 0;
 }

@@ -67,7 +67,17 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     plan: false,
     state,
     store,
-    onCommand: (ev) => log?.logCommand({ host: ev.host, step: runner.currentStep.get(ev.host), kind: ev.kind, command: ev.result.command, code: ev.result.code, durationMs: ev.result.durationMs, stdout: ev.result.stdout, stderr: ev.result.stderr }),
+    onCommand: (ev) =>
+      log?.logCommand({
+        host: ev.host,
+        step: runner.currentStep.get(ev.host),
+        kind: ev.kind,
+        command: ev.result.command,
+        code: ev.result.code,
+        durationMs: ev.result.durationMs,
+        stdout: ev.result.stdout,
+        stderr: ev.result.stderr,
+      }),
   });
   runner.preconnect();
   const reason = (s?: AbortSignal) => String((s?.reason as Error)?.message ?? s?.reason ?? 'a signal');
@@ -108,7 +118,14 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     }
     log = await RunLog.open(logPath, { redactor: req.redactor });
     log.logEvent(`${req.resuming ? 'resume' : 'run'} ${state.id} playbook=${playbook.name} by pid ${process.pid} on ${hostname()} inventory=${inventory.path}`);
-    output.event({ type: 'run-start', runId: state.id, playbook: playbook.name, params: req.params, hosts: req.selected.map((h) => h.name), resumed: req.resuming });
+    output.event({
+      type: 'run-start',
+      runId: state.id,
+      playbook: playbook.name,
+      params: req.params,
+      hosts: req.selected.map((h) => h.name),
+      resumed: req.resuming,
+    });
     if (output.mode === 'plain') output.text(`run ${state.id}: ${playbook.name} on ${req.selected.length} host(s); log: ${logPath}`);
     const t0 = performance.now();
     const raced = await Promise.race([runner.execute(), abortNow]);
@@ -151,7 +168,16 @@ function recordingOutput(out: Output, record: (ev: RunEvent) => void): Output {
     // pending); the log keeps how each attempt ended.
     stepDone(host, phase, step, ms, r) {
       const rr = r ?? {};
-      record({ type: 'step-done', host, phase, step, durationMs: Math.round(ms), changed: rr.skipped ? false : (rr.changed ?? true), skipped: rr.skipped, note: rr.note });
+      record({
+        type: 'step-done',
+        host,
+        phase,
+        step,
+        durationMs: Math.round(ms),
+        changed: rr.skipped ? false : (rr.changed ?? true),
+        skipped: rr.skipped,
+        note: rr.note,
+      });
       out.stepDone(host, phase, step, ms, r);
     },
     stepFailed(host, phase, step, err, ms) {

@@ -9,7 +9,9 @@ export function parseParams(pb: Playbook, raw: Record<string, unknown>): Record<
   for (const key of Object.keys(raw)) {
     if (!known.has(key)) {
       const names = pb.params.map((p) => `--${p.name}`).join(', ') || '(none)';
-      throw new UsageError(`playbook ${pb.name} has no parameter --${printable(key.slice(0, 60), { oneLine: true })}`, { hint: `its parameters are: ${names} (see: chops playbooks)` });
+      throw new UsageError(`playbook ${pb.name} has no parameter --${printable(key.slice(0, 60), { oneLine: true })}`, {
+        hint: `its parameters are: ${names} (see: chops playbooks)`,
+      });
     }
   }
   for (const spec of pb.params) {
@@ -29,11 +31,13 @@ export function parseParams(pb: Playbook, raw: Record<string, unknown>): Record<
 // (inventory/values.ts), so `--wait-timeout 0s` is refused like `wait_timeout: 0s`.
 function coerce(pb: Playbook, spec: ParamSpec, v: unknown): unknown {
   const shown = (x: unknown) => (typeof x === 'string' ? show(x) : x === true ? '(no value)' : JSON.stringify(x));
-  const bad = (expected: string, hint?: string) => new UsageError(`--${spec.name} for playbook ${pb.name}: expected ${expected}, got ${shown(v)}`, hint ? { hint } : {});
+  const bad = (expected: string, hint?: string) =>
+    new UsageError(`--${spec.name} for playbook ${pb.name}: expected ${expected}, got ${shown(v)}`, hint ? { hint } : {});
   if (Array.isArray(v) && spec.type !== 'strings') {
     throw new UsageError(`--${spec.name} for playbook ${pb.name} was given ${v.length} times; give it once`);
   }
-  if (v === true && spec.type !== 'boolean') throw new UsageError(`--${spec.name} for playbook ${pb.name} needs a value: ${spec.description}`, { hint: `write --${spec.name} VALUE` });
+  if (v === true && spec.type !== 'boolean')
+    throw new UsageError(`--${spec.name} for playbook ${pb.name} needs a value: ${spec.description}`, { hint: `write --${spec.name} VALUE` });
   const text = typeof v === 'number' ? String(v) : v;
   const checkWith = (check: ValueCheck) => {
     const c = check(String(text));
@@ -47,8 +51,10 @@ function coerce(pb: Playbook, spec: ParamSpec, v: unknown): unknown {
     case 'strings': {
       const list = Array.isArray(v) ? v : [v];
       for (const item of list) {
-        if (item === true) throw new UsageError(`--${spec.name} for playbook ${pb.name} needs a value: ${spec.description}`, { hint: `write --${spec.name} VALUE` });
-        if (String(item).trim() === '') throw new UsageError(`--${spec.name} for playbook ${pb.name}: got an empty value`, { hint: `give --${spec.name} a non-empty value` });
+        if (item === true)
+          throw new UsageError(`--${spec.name} for playbook ${pb.name} needs a value: ${spec.description}`, { hint: `write --${spec.name} VALUE` });
+        if (String(item).trim() === '')
+          throw new UsageError(`--${spec.name} for playbook ${pb.name}: got an empty value`, { hint: `give --${spec.name} a non-empty value` });
       }
       return list.map(String);
     }

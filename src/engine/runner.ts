@@ -66,7 +66,12 @@ export class Runner {
   private planMemory: RunMemory = {};
 
   constructor(private readonly o: ExecuteOptions) {
-    this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
+    this.session = new Session(
+      o.inventory,
+      o.plan,
+      (ev) => o.onCommand?.(ev),
+      (h) => this.currentStep.get(h),
+    );
     this.phases = o.phases ?? o.playbook.phases(o.params, o.inventory);
     this.ctx = {
       runId: o.state?.id,
@@ -155,7 +160,12 @@ export class Runner {
     const sel = this.o.selected;
     if (phase.scope === 'once') {
       const host = sel[0];
-      return [{ title: `${host.name}`, task: (_: unknown, t: any) => t.newListr(this.stepTasks(phase, pi, host, ONCE_HOST), { concurrent: false, exitOnError: true }) }];
+      return [
+        {
+          title: `${host.name}`,
+          task: (_: unknown, t: any) => t.newListr(this.stepTasks(phase, pi, host, ONCE_HOST), { concurrent: false, exitOnError: true }),
+        },
+      ];
     }
     if (phase.scope === 'each') {
       return sel.map((host) => ({
@@ -204,12 +214,17 @@ export class Runner {
       else if (r.value.code !== 0) failed.push({ host, why: `\`true\` exited ${r.value.code}${r.value.stderr.trim() ? `: ${tail(r.value.stderr, 2)}` : ''}` });
     });
     if (!failed.length) return;
-    const role = (h: Host) => (this.o.selected.includes(h) ? 'to be worked on' : `peer of ${this.o.selected.filter((s) => this.ctx.peers(s).includes(h)).map((s) => s.name).join(', ')}, read by its gates`);
+    const role = (h: Host) =>
+      this.o.selected.includes(h)
+        ? 'to be worked on'
+        : `peer of ${this.o.selected
+            .filter((s) => this.ctx.peers(s).includes(h))
+            .map((s) => s.name)
+            .join(', ')}, read by its gates`;
     const lines = failed.map((f) => `  ${f.host.name} (${role(f.host)}): ${f.why}${f.hint ? `\n    fix: ${f.hint}` : ''}`);
-    throw new HostsUnverifiedError(
-      `${failed.length} of ${hosts.length} host(s) could not be reached and verified; nothing was changed:\n${lines.join('\n')}`,
-      { hint: 'fix the hosts named above (or leave them out with --limit when they are not needed), then run the same command again' },
-    );
+    throw new HostsUnverifiedError(`${failed.length} of ${hosts.length} host(s) could not be reached and verified; nothing was changed:\n${lines.join('\n')}`, {
+      hint: 'fix the hosts named above (or leave them out with --limit when they are not needed), then run the same command again',
+    });
   }
 
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {

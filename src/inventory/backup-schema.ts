@@ -2,7 +2,7 @@
 // retention, deadlines and the remote storage. Secrets (remote password, S3 keys) are
 // references like every secret in the inventory; they are read only by `chops backup install`.
 import { absolutePath, bool, duration, field, int, literal, port, safeName, text, type MapRule } from './rules.js';
-import type { SecretRef } from './types.js';
+import type { SecretRef } from './secret-ref.js';
 import type { SchemaWalker } from './validate.js';
 import type { SourcePos } from './problems.js';
 
@@ -14,7 +14,12 @@ export const backupSchema = map('backup settings {schedule, remote, ...}', {
   enabled: field(bool()),
   schedule: field(map('backup schedules {full, diff}', { full: field(cron), diff: field(cron) })),
   stagger: field(duration('s', { allowZero: true })),
-  active: field({ kind: 'record', what: 'a map of shard names to the host that backs the shard up', key: safeName('a shard name'), value: safeName('a host name') }),
+  active: field({
+    kind: 'record',
+    what: 'a map of shard names to the host that backs the shard up',
+    key: safeName('a shard name'),
+    value: safeName('a host name'),
+  }),
   keep_local: field(int(0, 1000)),
   keep_remote: field(int(0, 100000)),
   full_interval: field(duration('s')),
@@ -62,14 +67,37 @@ export interface BackupSettings {
   maxLockHoldSeconds: number;
   logRotate: { frequency: 'daily' | 'weekly' | 'monthly'; keep: number };
   remote:
-    | { type: 'sftp'; address: string; port: number; username: string; password?: SecretRef; key: string; path: string; compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none' }
-    | { type: 's3'; bucket: string; endpoint: string; region: string; path: string; accessKey: SecretRef; secretKey: SecretRef; compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none' };
+    | {
+        type: 'sftp';
+        address: string;
+        port: number;
+        username: string;
+        password?: SecretRef;
+        key: string;
+        path: string;
+        compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none';
+      }
+    | {
+        type: 's3';
+        bucket: string;
+        endpoint: string;
+        region: string;
+        path: string;
+        accessKey: SecretRef;
+        secretKey: SecretRef;
+        compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none';
+      };
 }
 
 type Raw = Record<string, any>;
 
 /** Typed settings with defaults; problems (missing fields of the remote's type, unknown hosts) go to the walker. */
-export function buildBackupSettings(raw: Raw | undefined, walker: SchemaWalker, file: string, hosts: { name: string; shardName: string }[]): BackupSettings | undefined {
+export function buildBackupSettings(
+  raw: Raw | undefined,
+  walker: SchemaWalker,
+  file: string,
+  hosts: { name: string; shardName: string }[],
+): BackupSettings | undefined {
   if (!raw) return undefined;
   const at = (o: object | undefined, fallback: SourcePos = { line: 1, col: 1 }) => (o && walker.positions.get(o)) || fallback;
   const pos = at(raw);
@@ -79,17 +107,26 @@ export function buildBackupSettings(raw: Raw | undefined, walker: SchemaWalker, 
   };
   const r: Raw = raw.remote ?? {};
   const need = (keys: string[]) => {
-    for (const k of keys) if (r[k] === undefined) walker.add(`backup.remote.${k}`, at(r, pos), `missing: remote storage type ${r.type} needs ${k}`, `add \`${k}: ...\` under backup.remote`);
+    for (const k of keys)
+      if (r[k] === undefined)
+        walker.add(`backup.remote.${k}`, at(r, pos), `missing: remote storage type ${r.type} needs ${k}`, `add \`${k}: ...\` under backup.remote`);
   };
   if (r.type === 'sftp') {
     need(['address', 'path']);
-    if (r.key === undefined && r.password === undefined) walker.add('backup.remote', at(r, pos), 'an sftp remote needs a key (path on the node) or a password (secret reference)', 'add `key: /root/.ssh/backup_key` or `password: {env: NAME}`');
+    if (r.key === undefined && r.password === undefined)
+      walker.add(
+        'backup.remote',
+        at(r, pos),
+        'an sftp remote needs a key (path on the node) or a password (secret reference)',
+        'add `key: /root/.ssh/backup_key` or `password: {env: NAME}`',
+      );
   } else if (r.type === 's3') need(['bucket', 'access_key', 'secret_key']);
   const active: Record<string, string> = {};
   for (const e of (raw.active ?? []) as { name: string; at: SourcePos; value: string }[]) {
     const h = hosts.find((x) => x.name === e.value);
     if (!h) walker.add(`backup.active.${e.name}`, e.at, `no host named "${e.value}" in this inventory`, 'name a replica of that shard');
-    else if (h.shardName !== e.name) walker.add(`backup.active.${e.name}`, e.at, `host "${e.value}" is in shard ${h.shardName}, not ${e.name}`, 'name a replica of that shard');
+    else if (h.shardName !== e.name)
+      walker.add(`backup.active.${e.name}`, e.at, `host "${e.value}" is in shard ${h.shardName}, not ${e.name}`, 'name a replica of that shard');
     active[e.name] = e.value;
   }
   const sched: Raw = raw.schedule ?? {};
@@ -111,7 +148,25 @@ export function buildBackupSettings(raw: Raw | undefined, walker: SchemaWalker, 
     logRotate: { frequency: raw.log_rotate?.frequency ?? 'weekly', keep: raw.log_rotate?.keep ?? 14 },
     remote:
       r.type === 's3'
-        ? { type: 's3', bucket: r.bucket, endpoint: r.endpoint ?? '', region: r.region ?? '', path: r.path ?? '', accessKey: r.access_key, secretKey: r.secret_key, compressionFormat: cf }
-        : { type: 'sftp', address: r.address, port: r.port ?? 22, username: r.username ?? 'root', password: r.password, key: r.key ?? '', path: r.path, compressionFormat: cf },
+        ? {
+            type: 's3',
+            bucket: r.bucket,
+            endpoint: r.endpoint ?? '',
+            region: r.region ?? '',
+            path: r.path ?? '',
+            accessKey: r.access_key,
+            secretKey: r.secret_key,
+            compressionFormat: cf,
+          }
+        : {
+            type: 'sftp',
+            address: r.address,
+            port: r.port ?? 22,
+            username: r.username ?? 'root',
+            password: r.password,
+            key: r.key ?? '',
+            path: r.path,
+            compressionFormat: cf,
+          },
   };
 }

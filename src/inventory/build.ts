@@ -83,8 +83,12 @@ export function buildTopology(raw: RawInventory, walker: SchemaWalker, file: str
 
         const seen = firstSeen.get(r.name);
         if (seen) {
-          walker.add(joinKey(key, 'host'), at, `duplicate host name ${show(r.name)}: also at ${printable(file, { oneLine: true })}:${seen.at.line}:${seen.at.col} (${seen.key})`,
-            'host names are unique across the whole file; rename one');
+          walker.add(
+            joinKey(key, 'host'),
+            at,
+            `duplicate host name ${show(r.name)}: also at ${printable(file, { oneLine: true })}:${seen.at.line}:${seen.at.col} (${seen.key})`,
+            'host names are unique across the whole file; rename one',
+          );
           failedKeys.add(key);
         } else firstSeen.set(r.name, { at, key });
 
@@ -95,8 +99,12 @@ export function buildTopology(raw: RawInventory, walker: SchemaWalker, file: str
         if (failedUnder(key) || defaultsFailed) return;
 
         if (host.connection === 'ssh' && r.address === undefined) {
-          walker.add(joinKey(key, 'address'), at, 'missing: an ssh host needs an address',
-            'add `address: DNS_NAME_OR_IP`, or `connection: local` to run on this machine');
+          walker.add(
+            joinKey(key, 'address'),
+            at,
+            'missing: an ssh host needs an address',
+            'add `address: DNS_NAME_OR_IP`, or `connection: local` to run on this machine',
+          );
         }
         if (host.connection === 'ssh' && !host.ssh.identityFile && !host.ssh.agent) {
           walker.add(joinKey(key, 'ssh'), at, 'no SSH credentials', 'set ssh.identity_file, or ssh.agent: true to use $SSH_AUTH_SOCK');
@@ -119,10 +127,14 @@ export function buildTopology(raw: RawInventory, walker: SchemaWalker, file: str
     if (typeof jump === 'string' && jumping.has(jump) && jump !== host.name) {
       const next = jumping.get(jump);
       const loop = next === host.name;
-      walker.add(key, at, loop
-        ? `jump loop: ${host.name} goes through ${jump}, which goes through ${host.name}`
-        : `jump chain: ${jump} itself goes through ${typeof next === 'string' ? next : 'another jump host'}; chops supports one jump host per connection`,
-        'give the bastion a direct address (no ssh.jump of its own), or use an inline {address, port, user} jump');
+      walker.add(
+        key,
+        at,
+        loop
+          ? `jump loop: ${host.name} goes through ${jump}, which goes through ${host.name}`
+          : `jump chain: ${jump} itself goes through ${typeof next === 'string' ? next : 'another jump host'}; chops supports one jump host per connection`,
+        'give the bastion a direct address (no ssh.jump of its own), or use an inline {address, port, user} jump',
+      );
       continue;
     }
     const resolved = resolveJump(host, jump, byName);

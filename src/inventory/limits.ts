@@ -30,13 +30,22 @@ export async function readInventoryFile(path: string): Promise<Buffer> {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : code ?? String(err);
+    const reason =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(err));
     throw new UsageError(`cannot read inventory ${shown}: ${reason}`, { cause: err, hint: 'pass the inventory file with -i FILE' });
   }
   try {
     const st = await handle.stat();
     if (!st.isFile()) {
-      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+      const kind = st.isDirectory()
+        ? 'a directory'
+        : st.isFIFO()
+          ? 'a FIFO'
+          : st.isCharacterDevice() || st.isBlockDevice()
+            ? 'a device'
+            : st.isSocket()
+              ? 'a socket'
+              : 'not a regular file';
       throw new UsageError(`cannot read inventory ${shown}: it is ${kind}, not a regular file`, { hint: 'pass the inventory file itself with -i FILE' });
     }
     if (st.size > MAX_BYTES) throw tooBig(shown, st.size);
@@ -225,11 +234,21 @@ export function expansionProblem(doc: Document, aliases: Map<Node, Node | undefi
     total = sizeOf(doc.contents);
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;
-    return { key: '', at: { line: 1, col: 1 }, message: `aliases nest too deeply to expand (limit: ${MAX_NODES} nodes, ${MAX_DEPTH} levels)`, hint: 'write the values out instead of chaining aliases' };
+    return {
+      key: '',
+      at: { line: 1, col: 1 },
+      message: `aliases nest too deeply to expand (limit: ${MAX_NODES} nodes, ${MAX_DEPTH} levels)`,
+      hint: 'write the values out instead of chaining aliases',
+    };
   }
   const posOf = (n: Node) => (n.range ? lines.linePos(n.range[0]) : { line: 1, col: 1 });
   if (cycle) {
-    return { key: '', at: posOf(cycle), message: `alias *${(cycle as any).source} refers to the node that contains it`, hint: 'an alias must refer to a finished node written before it' };
+    return {
+      key: '',
+      at: posOf(cycle),
+      message: `alias *${(cycle as any).source} refers to the node that contains it`,
+      hint: 'an alias must refer to a finished node written before it',
+    };
   }
   if (total <= MAX_NODES) return undefined;
   // Name the alias that costs most, where it is first used.
@@ -237,9 +256,7 @@ export function expansionProblem(doc: Document, aliases: Map<Node, Node | undefi
   for (const [target, u] of uses) {
     if (!worst || (size.get(target) ?? 0) * u.count > (size.get(worst.target) ?? 0) * worst.count) worst = { target, ...u };
   }
-  const why = worst
-    ? `; alias *${(worst.first as any).source} (${size.get(worst.target) ?? '?'} nodes) is used ${worst.count} times`
-    : '';
+  const why = worst ? `; alias *${(worst.first as any).source} (${size.get(worst.target) ?? '?'} nodes) is used ${worst.count} times` : '';
   return {
     key: '',
     at: worst ? posOf(worst.first) : { line: 1, col: 1 },

@@ -37,7 +37,8 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
   const env = opts.env ?? process.env;
   const ctx = { home: env.HOME || homedir() };
   const refuse = (at: SourcePos, message: string, hint?: string) => new InventoryError(path, [{ key: '', at, message, ...(hint ? { hint } : {}) }]);
-  if (bytes.length > MAX_BYTES) throw refuse({ line: 1, col: 1 }, `the file is ${bytes.length} bytes; the limit is ${MAX_BYTES} bytes (16 MiB)`, 'split the inventory per cluster');
+  if (bytes.length > MAX_BYTES)
+    throw refuse({ line: 1, col: 1 }, `the file is ${bytes.length} bytes; the limit is ${MAX_BYTES} bytes (16 MiB)`, 'split the inventory per cluster');
   // Decoding would silently turn bad bytes into U+FFFD: a data_dir would then name another path.
   const bad = invalidUtf8(bytes);
   if (bad) throw refuse(bad.at, `byte 0x${bytes[bad.offset].toString(16).padStart(2, '0')} at offset ${bad.offset} is not UTF-8`, 'save the file as UTF-8');
@@ -57,14 +58,19 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
   }
   if (doc.errors.length > 0) {
     // A document that did not parse gives no reliable structure to check further.
-    throw new InventoryError(path, doc.errors.map((e): Problem => ({
-      key: '',
-      at: lines.linePos(e.pos[0]),
-      message:
-        e.code === 'MULTIPLE_DOCS'
-          ? 'YAML syntax error: more than one document (an inventory is a single document: remove the extra `---`)'
-          : `YAML syntax error: ${printable(e.message.split('\n')[0], { oneLine: true })}`,
-    })));
+    throw new InventoryError(
+      path,
+      doc.errors.map(
+        (e): Problem => ({
+          key: '',
+          at: lines.linePos(e.pos[0]),
+          message:
+            e.code === 'MULTIPLE_DOCS'
+              ? 'YAML syntax error: more than one document (an inventory is a single document: remove the extra `---`)'
+              : `YAML syntax error: ${printable(e.message.split('\n')[0], { oneLine: true })}`,
+        }),
+      ),
+    );
   }
   // Without a `*` there is no alias: the layout count above already bounds the nodes.
   const aliases = text.includes('*') ? resolveAliases(doc) : new Map();
@@ -87,14 +93,27 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
 /** The hosts named by `--limit h1,h2` (all hosts without it), in inventory order. */
 export function limitHosts(inv: Inventory, limit: string | undefined): Host[] {
   if (limit === undefined) return inv.hosts;
-  const wanted = new Set(limit.split(',').map((s) => s.trim()).filter(Boolean));
-  const valid = inv.hosts.slice(0, 20).map((h) => h.name).join(', ') + (inv.hosts.length > 20 ? `, ... (${inv.hosts.length} hosts: see \`chops inventory check\`)` : '');
+  const wanted = new Set(
+    limit
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+  const valid =
+    inv.hosts
+      .slice(0, 20)
+      .map((h) => h.name)
+      .join(', ') + (inv.hosts.length > 20 ? `, ... (${inv.hosts.length} hosts: see \`chops inventory check\`)` : '');
   // An empty --limit is usually an unset shell variable; running on everything would be the wrong guess.
   if (wanted.size === 0) throw new UsageError('--limit names no hosts', { hint: `valid host names: ${valid}` });
   const known = new Set(inv.hosts.map((h) => h.name));
   const unknown = [...wanted].filter((name) => !known.has(name));
   if (unknown.length > 0) {
-    const names = unknown.slice(0, 10).map((n) => show(n)).join(', ') + (unknown.length > 10 ? ` and ${unknown.length - 10} more` : '');
+    const names =
+      unknown
+        .slice(0, 10)
+        .map((n) => show(n))
+        .join(', ') + (unknown.length > 10 ? ` and ${unknown.length - 10} more` : '');
     throw new UsageError(`--limit: unknown host${unknown.length > 1 ? 's' : ''} ${names}; valid host names: ${valid}`);
   }
   return inv.hosts.filter((h) => wanted.has(h.name));

@@ -92,9 +92,7 @@ function quoteHint(value: unknown, source: string): string | undefined {
 // C1 controls and the bidi/format controls (U+202E reverses what follows) likewise.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
 
-export function text(
-  options: { expected?: string; pattern?: RegExp; hint?: string } = {},
-): ScalarRule<string> {
+export function text(options: { expected?: string; pattern?: RegExp; hint?: string } = {}): ScalarRule<string> {
   const expected = options.expected ?? 'a string';
   return {
     kind: 'scalar',
@@ -168,7 +166,8 @@ export function bool(): ScalarRule<boolean> {
  * at most 3650 days — pick a range for anything that becomes a timer.
  */
 export function duration(unit: 'ms' | 's' | 'd', rangeOrOptions: DurationRange | { allowZero?: boolean } = {}): ScalarRule<number> {
-  const range: DurationRange = 'max' in rangeOrOptions ? rangeOrOptions : { min: (rangeOrOptions as { allowZero?: boolean }).allowZero ? 0 : 1, max: 3650 * UNIT_MS.d };
+  const range: DurationRange =
+    'max' in rangeOrOptions ? rangeOrOptions : { min: (rangeOrOptions as { allowZero?: boolean }).allowZero ? 0 : 1, max: 3650 * UNIT_MS.d };
   return {
     kind: 'scalar',
     expected: 'a duration with a unit ("500ms", "10s", "5m", "1h", "30d")',

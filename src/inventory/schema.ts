@@ -3,20 +3,7 @@
 
 import { DURATION_RANGES as R } from './values.js';
 import { THRESHOLDS, type Threshold } from '../gates/thresholds.js';
-import {
-  absolutePath,
-  address as addressRule,
-  bool,
-  duration,
-  field,
-  int,
-  literal,
-  port,
-  safeName,
-  text,
-  type MapRule,
-  type Rule,
-} from './rules.js';
+import { absolutePath, address as addressRule, bool, duration, field, int, literal, port, safeName, text, type MapRule, type Rule } from './rules.js';
 import { backupSchema } from './backup-schema.js';
 
 const map = (what: string, fields: MapRule['fields']): MapRule => ({ kind: 'map', what, fields });
@@ -120,10 +107,7 @@ const shardSchema = map('a shard {name, replicas}', {
 
 const noShards = { message: 'cluster has no shards', hint: 'add `shards: [{replicas: [{host: NAME, address: ADDRESS}]}]`' };
 const clusterSchema = map('a cluster {shards}', {
-  shards: field(
-    { kind: 'list', what: 'a list of shards', item: shardSchema, min: 1, tooFew: noShards },
-    { required: noShards },
-  ),
+  shards: field({ kind: 'list', what: 'a list of shards', item: shardSchema, min: 1, tooFew: noShards }, { required: noShards }),
 });
 
 export const stateSchema = map('state settings', {

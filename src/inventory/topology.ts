@@ -17,7 +17,11 @@ export function describeTopology(inv: Inventory): string {
   // A loop, not Math.max(...rows): spreading 130 000 rows overflows the call stack.
   const widths = header.map((h) => h.length);
   for (const r of rows) for (let i = 0; i < r.length; i++) if (r[i].length > widths[i]) widths[i] = r[i].length;
-  const render = (r: string[]) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  const render = (r: string[]) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const shards = inv.clusters.reduce((n, c) => n + c.shards.length, 0);
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   return [

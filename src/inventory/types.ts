@@ -2,7 +2,9 @@
 // Every host belongs to exactly one replica slot of one shard of one cluster.
 
 /** Where a secret comes from. Secrets are never written inline in the inventory. */
-export type SecretRef = { env: string } | { file: string };
+import type { SecretRef } from './secret-ref.js';
+
+export type { SecretRef };
 
 export interface SshSettings {
   /** DNS name or IP the control machine connects to. */

@@ -2,7 +2,7 @@
 // carries the line:column it was written at, and collects all of them instead of stopping early.
 
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type YAMLMap } from 'yaml';
-import { closestKey, joinKey, keySegment, show, type Problem, type SourcePos } from './problems.js';
+import { closestKey, joinKey, show, type Problem, type SourcePos } from './problems.js';
 import { absolutePath, type MapRule, type RecordRule, type Rule, type RuleContext } from './rules.js';
 
 /** A user-named entry of a record (a cluster), in file order (JS objects reorder numeric keys). */
@@ -75,7 +75,7 @@ export class SchemaWalker {
   private deref(node: unknown): unknown {
     let n = node;
     // yaml's Alias.resolve() scans the whole document per call: quadratic on a file of aliases.
-    for (let hops = 0; isAlias(n); hops++) n = hops > 1000 ? null : this.aliases.get(n as Node) ?? null;
+    for (let hops = 0; isAlias(n); hops++) n = hops > 1000 ? null : (this.aliases.get(n as Node) ?? null);
     return n;
   }
 

@@ -19,7 +19,10 @@ export const DECIMAL = /^(0|[1-9][0-9]*)$/;
 export function decimalInt(written: string, min: number, max: number): Checked<number> {
   const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer ${min}-${max}`;
   if (!DECIMAL.test(written)) {
-    return fail(`expected ${range} written in plain decimal digits, found ${show(written)}`, 'write digits only, e.g. 22 (no sign, leading zero, 0x, exponent)');
+    return fail(
+      `expected ${range} written in plain decimal digits, found ${show(written)}`,
+      'write digits only, e.g. 22 (no sign, leading zero, 0x, exponent)',
+    );
   }
   const n = Number(written);
   if (!Number.isSafeInteger(n) || n < min || n > max) return fail(`expected ${range}, found ${written.length <= 20 ? written : show(written)}`);
@@ -74,7 +77,10 @@ export function address(written: string): Checked<string> {
   if (written.includes(':')) {
     if (isIPv6(written)) return ok(written);
     const port = /^(.*):([0-9]+)$/.exec(written);
-    return fail(`expected a DNS name or IP address, found ${show(written)}${port && !port[1].includes(':') ? ' (a port does not belong in the address)' : ''}`, port ? `address: ${port[1]} and ssh.port: ${port[2]}` : hint);
+    return fail(
+      `expected a DNS name or IP address, found ${show(written)}${port && !port[1].includes(':') ? ' (a port does not belong in the address)' : ''}`,
+      port ? `address: ${port[1]} and ssh.port: ${port[2]}` : hint,
+    );
   }
   if (/^[0-9.]+$/.test(written)) {
     return isIPv4(written) ? ok(written) : fail(`expected a valid IPv4 address, found ${show(written)}`, 'each of the four numbers is 0-255');
@@ -93,16 +99,47 @@ export function hostPort(addr: string, port: number): string {
 export function normalPath(path: string): Checked<string> {
   if (!posix.isAbsolute(path)) return fail(`expected an absolute path, found ${show(path)}`, 'use an absolute path, or ~/... for your home directory');
   const normal = posix.normalize(path).replace(/(.)\/+$/, '$1');
-  if (normal !== path) return fail(`expected a normalised absolute path, found ${show(path)}`, `write it as ${show(normal)} (no '..', '.', '//' or trailing '/')`);
+  if (normal !== path)
+    return fail(`expected a normalised absolute path, found ${show(path)}`, `write it as ${show(normal)} (no '..', '.', '//' or trailing '/')`);
   return ok(path);
 }
 
 // Directories the system itself lives in: a data directory there would make move-data copy and
 // delete the system. Subdirectories (/var/lib/clickhouse, /srv/ch) are fine.
 const SYSTEM_DIRS = new Set([
-  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt',
-  '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/usr/bin', '/usr/lib', '/usr/local',
-  '/usr/sbin', '/usr/share', '/var', '/var/lib', '/var/log', '/var/tmp', '/var/cache', '/var/spool', '/var/run',
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/media',
+  '/mnt',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/usr/bin',
+  '/usr/lib',
+  '/usr/local',
+  '/usr/sbin',
+  '/usr/share',
+  '/var',
+  '/var/lib',
+  '/var/log',
+  '/var/tmp',
+  '/var/cache',
+  '/var/spool',
+  '/var/run',
 ]);
 const NEVER_UNDER = ['/proc', '/sys', '/dev', '/etc', '/boot', '/run', '/usr/bin', '/usr/sbin', '/bin', '/sbin'];
 
@@ -111,7 +148,10 @@ export function dataDirectory(path: string): Checked<string> {
   const n = normalPath(path);
   if (!n.ok) return n;
   if (SYSTEM_DIRS.has(path) || NEVER_UNDER.some((d) => path.startsWith(`${d}/`))) {
-    return fail(`expected ClickHouse's own data directory, found the system directory ${show(path)}`, 'name the directory ClickHouse keeps its data in, e.g. /var/lib/clickhouse');
+    return fail(
+      `expected ClickHouse's own data directory, found the system directory ${show(path)}`,
+      'name the directory ClickHouse keeps its data in, e.g. /var/lib/clickhouse',
+    );
   }
   return ok(path);
 }

@@ -220,11 +220,7 @@ export interface PrunedRun {
  * created within the retention (its id says when), the head of state.yml for the others.
  * Returns what was removed.
  */
-export async function pruneLogs(
-  stateDir: string,
-  retentionDays: number,
-  opts: Date | { now?: Date; currentRunId?: string } = {},
-): Promise<PrunedRun[]> {
+export async function pruneLogs(stateDir: string, retentionDays: number, opts: Date | { now?: Date; currentRunId?: string } = {}): Promise<PrunedRun[]> {
   if (!Number.isFinite(retentionDays) || retentionDays < 0) {
     if (retentionDays === Infinity) return [];
     throw new RangeError(`log retention must be a number of days >= 0, got ${retentionDays}`);

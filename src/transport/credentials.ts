@@ -37,7 +37,16 @@ function readOnce(path: string, opts: { statOnly?: boolean } = {}): Promise<File
         handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable by this user' : code === 'EISDIR' ? 'is a directory' : isDescriptorLimit(code) ? `cannot be opened: ${code} (file descriptor limit)` : `cannot be read: ${code ?? err}`;
+        const reason =
+          code === 'ENOENT'
+            ? 'does not exist'
+            : code === 'EACCES'
+              ? 'is not readable by this user'
+              : code === 'EISDIR'
+                ? 'is a directory'
+                : isDescriptorLimit(code)
+                  ? `cannot be opened: ${code} (file descriptor limit)`
+                  : `cannot be read: ${code ?? err}`;
         return { ok: false, code, reason };
       }
       try {
@@ -79,28 +88,49 @@ export function forgetCredentialFiles(): void {
 export async function credentialProblems(hosts: Host[]): Promise<CredentialProblem[]> {
   const out: CredentialProblem[] = [];
   const p = (s: string) => printable(s, { oneLine: true });
-  await Promise.all(hosts.filter((h) => h.connection === 'ssh').map(async (h) => {
-    const keys = [
-      ['ssh.identity_file', h.ssh.identityFile],
-      ['ssh.jump identity_file', h.ssh.jump?.identityFile],
-    ] as const;
-    for (const [what, file] of keys) {
-      if (!file) continue;
-      const r = await readOnce(file);
-      if (!r.ok) {
-        out.push({ where: h.where, host: h.name, message: `${what} ${p(file)} ${r.reason}`, hint: isDescriptorLimit(r.code) ? DESCRIPTOR_HINT : 'point ssh.identity_file at the private key file (e.g. ~/.ssh/id_ed25519), or use ssh.agent: true' });
-      }
-    }
-    if (!h.ssh.trustOnFirstUse) {
-      const r = await readOnce(h.ssh.knownHosts, { statOnly: true });
-      if (!r.ok && r.code !== 'ENOENT') {
-        out.push({ where: h.where, host: h.name, message: `ssh.known_hosts ${p(h.ssh.knownHosts)} ${r.reason}`, hint: isDescriptorLimit(r.code) ? DESCRIPTOR_HINT : 'point ssh.known_hosts at an OpenSSH known_hosts file' });
-      } else if (!r.ok) {
-        const port = h.ssh.port === 22 ? '' : `-p ${h.ssh.port} `;
-        out.push({ where: h.where, host: h.name, message: `ssh.known_hosts ${p(h.ssh.knownHosts)} does not exist, so every host key would be refused as unknown`, hint: `after verifying the key out of band: ssh-keyscan ${port}${h.ssh.address} >> ${p(h.ssh.knownHosts)} (or set ssh.trust_on_first_use: true)` });
-      }
-    }
-  }));
+  await Promise.all(
+    hosts
+      .filter((h) => h.connection === 'ssh')
+      .map(async (h) => {
+        const keys = [
+          ['ssh.identity_file', h.ssh.identityFile],
+          ['ssh.jump identity_file', h.ssh.jump?.identityFile],
+        ] as const;
+        for (const [what, file] of keys) {
+          if (!file) continue;
+          const r = await readOnce(file);
+          if (!r.ok) {
+            out.push({
+              where: h.where,
+              host: h.name,
+              message: `${what} ${p(file)} ${r.reason}`,
+              hint: isDescriptorLimit(r.code)
+                ? DESCRIPTOR_HINT
+                : 'point ssh.identity_file at the private key file (e.g. ~/.ssh/id_ed25519), or use ssh.agent: true',
+            });
+          }
+        }
+        if (!h.ssh.trustOnFirstUse) {
+          const r = await readOnce(h.ssh.knownHosts, { statOnly: true });
+          if (!r.ok && r.code !== 'ENOENT') {
+            out.push({
+              where: h.where,
+              host: h.name,
+              message: `ssh.known_hosts ${p(h.ssh.knownHosts)} ${r.reason}`,
+              hint: isDescriptorLimit(r.code) ? DESCRIPTOR_HINT : 'point ssh.known_hosts at an OpenSSH known_hosts file',
+            });
+          } else if (!r.ok) {
+            const port = h.ssh.port === 22 ? '' : `-p ${h.ssh.port} `;
+            out.push({
+              where: h.where,
+              host: h.name,
+              message: `ssh.known_hosts ${p(h.ssh.knownHosts)} does not exist, so every host key would be refused as unknown`,
+              hint: `after verifying the key out of band: ssh-keyscan ${port}${h.ssh.address} >> ${p(h.ssh.knownHosts)} (or set ssh.trust_on_first_use: true)`,
+            });
+          }
+        }
+      }),
+  );
   // Inventory order, one line per host and problem.
   const order = new Map(hosts.map((h, i) => [h.name, i]));
   return out.sort((a, b) => order.get(a.host)! - order.get(b.host)!);

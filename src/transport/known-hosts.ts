@@ -7,11 +7,7 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { DESCRIPTOR_HINT, isDescriptorLimit } from './credentials.js';
 import { dirname } from 'node:path';
 
-export type HostKeyVerdict =
-  | { status: 'match' }
-  | { status: 'unknown' }
-  | { status: 'changed'; knownTypes: string[] }
-  | { status: 'revoked' };
+export type HostKeyVerdict = { status: 'match' } | { status: 'unknown' } | { status: 'changed'; knownTypes: string[] } | { status: 'revoked' };
 
 /** The name a known_hosts file uses for host:port. */
 export function knownHostsName(address: string, port: number): string {
@@ -41,7 +37,14 @@ function patternMatches(pattern: string, name: string): boolean {
   if (!/[*?]/.test(pattern)) return pattern === name;
   let re = patternCache.get(pattern);
   if (!re) {
-    re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+    re = new RegExp(
+      '^' +
+        pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.') +
+        '$',
+    );
     patternCache.set(pattern, re);
   }
   return re.test(name);
@@ -63,7 +66,10 @@ export function checkHostKey(knownHostsText: string, name: string, keyBlob: Buff
     let matched = false;
     for (const p of patterns.split(',')) {
       if (p.startsWith('!')) {
-        if (patternMatches(p.slice(1), name)) { matched = false; break; }
+        if (patternMatches(p.slice(1), name)) {
+          matched = false;
+          break;
+        }
       } else if (patternMatches(p, name)) matched = true;
     }
     if (!matched) continue;

@@ -16,7 +16,11 @@ export class PlanTransport implements Transport {
   readonly kind = 'plan' as const;
   readonly changes: PlannedChange[] = [];
 
-  constructor(private readonly inner: Transport, private readonly listener?: CommandListener, private readonly stepOf?: (host: string) => string | undefined) {}
+  constructor(
+    private readonly inner: Transport,
+    private readonly listener?: CommandListener,
+    private readonly stepOf?: (host: string) => string | undefined,
+  ) {}
 
   get host(): string {
     return this.inner.host;

@@ -16,31 +16,62 @@ export interface ShardVerdict {
   problems: string[];
 }
 
-export function judgeShard(h: Host, s: BackupNodeStatus | undefined, newest: NewestBackup | undefined, lim: { maxAge: number; maxHold: number }, readError?: string): ShardVerdict {
+export function judgeShard(
+  h: Host,
+  s: BackupNodeStatus | undefined,
+  newest: NewestBackup | undefined,
+  lim: { maxAge: number; maxHold: number },
+  readError?: string,
+): ShardVerdict {
   const v: ShardVerdict = { cluster: h.cluster, shard: h.shardName, host: h.name, lock: '?', problems: [] };
   if (!s) {
     v.problems.push(`status unreadable: ${readError}`);
     return v;
   }
   const age = (f: string) => Math.max(0, s.nodeNow - Date.parse(f) / 1000);
-  if (s.lastFull) v.lastFull = { name: s.lastFull.name, finished: s.lastFull.finished, ageSeconds: age(s.lastFull.finished), sizeBytes: s.lastFull.sizeBytes, previousSizeBytes: s.lastFull.previousSizeBytes };
-  if (s.lastDiff) v.lastDiff = { name: s.lastDiff.name, finished: s.lastDiff.finished, ageSeconds: age(s.lastDiff.finished), sizeBytes: s.lastDiff.sizeBytes, previousSizeBytes: s.lastDiff.previousSizeBytes, base: s.lastDiff.base, chain: s.lastDiff.chain };
+  if (s.lastFull)
+    v.lastFull = {
+      name: s.lastFull.name,
+      finished: s.lastFull.finished,
+      ageSeconds: age(s.lastFull.finished),
+      sizeBytes: s.lastFull.sizeBytes,
+      previousSizeBytes: s.lastFull.previousSizeBytes,
+    };
+  if (s.lastDiff)
+    v.lastDiff = {
+      name: s.lastDiff.name,
+      finished: s.lastDiff.finished,
+      ageSeconds: age(s.lastDiff.finished),
+      sizeBytes: s.lastDiff.sizeBytes,
+      previousSizeBytes: s.lastDiff.previousSizeBytes,
+      base: s.lastDiff.base,
+      chain: s.lastDiff.chain,
+    };
   if (newest) {
     const r = newest.type === 'full' ? s.lastFull! : s.lastDiff!;
     v.newest = { ...newest, sizeBytes: r.sizeBytes, previousSizeBytes: r.previousSizeBytes };
   }
   const a = s.lastAttempt;
   if (a) {
-    v.lastRun = a.result === 'ok' ? `ok ${a.type}` : a.result === 'running' ? (s.lock.held ? `running ${a.type ?? a.requested}` : `interrupted (${a.phase})`) : `failed ${a.requested} exit ${a.exitCode}`;
+    v.lastRun =
+      a.result === 'ok'
+        ? `ok ${a.type}`
+        : a.result === 'running'
+          ? s.lock.held
+            ? `running ${a.type ?? a.requested}`
+            : `interrupted (${a.phase})`
+          : `failed ${a.requested} exit ${a.exitCode}`;
     v.lastError = a.error;
   }
   v.lock = s.lock.held ? `held ${s.lock.heldSeconds !== undefined ? `${Math.round(s.lock.heldSeconds)} s ` : ''}by ${s.lock.holder}` : 'free';
   if (!s.installed) v.problems.push('agent not installed (chops backup install)');
   if (!newest) v.problems.push('no good backup yet');
-  else if (newest.ageSeconds > lim.maxAge) v.problems.push(`newest good backup is ${Math.round(newest.ageSeconds / 3600)} h old (limit ${Math.round(lim.maxAge / 3600)} h)`);
+  else if (newest.ageSeconds > lim.maxAge)
+    v.problems.push(`newest good backup is ${Math.round(newest.ageSeconds / 3600)} h old (limit ${Math.round(lim.maxAge / 3600)} h)`);
   if (a?.result === 'failed') v.problems.push(`last run failed: ${a.error ?? `exit ${a.exitCode}`}`);
   if (a?.result === 'running' && !s.lock.held) v.problems.push(`last run was interrupted in phase ${a.phase}`);
-  if (s.lock.held && (s.lock.heldSeconds ?? 0) > lim.maxHold) v.problems.push(`lock held for ${Math.round((s.lock.heldSeconds ?? 0) / 60)} min (limit ${Math.round(lim.maxHold / 60)} min)`);
+  if (s.lock.held && (s.lock.heldSeconds ?? 0) > lim.maxHold)
+    v.problems.push(`lock held for ${Math.round((s.lock.heldSeconds ?? 0) / 60)} min (limit ${Math.round(lim.maxHold / 60)} min)`);
   return v;
 }
 
@@ -61,7 +92,16 @@ export function parseAgentList(text: string): ListedBackup[] {
     .filter((l) => l.trim())
     .map((l, i) => {
       const f = l.split('\t');
-      if (f.length !== 7 || !/^\d+$/.test(f[2]) || (f[4] !== 'ok' && f[4] !== 'broken')) throw new Error(`agent list line ${i + 1} not understood: ${JSON.stringify(l)}`);
-      return { name: f[0], date: f[1], sizeBytes: Number(f[2]), base: f[3] === '-' ? null : f[3], state: f[4] as 'ok' | 'broken', chain: Number(f[5]), good: f[6] === '1' };
+      if (f.length !== 7 || !/^\d+$/.test(f[2]) || (f[4] !== 'ok' && f[4] !== 'broken'))
+        throw new Error(`agent list line ${i + 1} not understood: ${JSON.stringify(l)}`);
+      return {
+        name: f[0],
+        date: f[1],
+        sizeBytes: Number(f[2]),
+        base: f[3] === '-' ? null : f[3],
+        state: f[4] as 'ok' | 'broken',
+        chain: Number(f[5]),
+        good: f[6] === '1',
+      };
     });
 }

@@ -20,9 +20,15 @@ export class NodeLockBusy extends ChopsError {}
 
 /** `backup diff pid 123 since …` / `chops run ID …`, or undefined when the lock is free. */
 export async function nodeLockHolder(host: HostHandle, lockFile = AGENT_PATHS.lockFile): Promise<string | undefined> {
-  const r = await host.probe({ nothrow: true, timeoutMs: 15_000 })`if [ ! -e ${lockFile} ] || flock -n ${lockFile} true; then echo free; else echo busy; cat ${lockFile + '.owner'} 2>/dev/null; fi`;
+  const r = await host.probe({
+    nothrow: true,
+    timeoutMs: 15_000,
+  })`if [ ! -e ${lockFile} ] || flock -n ${lockFile} true; then echo free; else echo busy; cat ${lockFile + '.owner'} 2>/dev/null; fi`;
   const [state, ...owner] = r.stdout.trim().split('\n');
-  if (r.code !== 0 || (state !== 'free' && state !== 'busy')) throw new ChopsError(`${host.name}: cannot read the node lock ${lockFile} (exit ${r.code}): ${r.stderr.trim()}`, { hint: 'is flock (util-linux) installed on the node?' });
+  if (r.code !== 0 || (state !== 'free' && state !== 'busy'))
+    throw new ChopsError(`${host.name}: cannot read the node lock ${lockFile} (exit ${r.code}): ${r.stderr.trim()}`, {
+      hint: 'is flock (util-linux) installed on the node?',
+    });
   return state === 'busy' ? owner.join(' ').trim() || 'holder unknown' : undefined;
 }
 
@@ -46,12 +52,13 @@ export function acquireCommand(lockFile: string, waitSeconds: number, who: strin
     // the SSH session process of this connection: the nearest sshd ancestor (else our parent)
     'p=$$; sess=$PPID; while [ "$p" -gt 1 ] 2>/dev/null; do ' +
     'case "$(cat /proc/$p/comm 2>/dev/null)" in sshd|sshd-session) sess=$p; break;; esac; ' +
-    "p=$(awk '/^PPid:/{print $2}' /proc/$p/status 2>/dev/null); [ -n \"$p\" ] || break; done; " +
+    'p=$(awk \'/^PPid:/{print $2}\' /proc/$p/status 2>/dev/null); [ -n "$p" ] || break; done; ' +
     `mkdir -p ${shq(posix.dirname(lockFile))} || exit 3; ` +
     `st=${state}; : >"$st" || exit 3; ` +
     `setsid sh -c ${sh`${HOLDER}`} chops-node-lock ${sh`${lockFile}`} "$sess" "$st" ${String(Math.max(0, Math.floor(waitSeconds)))} ${sh`${who}`} </dev/null >/dev/null 2>&1 & ` +
     `n=0; while [ $n -lt ${(Math.floor(waitSeconds) + 10) * 10} ]; do s=$(cat "$st" 2>/dev/null); ` +
-    'case "$s" in held*) rm -f "$st"; echo "$s"; exit 0;; timeout) rm -f "$st"; echo timeout; ' + `cat ${sh`${lockFile + '.owner'}`} 2>/dev/null; exit 4;; esac; ` +
+    'case "$s" in held*) rm -f "$st"; echo "$s"; exit 0;; timeout) rm -f "$st"; echo timeout; ' +
+    `cat ${sh`${lockFile + '.owner'}`} 2>/dev/null; exit 4;; esac; ` +
     'sleep 0.1; n=$((n+1)); done; rm -f "$st"; echo timeout; exit 4'
   );
 }
@@ -89,7 +96,10 @@ export async function releaseNodeLock(ctx: StepContext<any>): Promise<void> {
   if (typeof pid !== 'number') return;
   ctx.run.shared.delete(memKey(ctx.host.name));
   // returns once the holder is gone, so the lock is free when the step ends
-  await ctx.host.$({ nothrow: true, timeoutMs: 15_000 })`kill -TERM ${pid} 2>/dev/null; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; true`;
+  await ctx.host.$({
+    nothrow: true,
+    timeoutMs: 15_000,
+  })`kill -TERM ${pid} 2>/dev/null; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; true`;
 }
 
 const rawCmd = (s: string) => raw(s);

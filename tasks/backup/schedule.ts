@@ -16,7 +16,8 @@ export function validateCron(expr: string, where: string): void {
     });
   };
   if (fields.length !== 5) fail(`expected 5 fields, found ${fields.length}`);
-  if (/[LW#?]/i.test(expr.replace(/\b(sun|mon|tue|wed|thu|fri|sat|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\b/gi, ''))) fail('L, W, # and ? are not understood by cron');
+  if (/[LW#?]/i.test(expr.replace(/\b(sun|mon|tue|wed|thu|fri|sat|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\b/gi, '')))
+    fail('L, W, # and ? are not understood by cron');
   try {
     CronExpressionParser.parse(expr, { strict: false });
   } catch (e: any) {
@@ -30,7 +31,16 @@ export function nextRuns(expr: string, tz: string, n = 3, from = new Date()): st
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const d = it.next().toDate();
-    const parts = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', weekday: 'short' }).formatToParts(d);
+    const parts = new Intl.DateTimeFormat('en-CA', {
+      timeZone: tz,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+      weekday: 'short',
+    }).formatToParts(d);
     const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
     out.push(`${get('weekday')} ${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')} ${tz}`);
   }
@@ -45,15 +55,20 @@ export function staggerCron(expr: string, offsetMinutes: number, where: string):
   if (offsetMinutes === 0) return expr;
   const [min, hour, ...rest] = expr.trim().split(/\s+/);
   if (!/^\d+$/.test(min)) {
-    throw new UsageError(`${where}: cannot stagger ${JSON.stringify(expr)}: its minute field is not a single number`, { hint: 'use a plain minute (e.g. "0 * * * *") or set backup.stagger: 0s' });
+    throw new UsageError(`${where}: cannot stagger ${JSON.stringify(expr)}: its minute field is not a single number`, {
+      hint: 'use a plain minute (e.g. "0 * * * *") or set backup.stagger: 0s',
+    });
   }
   const total = Number(min) + offsetMinutes;
   if (hour === '*' || /^\*\/\d+$/.test(hour)) {
-    if (total >= 60) throw new UsageError(`${where}: stagger of ${offsetMinutes} min moves ${JSON.stringify(expr)} past the hour`, { hint: 'use a smaller backup.stagger' });
+    if (total >= 60)
+      throw new UsageError(`${where}: stagger of ${offsetMinutes} min moves ${JSON.stringify(expr)} past the hour`, { hint: 'use a smaller backup.stagger' });
     return [String(total), hour, ...rest].join(' ');
   }
-  if (!/^\d+$/.test(hour)) throw new UsageError(`${where}: cannot stagger ${JSON.stringify(expr)}: its hour field is not a single number or *`, { hint: 'set backup.stagger: 0s' });
+  if (!/^\d+$/.test(hour))
+    throw new UsageError(`${where}: cannot stagger ${JSON.stringify(expr)}: its hour field is not a single number or *`, { hint: 'set backup.stagger: 0s' });
   const h = Number(hour) + Math.floor(total / 60);
-  if (h >= 24) throw new UsageError(`${where}: stagger moves ${JSON.stringify(expr)} past midnight`, { hint: 'use a smaller backup.stagger or an earlier hour' });
+  if (h >= 24)
+    throw new UsageError(`${where}: stagger moves ${JSON.stringify(expr)} past midnight`, { hint: 'use a smaller backup.stagger or an earlier hour' });
   return [String(total % 60), String(h), ...rest].join(' ');
 }

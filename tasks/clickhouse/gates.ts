@@ -8,7 +8,15 @@
 //   topology.ts          the inventory ↔ servers cross-check (not a gate)
 // Thresholds: src/gates/thresholds.ts. The healthy-replica definition: facts/clickhouse/replicas.ts.
 export { checkPeersBeforeStop, type PeerReport } from './gates/peers.js';
-export { checkSelfBeforeStop, classifyQueue, parseQueueEntries, processesQuery, OLD_QUEUE_ENTRY_SECONDS, type QueueEntry, type SelfReport } from './gates/idle.js';
+export {
+  checkSelfBeforeStop,
+  classifyQueue,
+  parseQueueEntries,
+  processesQuery,
+  OLD_QUEUE_ENTRY_SECONDS,
+  type QueueEntry,
+  type SelfReport,
+} from './gates/idle.js';
 export { waitReplicaHealthy, type HealthyReport } from './gates/healthy.js';
 export { newErrorLines, newErrors, systemErrors, parseSystemErrors } from './gates/error-log.js';
 export { escapeForFileName, distributedDirs, pendingDistributedFiles, parseFindOutput, parseDistributionQueue } from './gates/distributed.js';

@@ -192,4 +192,3 @@ async function serviceStartedAt(host: HostHandle): Promise<Date> {
   const ms = Number(r.stdout.trim());
   return r.code === 0 && Number.isFinite(ms) && ms > 0 ? new Date(ms) : new Date();
 }
-

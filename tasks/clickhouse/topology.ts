@@ -40,7 +40,9 @@ export async function checkTopology(ctx: StepContext, opts: { requireAll?: boole
     const shard = r.macros.shard;
     const replica = r.macros.replica;
     if (shard !== h.shardName || replica !== h.replicaName) {
-      mismatches.push(`inventory says ${h.name} is shard ${h.shardName} replica ${h.replicaName}, the server's macros say shard ${shard ?? '(no shard macro)'} replica ${replica ?? '(no replica macro)'}`);
+      mismatches.push(
+        `inventory says ${h.name} is shard ${h.shardName} replica ${h.replicaName}, the server's macros say shard ${shard ?? '(no shard macro)'} replica ${replica ?? '(no replica macro)'}`,
+      );
     }
     const cluster = clusters.find((c) => c.name === h.cluster)!;
     const want = cluster.shards.map((s) => s.replicas.length);
@@ -62,7 +64,7 @@ export async function checkTopology(ctx: StepContext, opts: { requireAll?: boole
   if (opts.requireAll) for (const u of unverified) mismatches.push(`${u.host}: cannot check: ${u.message}`);
   if (mismatches.length) {
     throw new ChopsError(`topology mismatch between the inventory and the servers:\n  - ${mismatches.join('\n  - ')}`, {
-      hint: 'fix the inventory (shard `name`, `replica_name`, shard membership) or the servers\' <macros>/<remote_servers>; chops does not work on a cluster whose layout it cannot trust',
+      hint: "fix the inventory (shard `name`, `replica_name`, shard membership) or the servers' <macros>/<remote_servers>; chops does not work on a cluster whose layout it cannot trust",
     });
   }
   const checked = hosts.length - unverified.length;
@@ -93,7 +95,10 @@ async function topologyOf(run: RunContext, h: Host): Promise<HostTopology | { er
     const client = await chClient(run, h);
     const [macros, clusterRows, keeper] = await Promise.all([
       client.query<{ macro: string; substitution: string }>(`SELECT macro, substitution FROM system.macros`, { timeoutMs: 10_000 }),
-      client.query<{ shard_num: number; replicas: string }>(sql`SELECT shard_num, count() AS replicas FROM system.clusters WHERE cluster = ${h.cluster} GROUP BY shard_num ORDER BY shard_num`, { timeoutMs: 10_000 }),
+      client.query<{ shard_num: number; replicas: string }>(
+        sql`SELECT shard_num, count() AS replicas FROM system.clusters WHERE cluster = ${h.cluster} GROUP BY shard_num ORDER BY shard_num`,
+        { timeoutMs: 10_000 },
+      ),
       readQueryFact(run.handle(h), client, keeperState),
     ]);
     const m: Record<string, string> = {};

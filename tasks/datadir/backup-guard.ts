@@ -24,14 +24,22 @@ i=0; while [ $i -lt ${String(waitS * 10 + 20)} ]; do
   sleep 0.1; i=$((i+1))
 done; exit 4`;
   if (host.plan) return { changed: true, note: `would hold the backup agent's node lock ${lock}` };
-  if (r.code !== 0) throw new ChopsError(`${host.name}: the backup agent's node lock ${lock} is still held after ${waitS}s (a backup is running?): ${r.stderr.trim()}`, { hint: 'wait for the backup to finish (chops backup status), then `chops resume`' });
+  if (r.code !== 0)
+    throw new ChopsError(`${host.name}: the backup agent's node lock ${lock} is still held after ${waitS}s (a backup is running?): ${r.stderr.trim()}`, {
+      hint: 'wait for the backup to finish (chops backup status), then `chops resume`',
+    });
   const held = r.stdout.trim();
-  return { changed: held.startsWith('took'), note: held.startsWith('held') ? `already paused (${held})` : `backup agent paused (node lock ${lock} held by pid ${held.split(' ')[1]})` };
+  return {
+    changed: held.startsWith('took'),
+    note: held.startsWith('held') ? `already paused (${held})` : `backup agent paused (node lock ${lock} held by pid ${held.split(' ')[1]})`,
+  };
 }
 
 export async function resumeBackupAgent(host: HostHandle, lock: string): Promise<{ changed: boolean; note: string }> {
   const holder = `${lock}.chops-holder`;
-  const r = await host.$({ timeoutMs: 30_000 })`if [ -s ${holder} ] && p=$(cat ${holder}) && [ -r "/proc/$p/cmdline" ] && tr '\\0' ' ' < "/proc/$p/cmdline" | grep -q '^sleep '; then kill "$p"; rm -f -- ${holder} ${`${lock}.owner`}; echo released; else rm -f -- ${holder}; echo none; fi`;
+  const r = await host.$({
+    timeoutMs: 30_000,
+  })`if [ -s ${holder} ] && p=$(cat ${holder}) && [ -r "/proc/$p/cmdline" ] && tr '\\0' ' ' < "/proc/$p/cmdline" | grep -q '^sleep '; then kill "$p"; rm -f -- ${holder} ${`${lock}.owner`}; echo released; else rm -f -- ${holder}; echo none; fi`;
   const released = r.stdout.trim() === 'released';
   return { changed: released, note: released ? 'backup agent may run again' : 'the node lock was not held' };
 }
@@ -59,7 +67,11 @@ export function parseBackupStatus(text: string): BackupStatus {
 }
 
 /** A shard passes when one of its replicas has a good backup newer than MAXAGEMS (missing information never passes). */
-export function judgeShardBackups(statuses: Array<{ host: string; status?: BackupStatus; error?: string }>, now: Date, maxAgeMs: number): { ok: boolean; detail: string } {
+export function judgeShardBackups(
+  statuses: Array<{ host: string; status?: BackupStatus; error?: string }>,
+  now: Date,
+  maxAgeMs: number,
+): { ok: boolean; detail: string } {
   const fresh = statuses.filter((s) => s.status?.lastGood && now.getTime() - s.status.lastGood.finished.getTime() <= maxAgeMs);
   if (fresh.length) {
     const g = fresh[0].status!.lastGood!;
@@ -67,7 +79,11 @@ export function judgeShardBackups(statuses: Array<{ host: string; status?: Backu
   }
   return {
     ok: false,
-    detail: statuses.map((s) => `${s.host}: ${s.error ?? (s.status?.lastGood ? `last good backup ${s.status.lastGood.finished.toISOString()} is too old` : 'no good backup')}`).join('; '),
+    detail: statuses
+      .map(
+        (s) => `${s.host}: ${s.error ?? (s.status?.lastGood ? `last good backup ${s.status.lastGood.finished.toISOString()} is too old` : 'no good backup')}`,
+      )
+      .join('; '),
   };
 }
 

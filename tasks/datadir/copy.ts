@@ -5,7 +5,17 @@ import type { HostHandle } from '../../src/host.js';
 import { ChopsError, tail } from '../../src/errors.js';
 import { formatBytes } from './fmt.js';
 import {
-  type PassKind, type RsyncStats, killLeftoverScript, parseItemized, parseRsyncProgress, parseRsyncStats, passFiles, passScript, passSucceeded, rsyncArgs, rsyncExitMeaning,
+  type PassKind,
+  type RsyncStats,
+  killLeftoverScript,
+  parseItemized,
+  parseRsyncProgress,
+  parseRsyncStats,
+  passFiles,
+  passScript,
+  passSucceeded,
+  rsyncArgs,
+  rsyncExitMeaning,
 } from './rsync-cmd.js';
 import { sh } from '../../src/quote.js';
 
@@ -54,9 +64,15 @@ export async function runPass(ctx: StepContext<any>, kind: PassKind, p: PassPara
   const ms = performance.now() - t0;
   if (host.plan) return { kind, code: 0, ms, delta: 0 };
   if (!passSucceeded(kind, r.code)) {
-    throw new ChopsError(`${host.name}: ${label}: rsync exited ${r.code} (${rsyncExitMeaning(r.code)}): rsync ${rsyncArgs({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }).join(' ')}${tail(r.stderr) ? `\n  stderr: ${tail(r.stderr)}` : ''}`, {
-      hint: r.code === 11 ? 'the new volume is probably full: check `df -h` on the staging point' : `see the run log; \`chops resume\` runs this pass again (what is already copied is not copied twice)`,
-    });
+    throw new ChopsError(
+      `${host.name}: ${label}: rsync exited ${r.code} (${rsyncExitMeaning(r.code)}): rsync ${rsyncArgs({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }).join(' ')}${tail(r.stderr) ? `\n  stderr: ${tail(r.stderr)}` : ''}`,
+      {
+        hint:
+          r.code === 11
+            ? 'the new volume is probably full: check `df -h` on the staging point'
+            : `see the run log; \`chops resume\` runs this pass again (what is already copied is not copied twice)`,
+      },
+    );
   }
   const stats = parseRsyncStats(r.stdout);
   if (!stats) throw new ChopsError(`${host.name}: ${label}: rsync exited ${r.code} but printed no --stats block (output: ${tail(r.stdout, 3)})`);
@@ -79,7 +95,15 @@ function watchProgress(ctx: StepContext<any>, log: string, label: string): () =>
       if (text === last) return;
       last = text;
       host.note(text);
-      ctx.run.emit({ type: 'progress', host: host.name, step: label, text, bytes: pr.bytes, rate: pr.rate, etaMs: pr.etaSeconds === undefined ? undefined : pr.etaSeconds * 1000 });
+      ctx.run.emit({
+        type: 'progress',
+        host: host.name,
+        step: label,
+        text,
+        bytes: pr.bytes,
+        rate: pr.rate,
+        etaMs: pr.etaSeconds === undefined ? undefined : pr.etaSeconds * 1000,
+      });
     } finally {
       busy = false;
     }
@@ -106,10 +130,20 @@ export async function dryRunDifferences(host: HostHandle, src: string, dst: stri
  * checksum. Returns the relative paths that differ.
  */
 export async function smallFileDifferences(host: HostHandle, src: string, dst: string, maxKb: number): Promise<string[]> {
-  const list = (d: string) => sh`cd -- ${d} && find . -mindepth 1 -path ./lost+found -prune -o -type f -size -${String(maxKb + 1)}k -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`;
-  const [a, b] = await Promise.all([host.probe({ nothrow: true, timeoutMs: 3600_000 })`${raw(list(src))}`, host.probe({ nothrow: true, timeoutMs: 3600_000 })`${raw(list(dst))}`]);
+  const list = (d: string) =>
+    sh`cd -- ${d} && find . -mindepth 1 -path ./lost+found -prune -o -type f -size -${String(maxKb + 1)}k -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`;
+  const [a, b] = await Promise.all([
+    host.probe({ nothrow: true, timeoutMs: 3600_000 })`${raw(list(src))}`,
+    host.probe({ nothrow: true, timeoutMs: 3600_000 })`${raw(list(dst))}`,
+  ]);
   if (a.code !== 0 || b.code !== 0) throw new ChopsError(`${host.name}: checksums of small files failed: ${tail(a.stderr || b.stderr)}`);
-  const parse = (s: string) => new Map(s.split('\n').filter(Boolean).map((l) => [l.slice(66), l.slice(0, 64)] as const));
+  const parse = (s: string) =>
+    new Map(
+      s
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => [l.slice(66), l.slice(0, 64)] as const),
+    );
   const ma = parse(a.stdout);
   const mb = parse(b.stdout);
   const diff: string[] = [];

@@ -25,8 +25,12 @@ export function judgePreflight(i: PreflightInput): PreflightVerdict {
   const { layout: l, config: c } = i;
   const refusals: string[] = [];
   const notes: string[] = [];
-  if (!c.path) refusals.push(`the server's <path> is not in its configuration (${c.sources.join(', ') || 'no file read'}): cannot tell which directory it uses`);
-  else if (norm(c.path) !== norm(l.dataDir)) refusals.push(`the server's <path> is ${c.path}, the inventory's data_dir is ${l.dataDir}: moving the wrong directory would change nothing (fix clickhouse.data_dir)`);
+  if (!c.path)
+    refusals.push(`the server's <path> is not in its configuration (${c.sources.join(', ') || 'no file read'}): cannot tell which directory it uses`);
+  else if (norm(c.path) !== norm(l.dataDir))
+    refusals.push(
+      `the server's <path> is ${c.path}, the inventory's data_dir is ${l.dataDir}: moving the wrong directory would change nothing (fix clickhouse.data_dir)`,
+    );
   const named: Array<[string, string | undefined]> = [
     ['tmp_path', c.tmpPath],
     ['user_files_path', c.userFilesPath],
@@ -38,17 +42,22 @@ export function judgePreflight(i: PreflightInput): PreflightVerdict {
   ];
   for (const [what, p] of named) {
     if (!p) continue;
-    if (inside(p, l.oldDir) || inside(p, l.staging)) refusals.push(`${what} ${p} points into ${inside(p, l.oldDir) ? l.oldDir : l.staging}, which the move uses`);
+    if (inside(p, l.oldDir) || inside(p, l.staging))
+      refusals.push(`${what} ${p} points into ${inside(p, l.oldDir) ? l.oldDir : l.staging}, which the move uses`);
     else if (inside(p, l.dataDir)) notes.push(`${what} ${p}: inside the data directory, moves with it`);
     else notes.push(`${what} ${p}: outside the data directory, stays where it is`);
   }
   for (const m of mountsInside(i.mounts, l.dataDir)) {
     const disk = c.disks.find((d) => inside(d.path, m.target) || inside(m.target, d.path));
-    refusals.push(`${m.target} (${m.source}, ${m.fstype}) is mounted inside the data directory${disk ? ` (disk "${disk.name}")` : ''}: the copy would take another disk's data onto the new volume and the swap would hide it; move that mount out of ${l.dataDir} first`);
+    refusals.push(
+      `${m.target} (${m.source}, ${m.fstype}) is mounted inside the data directory${disk ? ` (disk "${disk.name}")` : ''}: the copy would take another disk's data onto the new volume and the swap would hide it; move that mount out of ${l.dataDir} first`,
+    );
   }
   if (inside(l.oldDir, l.dataDir) || inside(l.staging, l.dataDir)) refusals.push(`--old-dir and --staging must be outside ${l.dataDir}`);
   if (norm(l.oldDir) === norm(l.staging)) refusals.push('--old-dir and --staging must differ');
-  notes.push(`tree: ${i.tree.files} file paths, ${i.tree.inodes} distinct files, ${i.tree.extraLinks} extra hard links, ${i.tree.symlinks} symlinks, ${i.tree.dirs} directories`);
+  notes.push(
+    `tree: ${i.tree.files} file paths, ${i.tree.inodes} distinct files, ${i.tree.extraLinks} extra hard links, ${i.tree.symlinks} symlinks, ${i.tree.dirs} directories`,
+  );
   return { refusals, notes };
 }
 

@@ -182,7 +182,10 @@ export function parseRsyncProgress(out: string): RsyncProgress | undefined {
 
 /** Lines of an itemized dry run that mean a difference (every line does; blank lines do not). */
 export function parseItemized(out: string): string[] {
-  return out.split('\n').map((l) => l.trimEnd()).filter((l) => l && !/^(sending|sent|total size|building|created directory|done$)/.test(l));
+  return out
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l && !/^(sending|sent|total size|building|created directory|done$)/.test(l));
 }
 
 /**

@@ -85,7 +85,9 @@ export type Phase = 'before' | 'set-aside' | 'swapped' | 'inconsistent';
 export function phaseOf(s: Situation): { phase: Phase; why: string } {
   const dataEmpty = !s.data.exists || (s.data.isDir && !s.data.mountpoint && s.data.entries === 0 && !s.data.volume);
   if (s.data.exists && s.data.mountpoint && s.data.volume) {
-    return s.old.exists ? { phase: 'swapped', why: 'the new volume is mounted at the data directory, the old copy is set aside' } : { phase: 'swapped', why: 'the new volume is mounted at the data directory (no old copy set aside: cleaned up)' };
+    return s.old.exists
+      ? { phase: 'swapped', why: 'the new volume is mounted at the data directory, the old copy is set aside' }
+      : { phase: 'swapped', why: 'the new volume is mounted at the data directory (no old copy set aside: cleaned up)' };
   }
   if (s.old.exists && dataEmpty) return { phase: 'set-aside', why: 'the old directory is set aside and the data directory is empty' };
   if (s.data.exists && !s.data.volume && !s.old.exists) return { phase: 'before', why: 'the data directory holds the data, nothing set aside yet' };

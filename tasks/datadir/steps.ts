@@ -41,12 +41,21 @@ export const backupPreconditionStep: Step<MoveParams> = {
     const shards = new Map<string, typeof ctx.run.selected>();
     for (const h of ctx.run.selected) {
       const k = `${h.cluster}/${h.shardName}`;
-      if (!shards.has(k)) shards.set(k, ctx.run.inventory.hosts.filter((x) => x.cluster === h.cluster && x.shard === h.shard));
+      if (!shards.has(k))
+        shards.set(
+          k,
+          ctx.run.inventory.hosts.filter((x) => x.cluster === h.cluster && x.shard === h.shard),
+        );
     }
     const bad: string[] = [];
     const good: string[] = [];
     for (const [shard, replicas] of shards) {
-      const statuses: Array<{ host: string; status?: BackupStatus; error?: string }> = await Promise.all(replicas.map(async (r) => ({ host: r.name, ...(await readBackupStatus(ctx.run.handle(r), p['backup-status']).catch((e) => ({ error: (e as Error).message }))) })));
+      const statuses: Array<{ host: string; status?: BackupStatus; error?: string }> = await Promise.all(
+        replicas.map(async (r) => ({
+          host: r.name,
+          ...(await readBackupStatus(ctx.run.handle(r), p['backup-status']).catch((e) => ({ error: (e as Error).message }))),
+        })),
+      );
       const v = judgeShardBackups(statuses, new Date(), p['backup-max-age']);
       (v.ok ? good : bad).push(`shard ${shard}: ${v.detail}`);
     }
@@ -66,7 +75,10 @@ export const useExistingVolumeStep: Step<MoveParams> = {
   run: async (ctx) => {
     const l = L(ctx);
     const e = await volumeEntry(ctx.host, l.dataDir);
-    if (!e) throw new ChopsError(`${ctx.host.name}: /etc/fstab has no line for ${l.dataDir}`, { hint: '--volume existing needs the new volume in /etc/fstab for the data directory (by UUID, defaults,noatime); or use --volume prepare' });
+    if (!e)
+      throw new ChopsError(`${ctx.host.name}: /etc/fstab has no line for ${l.dataDir}`, {
+        hint: '--volume existing needs the new volume in /etc/fstab for the data directory (by UUID, defaults,noatime); or use --volume prepare',
+      });
     const vol: Volume = { source: e.source, fstype: e.fstype, options: e.options };
     memoryOf(ctx).set(MEM.volume, vol);
     const s = await readSituation(ctx.host, l);
@@ -74,7 +86,11 @@ export const useExistingVolumeStep: Step<MoveParams> = {
     // A line from disk preparation is staged `noauto` for that (tasks/disk, HANDOFF.md); a line
     // that was already there (--volume existing) is commented out until the swap.
     const disarmed = phaseOf(s).phase === 'before' && ctx.params.volume === 'existing' ? await armFstab(ctx.host, l.dataDir, false) : false;
-    return { changed: disarmed, note: `${e.source} (${e.fstype}, ${e.options})${disarmed ? '; its fstab line is commented out until the swap' : e.disarmed ? '; fstab line inactive until the swap' : ''}`, data: { volume: vol } };
+    return {
+      changed: disarmed,
+      note: `${e.source} (${e.fstype}, ${e.options})${disarmed ? '; its fstab line is commented out until the swap' : e.disarmed ? '; fstab line inactive until the swap' : ''}`,
+      data: { volume: vol },
+    };
   },
 };
 
@@ -86,12 +102,22 @@ export const preflightStep: Step<MoveParams> = {
     const s = await readSituation(host, l);
     const ph = phaseOf(s);
     if (ph.phase === 'swapped') return { changed: false, skipped: `already moved: ${ph.why}` };
-    if (ph.phase === 'inconsistent') throw new ChopsError(`${host.name}: the data directory is in no state a move leaves it in: ${ph.why}`, { hint: 'inspect the host by hand before moving' });
+    if (ph.phase === 'inconsistent')
+      throw new ChopsError(`${host.name}: the data directory is in no state a move leaves it in: ${ph.why}`, {
+        hint: 'inspect the host by hand before moving',
+      });
     const src = ph.phase === 'set-aside' ? l.oldDir : l.dataDir;
-    const [config, ms, tree] = await Promise.all([readFact(host, configPaths, { dataDir: l.dataDir }), readFact(host, mounts, undefined), readFact(host, treeStats, src, { timeoutMs: 3600_000 })]);
+    const [config, ms, tree] = await Promise.all([
+      readFact(host, configPaths, { dataDir: l.dataDir }),
+      readFact(host, mounts, undefined),
+      readFact(host, treeStats, src, { timeoutMs: 3600_000 }),
+    ]);
     const v = judgePreflight({ layout: l, config, mounts: ms, tree });
     if (s.data.mountpoint && !s.data.volume) v.refusals.push(`${l.dataDir} is itself a mount point (another volume): it cannot be set aside by a rename`);
-    if (v.refusals.length) throw new ChopsError(`${host.name}: refusing to move ${l.dataDir}:\n  - ${v.refusals.join('\n  - ')}`, { hint: 'fix the configuration or the mounts, then run again' });
+    if (v.refusals.length)
+      throw new ChopsError(`${host.name}: refusing to move ${l.dataDir}:\n  - ${v.refusals.join('\n  - ')}`, {
+        hint: 'fix the configuration or the mounts, then run again',
+      });
     const vol = await knownVolume(ctx);
     await ensureStaging(host, l, vol);
     // In a plan the volume was not really mounted: its free space is known only when applied.
@@ -137,13 +163,21 @@ export const liveCopyStep: Step<MoveParams> = {
       const n = passes.length + 1;
       const r = await runPass(ctx, 'live', { src: l.dataDir, dst: l.staging, bwlimit: ctx.params.bwlimit }, `live pass ${n}`);
       passes.push(r);
-      host.note(`live pass ${n}: ${formatBytes(r.delta)} in ${formatDuration(r.ms)}${r.code === 24 ? ' (some files vanished: normal while the server runs)' : ''}`);
-      const c = converged(passes.map((x) => x.delta), { convergedBytes: ctx.params['converged-mb'] * 1024 * 1024, maxPasses: ctx.params['max-passes'] });
+      host.note(
+        `live pass ${n}: ${formatBytes(r.delta)} in ${formatDuration(r.ms)}${r.code === 24 ? ' (some files vanished: normal while the server runs)' : ''}`,
+      );
+      const c = converged(
+        passes.map((x) => x.delta),
+        { convergedBytes: ctx.params['converged-mb'] * 1024 * 1024, maxPasses: ctx.params['max-passes'] },
+      );
       if (c.done) {
         const bytes = passes.reduce((a, x) => a + x.delta, 0);
         const mem = memoryOf(ctx);
         mem.set(MEM.bytesOnline, (mem.get<number>(MEM.bytesOnline) ?? 0) + bytes);
-        return { note: `${passes.length} pass(es), ${formatBytes(bytes)} copied online; ${c.why}`, data: { passes: passes.map((x) => ({ delta: x.delta, ms: Math.round(x.ms), code: x.code })), bytesOnline: bytes } };
+        return {
+          note: `${passes.length} pass(es), ${formatBytes(bytes)} copied online; ${c.why}`,
+          data: { passes: passes.map((x) => ({ delta: x.delta, ms: Math.round(x.ms), code: x.code })), bytesOnline: bytes },
+        };
       }
     }
   },
@@ -180,7 +214,13 @@ export const recordCountsStep: Step<MoveParams> = {
 
 export const pauseBackupStep: Step<MoveParams> = {
   name: 'pause the backup agent (node lock)',
-  run: (ctx) => pauseBackupAgent(ctx.host, ctx.params['backup-lock'], `chops move-data run ${ctx.run.runId ?? '(plan)'}`, Math.round(ctx.params['backup-lock-wait'] / 1000)),
+  run: (ctx) =>
+    pauseBackupAgent(
+      ctx.host,
+      ctx.params['backup-lock'],
+      `chops move-data run ${ctx.run.runId ?? '(plan)'}`,
+      Math.round(ctx.params['backup-lock-wait'] / 1000),
+    ),
   rollback: async (ctx) => {
     await resumeBackupAgent(ctx.host, ctx.params['backup-lock']);
   },
@@ -243,7 +283,10 @@ export const finalPassStep: Step<MoveParams> = {
     const l = L(ctx);
     const s = await readSituation(host, l);
     if (phaseOf(s).phase !== 'before') return { changed: false, skipped: `already past the copy: ${phaseOf(s).why}` };
-    if (!host.plan && (await serviceState(host)) === 'active') throw new ChopsError(`${host.name}: clickhouse-server is running: the final pass needs it stopped`, { hint: 'something started it; `chops resume` stops it again after the gates' });
+    if (!host.plan && (await serviceState(host)) === 'active')
+      throw new ChopsError(`${host.name}: clickhouse-server is running: the final pass needs it stopped`, {
+        hint: 'something started it; `chops resume` stops it again after the gates',
+      });
     const left = await endLeftoverCopy(host);
     if (left) host.note(left);
     await ensureStaging(host, l, await knownVolume(ctx));
@@ -255,8 +298,12 @@ export const finalPassStep: Step<MoveParams> = {
     }
     const mem = memoryOf(ctx);
     mem.set(MEM.bytesOffline, (mem.get<number>(MEM.bytesOffline) ?? 0) + r.delta);
-    if (ctx.params['inject-failure'] === 'final-pass') throw new ChopsError(`${host.name}: injected failure after the final pass (--inject-failure final-pass)`);
-    return { note: `${formatBytes(r.delta)} copied with the server stopped in ${formatDuration(r.ms)}${diff.length ? `, ${diff.length} small file(s) by checksum` : ''}`, data: { bytesOffline: r.delta, ms: Math.round(r.ms), checksumFixed: diff.length } };
+    if (ctx.params['inject-failure'] === 'final-pass')
+      throw new ChopsError(`${host.name}: injected failure after the final pass (--inject-failure final-pass)`);
+    return {
+      note: `${formatBytes(r.delta)} copied with the server stopped in ${formatDuration(r.ms)}${diff.length ? `, ${diff.length} small file(s) by checksum` : ''}`,
+      data: { bytesOffline: r.delta, ms: Math.round(r.ms), checksumFixed: diff.length },
+    };
   },
 };
 
@@ -275,9 +322,16 @@ export const proveIdentityStep: Step<MoveParams> = {
       smallFileDifferences(host, l.dataDir, l.staging, ctx.params['checksum-kb']),
     ]);
     const problems = [...diffs.slice(0, 10).map((d) => `dry run: ${d}`), ...compareTrees(a, b), ...small.slice(0, 10).map((p) => `checksum differs: ${p}`)];
-    if (problems.length) throw new ChopsError(`${host.name}: the copy on the new volume is not identical to ${l.dataDir}:\n  - ${problems.join('\n  - ')}`, { hint: 'the replica is put back on its original directory; `chops resume` copies again' });
+    if (problems.length)
+      throw new ChopsError(`${host.name}: the copy on the new volume is not identical to ${l.dataDir}:\n  - ${problems.join('\n  - ')}`, {
+        hint: 'the replica is put back on its original directory; `chops resume` copies again',
+      });
     memoryOf(ctx).set(MEM.identical, true);
-    return { changed: false, note: `identical: ${a.files} files (${a.inodes} distinct, ${a.extraLinks} hard links), ${a.symlinks} symlinks, ${formatBytes(a.bytes)}; dry run lists nothing`, data: { source: a, copy: b } };
+    return {
+      changed: false,
+      note: `identical: ${a.files} files (${a.inodes} distinct, ${a.extraLinks} hard links), ${a.symlinks} symlinks, ${formatBytes(a.bytes)}; dry run lists nothing`,
+      data: { source: a, copy: b },
+    };
   },
 };
 
@@ -322,7 +376,17 @@ export const moveHealthyStep: Step<MoveParams> = {
     const healthyAt = Date.now();
     mem.set(MEM.healthyAt, healthyAt);
     const downtimeMs = stoppedAt ? healthyAt - stoppedAt : undefined;
-    return { ...r, note: `${r.note ?? 'healthy'}${downtimeMs !== undefined ? `; downtime ${formatDuration(downtimeMs)}` : ''}`, data: { ...(r.data as object), downtimeMs, bytesOnline: mem.get(MEM.bytesOnline) ?? 0, bytesOffline: mem.get(MEM.bytesOffline) ?? 0, copy: ctx.params.copy } };
+    return {
+      ...r,
+      note: `${r.note ?? 'healthy'}${downtimeMs !== undefined ? `; downtime ${formatDuration(downtimeMs)}` : ''}`,
+      data: {
+        ...(r.data as object),
+        downtimeMs,
+        bytesOnline: mem.get(MEM.bytesOnline) ?? 0,
+        bytesOffline: mem.get(MEM.bytesOffline) ?? 0,
+        copy: ctx.params.copy,
+      },
+    };
   },
 };
 
@@ -341,10 +405,17 @@ export const verifyStep: Step<MoveParams> = {
       for (const t of now) if (t.rows >= 0 && !t.replicated) problems.push(`${t.table}: no count from before the stop (interrupted run) to compare with`);
     } else problems.push(...compareWithBefore(before, now));
     problems.push(...(await compareWithPeers(ctx, now)));
-    if (problems.length) throw new ChopsError(`${host.name}: the data on the new volume does not match:\n  - ${problems.join('\n  - ')}`, { hint: 'the replica is put back on its original directory' });
+    if (problems.length)
+      throw new ChopsError(`${host.name}: the data on the new volume does not match:\n  - ${problems.join('\n  - ')}`, {
+        hint: 'the replica is put back on its original directory',
+      });
     const marker = JSON.stringify({ run: ctx.run.runId, at: new Date().toISOString(), dataDir: l.dataDir, oldDir: l.oldDir, tables: now.length });
     await host.putFile(verifiedMarker(l), `${marker}\n`, { mode: '0644' });
-    return { changed: false, note: `${now.length} table(s) match (${now.filter((t) => t.replicated).length} replicated checked against the peers)`, data: { counts: now } };
+    return {
+      changed: false,
+      note: `${now.length} table(s) match (${now.filter((t) => t.replicated).length} replicated checked against the peers)`,
+      data: { counts: now },
+    };
   },
 };
 

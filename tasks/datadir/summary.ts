@@ -26,6 +26,12 @@ export function moveSummary(results: Array<{ host: string; phase: string; step: 
   if (!f.length) return undefined;
   return renderTable(
     ['replica', 'copy', 'downtime (stopped → healthy)', 'copied online', 'copied offline'],
-    f.map((x) => [x.host, x.copy, x.downtimeMs === undefined ? '? (interrupted run)' : formatDuration(x.downtimeMs), formatBytes(x.bytesOnline), formatBytes(x.bytesOffline)]),
+    f.map((x) => [
+      x.host,
+      x.copy,
+      x.downtimeMs === undefined ? '? (interrupted run)' : formatDuration(x.downtimeMs),
+      formatBytes(x.bytesOnline),
+      formatBytes(x.bytesOffline),
+    ]),
   );
 }

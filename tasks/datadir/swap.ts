@@ -55,9 +55,12 @@ export async function armFstab(host: HostHandle, dataDir: string, armed: boolean
     if (v.code !== 0) {
       await host.putFile('/etc/fstab', cur.stdout, { mode: '0644', owner: 'root', group: 'root' });
       await host.runString('exec', DAEMON_RELOAD, { timeoutMs: 60_000 });
-      throw new ChopsError(`${host.name}: /etc/fstab does not verify with the data directory's line active (put back as it was): ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`, {
-        hint: 'fix the line for the data directory in /etc/fstab (findmnt --verify), then `chops resume`',
-      });
+      throw new ChopsError(
+        `${host.name}: /etc/fstab does not verify with the data directory's line active (put back as it was): ${(v.stdout + v.stderr).trim().split('\n').slice(-3).join(' | ')}`,
+        {
+          hint: 'fix the line for the data directory in /etc/fstab (findmnt --verify), then `chops resume`',
+        },
+      );
     }
   }
   return true;
@@ -77,9 +80,13 @@ export async function ensureStaging(host: HostHandle, l: Layout, vol: Volume): P
   if (s.data.volume && s.data.mountpoint) return { changed: false, note: 'the volume is already mounted at the data directory' };
   if (s.staging.mountpoint && s.staging.volume) return { changed: false, note: `already mounted at ${l.staging}` };
   if (s.staging.mountpoint) {
-    if (s.staging.entries > 0) throw new ChopsError(`${host.name}: ${l.staging} is a mount point holding ${s.staging.entries} entries that are not a chops copy`, { hint: `unmount it or choose another --staging` });
+    if (s.staging.entries > 0)
+      throw new ChopsError(`${host.name}: ${l.staging} is a mount point holding ${s.staging.entries} entries that are not a chops copy`, {
+        hint: `unmount it or choose another --staging`,
+      });
   } else {
-    if (s.staging.exists && s.staging.entries > 0) throw new ChopsError(`${host.name}: the staging point ${l.staging} is not empty`, { hint: 'choose another --staging, or empty it' });
+    if (s.staging.exists && s.staging.entries > 0)
+      throw new ChopsError(`${host.name}: the staging point ${l.staging} is not empty`, { hint: 'choose another --staging, or empty it' });
     await host.$`mkdir -p -- ${l.staging}`;
     await host.$({ timeoutMs: 120_000 })`mount ${mountArgs(vol)} ${l.staging}`;
   }
@@ -87,9 +94,12 @@ export async function ensureStaging(host: HostHandle, l: Layout, vol: Volume): P
   if (again && !again.staging.volume) {
     if (again.staging.entries > 0) {
       await host.$`umount -- ${l.staging}`;
-      throw new ChopsError(`${host.name}: the new volume (${vol.source}) is not empty and was not prepared by chops (${again.staging.entries} entries); unmounted it again`, {
-        hint: 'a volume for the data must be empty (lost+found aside); check that the fstab line names the right device',
-      });
+      throw new ChopsError(
+        `${host.name}: the new volume (${vol.source}) is not empty and was not prepared by chops (${again.staging.entries} entries); unmounted it again`,
+        {
+          hint: 'a volume for the data must be empty (lost+found aside); check that the fstab line names the right device',
+        },
+      );
     }
     await host.$`touch -- ${`${l.staging}/${VOLUME_MARK}`}`;
   }
@@ -109,10 +119,16 @@ export async function setOldAside(host: HostHandle, l: Layout): Promise<{ change
   const p = phaseOf(s);
   if (p.phase === 'set-aside' || p.phase === 'swapped') return { changed: false, note: `already set aside at ${l.oldDir}` };
   if (p.phase !== 'before') throw new ChopsError(`${host.name}: cannot set ${l.dataDir} aside: ${p.why}`, { hint: 'inspect the host by hand' });
-  if (s.data.mountpoint) throw new ChopsError(`${host.name}: ${l.dataDir} is itself a mount point: it cannot be renamed`, { hint: 'move-data works on a data directory that lives on its parent filesystem' });
+  if (s.data.mountpoint)
+    throw new ChopsError(`${host.name}: ${l.dataDir} is itself a mount point: it cannot be renamed`, {
+      hint: 'move-data works on a data directory that lives on its parent filesystem',
+    });
   const dev = await host.probe`stat -c %d -- $(dirname -- ${l.dataDir}) $(dirname -- ${l.oldDir})`;
   const [a, b] = dev.stdout.trim().split('\n');
-  if (a !== b) throw new ChopsError(`${host.name}: ${l.oldDir} is on another filesystem than ${l.dataDir}: mv would copy instead of rename`, { hint: 'choose --old-dir next to the data directory' });
+  if (a !== b)
+    throw new ChopsError(`${host.name}: ${l.oldDir} is on another filesystem than ${l.dataDir}: mv would copy instead of rename`, {
+      hint: 'choose --old-dir next to the data directory',
+    });
   await host.$`mv -T -- ${l.dataDir} ${l.oldDir}`;
   return { changed: true, note: `${l.dataDir} → ${l.oldDir}` };
 }
@@ -126,14 +142,21 @@ export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ cha
     return { changed: false, note: 'already mounted' };
   }
   if (!s.old.exists) throw new ChopsError(`${host.name}: ${l.oldDir} does not exist: refusing to mount over ${l.dataDir}`);
-  if (s.data.exists && s.data.mountpoint) throw new ChopsError(`${host.name}: something that is not the new volume is mounted at ${l.dataDir}`, { hint: 'unmount it by hand' });
-  if (s.data.exists && s.data.entries > 0) throw new ChopsError(`${host.name}: ${l.dataDir} is not empty (${s.data.entries} entries) while the old data is set aside`, { hint: 'something wrote there: inspect it' });
+  if (s.data.exists && s.data.mountpoint)
+    throw new ChopsError(`${host.name}: something that is not the new volume is mounted at ${l.dataDir}`, { hint: 'unmount it by hand' });
+  if (s.data.exists && s.data.entries > 0)
+    throw new ChopsError(`${host.name}: ${l.dataDir} is not empty (${s.data.entries} entries) while the old data is set aside`, {
+      hint: 'something wrote there: inspect it',
+    });
   await host.$`mkdir -p -- ${l.dataDir} && chown --reference=${l.oldDir} -- ${l.dataDir} && chmod --reference=${l.oldDir} -- ${l.dataDir}`;
   await armFstab(host, l.dataDir, true);
   await host.$({ timeoutMs: 120_000 })`mount -- ${l.dataDir}`;
   if (!host.plan) {
     const after = await readSituation(host, l);
-    if (!(after.data.mountpoint && after.data.volume)) throw new ChopsError(`${host.name}: after \`mount ${l.dataDir}\` the new volume is not there (no ${VOLUME_MARK} at its root)`, { hint: 'check the fstab line for the data directory' });
+    if (!(after.data.mountpoint && after.data.volume))
+      throw new ChopsError(`${host.name}: after \`mount ${l.dataDir}\` the new volume is not there (no ${VOLUME_MARK} at its root)`, {
+        hint: 'check the fstab line for the data directory',
+      });
   }
   return { changed: true, note: `mounted at ${l.dataDir} from /etc/fstab` };
 }
@@ -145,7 +168,9 @@ export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ cha
 export async function fixOwnership(host: HostHandle, l: Layout): Promise<{ changed: boolean; note: string }> {
   const own = (await host.probe`stat -c %U:%G -- ${l.oldDir}`).stdout.trim();
   const [u, g] = own.split(':');
-  const r = await host.$({ timeoutMs: 3600_000 })`cd -- ${l.dataDir} && chown ${own} . && { [ ! -e lost+found ] || chown ${own} lost+found; } && find . \\( ! -user ${u} -o ! -group ${g} \\) -print -exec chown -h ${own} {} + | wc -l`;
+  const r = await host.$({
+    timeoutMs: 3600_000,
+  })`cd -- ${l.dataDir} && chown ${own} . && { [ ! -e lost+found ] || chown ${own} lost+found; } && find . \\( ! -user ${u} -o ! -group ${g} \\) -print -exec chown -h ${own} {} + | wc -l`;
   const n = Number(r.stdout.trim() || 0);
   return { changed: n > 0, note: n ? `${n} path(s) given to ${own}` : `everything owned by ${own}` };
 }
@@ -171,7 +196,10 @@ export async function restoreOriginal(host: HostHandle, l: Layout): Promise<stri
   if (await armFstab(host, l.dataDir, false)) did.push('fstab line for the data directory disarmed');
   if (s.old.exists) {
     if (s.data.exists) {
-      if (s.data.mountpoint || s.data.entries > 0) throw new ChopsError(`${host.name}: rollback: ${l.dataDir} is not empty; the original data is still in ${l.oldDir}`, { hint: `move it back by hand: mv ${l.oldDir} ${l.dataDir}` });
+      if (s.data.mountpoint || s.data.entries > 0)
+        throw new ChopsError(`${host.name}: rollback: ${l.dataDir} is not empty; the original data is still in ${l.oldDir}`, {
+          hint: `move it back by hand: mv ${l.oldDir} ${l.dataDir}`,
+        });
       await host.$`rmdir -- ${l.dataDir}`;
     }
     await host.$`mv -T -- ${l.oldDir} ${l.dataDir}`;

@@ -23,7 +23,10 @@ export function countable(engine: string): boolean {
 
 export async function tableCounts(ctx: StepContext<any>, h: Host): Promise<TableCount[]> {
   const c = await chClient(ctx.run, h);
-  const tables = await c.query<{ database: string; name: string; engine: string }>(`SELECT database, name, engine FROM system.tables WHERE database != 'system' ORDER BY database, name`, { timeoutMs: 30_000 });
+  const tables = await c.query<{ database: string; name: string; engine: string }>(
+    `SELECT database, name, engine FROM system.tables WHERE database != 'system' ORDER BY database, name`,
+    { timeoutMs: 30_000 },
+  );
   const out: TableCount[] = [];
   for (const t of tables) {
     if (!countable(t.engine)) {
@@ -79,7 +82,14 @@ export async function compareWithPeers(ctx: StepContext<any>, now: TableCount[])
     const q = `SELECT count() AS n FROM ${sqlIdent(db)}.${sqlIdent(name)}`;
     let last = '';
     for (let attempt = 0; ; attempt++) {
-      const counts = await Promise.all([self_c, ...peer_c].map((c) => c.query<{ n: string }>(q, { timeoutMs: 30_000 }).then((r) => Number(r[0]?.n), () => NaN)));
+      const counts = await Promise.all(
+        [self_c, ...peer_c].map((c) =>
+          c.query<{ n: string }>(q, { timeoutMs: 30_000 }).then(
+            (r) => Number(r[0]?.n),
+            () => NaN,
+          ),
+        ),
+      );
       if (counts.every((n) => Number.isFinite(n) && n === counts[0])) break;
       last = `${self.name}=${counts[0]}, ${peers.map((p, i) => `${p.name}=${counts[i + 1]}`).join(', ')}`;
       if (Date.now() > deadline) {

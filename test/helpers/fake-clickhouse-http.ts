@@ -26,7 +26,14 @@ export interface FakeClickHouse {
   close(): Promise<void>;
 }
 
-const HTTP_STATUS: Record<string, number> = { UNKNOWN_TABLE: 404, UNKNOWN_DATABASE: 404, ACCESS_DENIED: 403, AUTHENTICATION_FAILED: 403, UNKNOWN_USER: 403, SYNTAX_ERROR: 400 };
+const HTTP_STATUS: Record<string, number> = {
+  UNKNOWN_TABLE: 404,
+  UNKNOWN_DATABASE: 404,
+  ACCESS_DENIED: 403,
+  AUTHENTICATION_FAILED: 403,
+  UNKNOWN_USER: 403,
+  SYNTAX_ERROR: 400,
+};
 
 export const VERSION = '24.8.4.13';
 
@@ -54,11 +61,21 @@ export async function startFakeClickHouse(answer: (statement: string) => FakeAns
       if ('hang' in a) return; // never answers: the client's deadline must act
       if ('down' in a) return void req.socket.destroy();
       if ('error' in a) {
-        res.writeHead(HTTP_STATUS[a.error.name] ?? 500, { 'Content-Type': 'text/plain; charset=UTF-8', 'X-ClickHouse-Exception-Code': String(a.error.code), 'X-ClickHouse-Query-Id': queryId });
+        res.writeHead(HTTP_STATUS[a.error.name] ?? 500, {
+          'Content-Type': 'text/plain; charset=UTF-8',
+          'X-ClickHouse-Exception-Code': String(a.error.code),
+          'X-ClickHouse-Query-Id': queryId,
+        });
         res.end(`Code: ${a.error.code}. DB::Exception: ${a.error.message}. (${a.error.name}) (version ${VERSION} (official build))\n`);
         return;
       }
-      res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=UTF-8', 'X-ClickHouse-Format': 'JSONEachRow', 'X-ClickHouse-Query-Id': queryId, 'X-ClickHouse-Summary': '{"read_rows":"0","read_bytes":"0","written_rows":"0","written_bytes":"0","total_rows_to_read":"0","result_rows":"0","result_bytes":"0","elapsed_ns":"1"}' });
+      res.writeHead(200, {
+        'Content-Type': 'application/x-ndjson; charset=UTF-8',
+        'X-ClickHouse-Format': 'JSONEachRow',
+        'X-ClickHouse-Query-Id': queryId,
+        'X-ClickHouse-Summary':
+          '{"read_rows":"0","read_bytes":"0","written_rows":"0","written_bytes":"0","total_rows_to_read":"0","result_rows":"0","result_bytes":"0","elapsed_ns":"1"}',
+      });
       res.end(a.rows.map((r) => JSON.stringify(r)).join('\n') + (a.rows.length ? '\n' : ''));
     });
   });
@@ -66,6 +83,10 @@ export async function startFakeClickHouse(answer: (statement: string) => FakeAns
   return {
     port: (server.address() as AddressInfo).port,
     statements,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

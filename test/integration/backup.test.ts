@@ -22,7 +22,8 @@ const CRON_ENV = 'env -i SHELL=/bin/sh PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/
 
 const sh = (host: string, cmd: string, input?: string) => labExec(lab.lab, host, cmd, { check: false, input, timeoutMs: 180_000 });
 const status = async (host: string) => JSON.parse(await labSh(lab, host, 'cat /var/lib/chops-backup/status.json'));
-const insert = (host: string, n: number) => chQuery(node(host), `INSERT INTO lab.events_local (ts, id, v) SELECT now(), number, toString(number) FROM system.numbers LIMIT ${n}`);
+const insert = (host: string, n: number) =>
+  chQuery(node(host), `INSERT INTO lab.events_local (ts, id, v) SELECT now(), number, toString(number) FROM system.numbers LIMIT ${n}`);
 const faults = (host: string, text: string) => sh(host, 'cat > /etc/clickhouse-backup/double-faults', text);
 const cli = async (args: string[]) => chops([...args, '-i', inv]).done;
 
@@ -59,8 +60,20 @@ test('install: plan masks secrets; files, modes, disabled replicas, next runs; l
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /01 +ch1 +30 20 \* \* 6 +→ +Sat \d{4}-\d\d-\d\d 20:30 \S+, Sat .*, Sat /);
   assert.match(r.stdout, /02 +ch3 +40 20 \* \* 6 +→ .*10 \* \* \* \* +→ /); // staggered by 10 min
-  assert.equal((await labSh(lab, 'ch1', 'stat -c "%a %U" /etc/clickhouse-backup/config.yml /etc/cron.d/chops-backup /etc/logrotate.d/chops-backup /usr/local/sbin/chops-backup-agent')).trim(), '600 root\n644 root\n644 root\n755 root');
-  assert.match(await labSh(lab, 'ch2', 'cat /etc/cron.d/chops-backup'), /DISABLED on this node: ch1 is the active replica of shard 01\n(.*\n)*# 30 20 \* \* 6 root/);
+  assert.equal(
+    (
+      await labSh(
+        lab,
+        'ch1',
+        'stat -c "%a %U" /etc/clickhouse-backup/config.yml /etc/cron.d/chops-backup /etc/logrotate.d/chops-backup /usr/local/sbin/chops-backup-agent',
+      )
+    ).trim(),
+    '600 root\n644 root\n644 root\n755 root',
+  );
+  assert.match(
+    await labSh(lab, 'ch2', 'cat /etc/cron.d/chops-backup'),
+    /DISABLED on this node: ch1 is the active replica of shard 01\n(.*\n)*# 30 20 \* \* 6 root/,
+  );
   const disabled = await sh('ch2', `${CRON_ENV} '${AGENT} diff'`);
   assert.equal(disabled.code, 3, disabled.stderr);
   // the node's own logrotate reads the installed file without complaint
@@ -70,10 +83,21 @@ test('install: plan masks secrets; files, modes, disabled replicas, next runs; l
 
   const again = await cli(['backup', 'install', '--output', 'json']);
   assert.equal(again.code, 0, again.stderr);
-  const steps = again.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((e) => e.type === 'step-done');
+  const steps = again.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.type === 'step-done');
   assert.equal(steps.length, 4 * 6);
-  assert.deepEqual(steps.filter((e) => e.changed).map((e) => `${e.host} ${e.step}`), [], 'a rerun changed something');
-  assert.ok(steps.filter((e) => e.step !== 'check tools').every((e) => /^unchanged/.test(e.skipped)), JSON.stringify(steps));
+  assert.deepEqual(
+    steps.filter((e) => e.changed).map((e) => `${e.host} ${e.step}`),
+    [],
+    'a rerun changed something',
+  );
+  assert.ok(
+    steps.filter((e) => e.step !== 'check tools').every((e) => /^unchanged/.test(e.skipped)),
+    JSON.stringify(steps),
+  );
 });
 
 test('DIFF with no FULL becomes a FULL with a warning; the next DIFF is based on it; status and list', async () => {
@@ -98,7 +122,13 @@ test('DIFF with no FULL becomes a FULL with a warning; the next DIFF is based on
   const list = await cli(['backup', 'list', '--json']);
   assert.equal(list.code, 0, list.stderr);
   const backups = JSON.parse(list.stdout).backups;
-  assert.deepEqual(backups.filter((b: any) => b.shard === '01').map((b: any) => [b.name, b.base, b.good]), [[full.name, null, true], [s.last_diff.name, full.name, true]]);
+  assert.deepEqual(
+    backups.filter((b: any) => b.shard === '01').map((b: any) => [b.name, b.base, b.good]),
+    [
+      [full.name, null, true],
+      [s.last_diff.name, full.name, true],
+    ],
+  );
 });
 
 test('upload fails → exit 6, a broken remote folder, never a base; disk full during create → exit 5, leftovers removed', async () => {
@@ -106,7 +136,10 @@ test('upload fails → exit 6, a broken remote folder, never a base; disk full d
   let failedName = '';
   await faults('ch1', 'upload_fail=1\n');
   // shard 02: its backup dir on a tiny full tmpfs (same mount point the tool writes under)
-  await sh('ch3', 'mkdir -p /var/lib/clickhouse/backup && mount -t tmpfs -o size=64k tmpfs /var/lib/clickhouse/backup && chown clickhouse: /var/lib/clickhouse/backup && dd if=/dev/zero of=/var/lib/clickhouse/backup/.fill bs=4k 2>/dev/null; true');
+  await sh(
+    'ch3',
+    'mkdir -p /var/lib/clickhouse/backup && mount -t tmpfs -o size=64k tmpfs /var/lib/clickhouse/backup && chown clickhouse: /var/lib/clickhouse/backup && dd if=/dev/zero of=/var/lib/clickhouse/backup/.fill bs=4k 2>/dev/null; true',
+  );
   try {
     await insert('ch1', 3000);
     const r = await cli(['backup', 'run', '--type', 'diff']);
@@ -163,7 +196,10 @@ test('overlapping run waits then exits 4; a killed run leaves a broken folder an
   const killed = await status('ch1');
   assert.equal(killed.last_attempt.result, 'running');
   const killedName = killed.last_attempt.name;
-  assert.equal((await sh(SFTP, `test -d /srv/backups/lab/01/${killedName} && test ! -e /srv/backups/lab/01/${killedName}/metadata.json; echo $?`)).stdout.trim(), '0');
+  assert.equal(
+    (await sh(SFTP, `test -d /srv/backups/lab/01/${killedName} && test ! -e /srv/backups/lab/01/${killedName}/metadata.json; echo $?`)).stdout.trim(),
+    '0',
+  );
   const st = await cli(['backup', 'status', '--shard', '01']);
   assert.equal(st.code, 1);
   assert.match(st.stdout, /interrupted \(upload\)/);
@@ -172,13 +208,20 @@ test('overlapping run waits then exits 4; a killed run leaves a broken folder an
   assert.equal(list.find((x: any) => x.name === killedName)?.state, 'broken');
   const next = await cli(['backup', 'run', '--type', 'diff', '--shard', '01']);
   assert.equal(next.code, 0, next.stdout + next.stderr);
-  assert.match(await labSh(lab, 'ch1', 'cat /var/log/clickhouse-backup/agent.log'), new RegExp(`previous run did not finish \\(killed\\?\\): cleaning its leftovers ${killedName}`));
+  assert.match(
+    await labSh(lab, 'ch1', 'cat /var/log/clickhouse-backup/agent.log'),
+    new RegExp(`previous run did not finish \\(killed\\?\\): cleaning its leftovers ${killedName}`),
+  );
   assert.ok(!(await remoteNames(lab, '01')).includes(killedName));
   assert.ok(!(await labSh(lab, 'ch1', 'ls /var/lib/clickhouse/backup')).includes(killedName));
 
   // the secret: only in config.yml (0600) on the nodes; nowhere in chops's state, logs and plans
   for (const h of ['ch1', 'ch2', 'ch3']) {
-    const hits = await labSh(lab, h, `grep -rlF -- '${password}' /etc/cron.d /etc/logrotate.d /etc/clickhouse-backup /usr/local/sbin /var/log/clickhouse-backup /var/lib/chops-backup /run/lock /tmp /var/lib/clickhouse/backup 2>/dev/null; true`);
+    const hits = await labSh(
+      lab,
+      h,
+      `grep -rlF -- '${password}' /etc/cron.d /etc/logrotate.d /etc/clickhouse-backup /usr/local/sbin /var/log/clickhouse-backup /var/lib/chops-backup /run/lock /tmp /var/lib/clickhouse/backup 2>/dev/null; true`,
+    );
     assert.deepEqual(hits.split('\n').filter(Boolean), ['/etc/clickhouse-backup/config.yml'], `${h}: ${hits}`);
   }
   const stateDir = path.join(path.dirname(inv), 'state');
@@ -219,7 +262,11 @@ test('a rolling restart waits for a running backup (and the lock is released aft
   assert.equal((await sh('ch1', 'flock -n /run/lock/chops-node.lock true')).code, 0, 'lock not released after the restart');
 
   // the reverse: while chops holds the lock (server stopped), the agent refuses (exit 4) with chops as the reason
-  const slow = inventoryVariant(inv, 'slowstop', (d) => (d.clusters.lab.shards[0].replicas[0].clickhouse = { stop_command: 'systemctl stop clickhouse-server && sleep 6' }));
+  const slow = inventoryVariant(
+    inv,
+    'slowstop',
+    (d) => (d.clusters.lab.shards[0].replicas[0].clickhouse = { stop_command: 'systemctl stop clickhouse-server && sleep 6' }),
+  );
   const rr2 = chops(['run', 'rolling-restart', '-i', slow, '--limit', 'ch1', '--output', 'plain']);
   for (let i = 0; i < 200 && !/chops /.test((await sh('ch1', 'cat /run/lock/chops-node.lock.owner 2>/dev/null')).stdout); i++) await sleep(100);
   const refused = await sh('ch1', `${CRON_ENV} '${AGENT} diff'`);

@@ -96,12 +96,18 @@ test('hostile strings round-trip through sqlString into a real 18.16 server', as
   const values = HOSTILE.map((s, i) => sql`(now(), ${900_000_000 + i}, ${marker + s})`).join(', ');
   await c.command(`INSERT INTO lab.events_local (ts, id, v) VALUES ${values}`);
   const back = await c.query<{ id: string; v: string }>(sql`SELECT id, v FROM lab.events_local WHERE startsWith(v, ${marker}) ORDER BY id`);
-  assert.deepEqual(back.map((r) => r.v.slice(marker.length)), HOSTILE);
+  assert.deepEqual(
+    back.map((r) => r.v.slice(marker.length)),
+    HOSTILE,
+  );
 });
 
 test('client: 18.16 errors parsed; a timed-out query is killed on the server', async () => {
   const c = await ch('ch1');
-  await assert.rejects(c.query('SELECT * FROM lab.no_such_table'), (e: any) => e instanceof ClickHouseError && e.code === 60 && e.type === 'UNKNOWN_TABLE' && e.host === 'ch1' && /lab\.no_such_table/.test(e.query ?? ""));
+  await assert.rejects(
+    c.query('SELECT * FROM lab.no_such_table'),
+    (e: any) => e instanceof ClickHouseError && e.code === 60 && e.type === 'UNKNOWN_TABLE' && e.host === 'ch1' && /lab\.no_such_table/.test(e.query ?? ''),
+  );
   await assert.rejects(c.query(`SELECT {x:UInt32}`), (e: any) => e instanceof ClickHouseError && e.kind === 'server' && e.code === 62);
   let id = '';
   await assert.rejects(c.query('SELECT count() FROM system.numbers WHERE rand() = 0', { timeoutMs: 1000 }), (e: any) => {
@@ -164,16 +170,31 @@ test('fetches stopped on ch2: a queue within max_queue_size is caught up once it
       assert.ok(e instanceof GateError, String(e));
       assert.equal(e.host, 'ch2');
       assert.equal(e.gate, 'replica caught up');
-      assert.match(e.lastValue, /^queue_size=(2[1-9]|[3-9]\d|\d{3,}), absolute_delay=\d+(, log_lag=\d+)? \(lab\.events_local queue_size=\d+ > 20(; [^()]+)?\)$/);
-      assert.match(e.message, /^ch2: gate "replica caught up" not passed after 5\.0 s \(last value: queue_size=\d+, absolute_delay=\d+(, log_lag=\d+)? \(lab\.events_local queue_size=\d+ > 20(; [^()]+)?\)\)$/);
+      assert.match(
+        e.lastValue,
+        /^queue_size=(2[1-9]|[3-9]\d|\d{3,}), absolute_delay=\d+(, log_lag=\d+)? \(lab\.events_local queue_size=\d+ > 20(; [^()]+)?\)$/,
+      );
+      assert.match(
+        e.message,
+        /^ch2: gate "replica caught up" not passed after 5\.0 s \(last value: queue_size=\d+, absolute_delay=\d+(, log_lag=\d+)? \(lab\.events_local queue_size=\d+ > 20(; [^()]+)?\)\)$/,
+      );
       return true;
     });
     const ms = performance.now() - t0;
     assert.ok(ms >= 4500 && ms < 9000, `deadline respected (${Math.round(ms)} ms)`);
-    assert.ok(r2.notes.some((n) => n.host === 'ch2' && /waiting for "replica caught up": queue_size=/.test(n.text)), 'progress reported');
-    assert.ok(r2.notes.some((n) => n.host === 'ch2' && /"replica caught up" holding for 2\.0 s: queue_size=5/.test(n.text)), 'the hold reported');
+    assert.ok(
+      r2.notes.some((n) => n.host === 'ch2' && /waiting for "replica caught up": queue_size=/.test(n.text)),
+      'progress reported',
+    );
+    assert.ok(
+      r2.notes.some((n) => n.host === 'ch2' && /"replica caught up" holding for 2\.0 s: queue_size=5/.test(n.text)),
+      'the hold reported',
+    );
     // the replica itself is not idle either: it would refuse to be stopped
-    await assert.rejects(checkSelfBeforeStop(ctx2), (e: any) => e instanceof GateError && e.host === 'ch2' && /nothing in flight/.test(e.gate) && /replication_queue=\d+ \(GET_PART/.test(e.lastValue));
+    await assert.rejects(
+      checkSelfBeforeStop(ctx2),
+      (e: any) => e instanceof GateError && e.host === 'ch2' && /nothing in flight/.test(e.gate) && /replication_queue=\d+ \(GET_PART/.test(e.lastValue),
+    );
   } finally {
     await c2.command('SYSTEM START FETCHES lab.events_local');
     await r2.close();
@@ -228,9 +249,12 @@ test('ch2 itself down: its peers gate names ch2 at once (not its healthy peer ch
     await assert.rejects(checkPeersBeforeStop(r2.stepContext('ch2')), (e: any) => {
       assert.ok(e instanceof GateError, String(e));
       assert.equal(e.host, 'ch2');
-      assert.match(e.message, /^ch2: gate "peers healthy" ch2 itself is down \(service clickhouse-server is inactive\): the inactive replica ch1 sees is ch2 \(last value: ch2: service clickhouse-server is inactive\)$/);
-      assert.match(e.hint ?? "", /^start ch2 and wait until it is healthy/);
-      assert.doesNotMatch(e.message + (e.hint ?? ""), /bring ch1 back/);
+      assert.match(
+        e.message,
+        /^ch2: gate "peers healthy" ch2 itself is down \(service clickhouse-server is inactive\): the inactive replica ch1 sees is ch2 \(last value: ch2: service clickhouse-server is inactive\)$/,
+      );
+      assert.match(e.hint ?? '', /^start ch2 and wait until it is healthy/);
+      assert.doesNotMatch(e.message + (e.hint ?? ''), /bring ch1 back/);
       return true;
     });
     const ms = performance.now() - t0;

@@ -34,7 +34,10 @@ before(async () => {
   for (const n of nodes) await prepareLabVolume(lab, n.name, { size: '512m' });
   // Replicated data (ids far above the inserter's), a non-replicated table per node, and a FREEZE
   // on ch1 so shadow/ holds hard links to its parts.
-  await chQuery(nodes[0], 'INSERT INTO lab.events (ts, id, v) SELECT now(), 1000000000 + number, toString(number) FROM numbers(1000000)', { settings: { insert_distributed_sync: 1 }, timeoutMs: 60_000 });
+  await chQuery(nodes[0], 'INSERT INTO lab.events (ts, id, v) SELECT now(), 1000000000 + number, toString(number) FROM numbers(1000000)', {
+    settings: { insert_distributed_sync: 1 },
+    timeoutMs: 60_000,
+  });
   for (const n of nodes) {
     await chQuery(n, 'CREATE TABLE IF NOT EXISTS lab.local_mt (id UInt64) ENGINE = MergeTree ORDER BY id');
     await chQuery(n, 'INSERT INTO lab.local_mt SELECT number FROM numbers(1000)');
@@ -88,12 +91,22 @@ describe('move-data on the ClickHouse lab', () => {
     const r = await chops(['run', 'move-data', '-i', lab.inventoryPath, ...COMMON, '--limit', 'ch1', '--inject-failure', 'final-pass']);
     assert.equal(r.code, 1, r.stdout.slice(-2000) + r.stderr);
     const ev = events(r.stdout);
-    assert.ok(ev.some((e) => e.type === 'step-failed' && /final pass/.test(e.step)), 'the final pass failed');
-    assert.ok(ev.some((e) => e.type === 'rollback' && e.ok === true && /stop clickhouse-server/.test(e.step)), 'the rollback ran and succeeded');
+    assert.ok(
+      ev.some((e) => e.type === 'step-failed' && /final pass/.test(e.step)),
+      'the final pass failed',
+    );
+    assert.ok(
+      ev.some((e) => e.type === 'rollback' && e.ok === true && /stop clickhouse-server/.test(e.step)),
+      'the rollback ran and succeeded',
+    );
     assert.equal(await isMounted('ch1'), false, 'the new volume is not mounted at the data directory');
     assert.equal((await sh('ch1', '[ -e /var/lib/clickhouse-tmp ] && echo yes || echo no')).trim(), 'no', 'the old directory is back in place');
     assert.equal((await sh('ch1', 'systemctl is-active clickhouse-server')).trim(), 'active');
-    assert.match(await sh('ch1', 'cat /etc/fstab'), /^#chops-move-data-pending# \/mnt\/chops-lab-disk\/vol \/var\/lib\/clickhouse/m, 'fstab line stays inactive: a reboot cannot mount the partial copy');
+    assert.match(
+      await sh('ch1', 'cat /etc/fstab'),
+      /^#chops-move-data-pending# \/mnt\/chops-lab-disk\/vol \/var\/lib\/clickhouse/m,
+      'fstab line stays inactive: a reboot cannot mount the partial copy',
+    );
     assert.equal((await chQuery(node('ch1'), 'SELECT count() FROM lab.local_mt')).trim(), '1000', 'the replica serves its old data');
     await waitClusterIdle(nodes);
   });
@@ -102,10 +115,16 @@ describe('move-data on the ClickHouse lab', () => {
     // Kill points, in the order they can occur; each kills the runner once, then `chops resume`.
     const killPoints: Array<{ what: string; match: (e: any) => boolean; delayMs?: number }> = [
       { what: 'ch1 in the middle of the live copy', match: (e) => e.type === 'progress' && e.host === 'ch1' },
-      { what: 'ch1 right after the old directory was set aside (mid swap)', match: (e) => e.type === 'step-done' && e.host === 'ch1' && /move the old data directory aside/.test(e.step) },
+      {
+        what: 'ch1 right after the old directory was set aside (mid swap)',
+        match: (e) => e.type === 'step-done' && e.host === 'ch1' && /move the old data directory aside/.test(e.step),
+      },
       { what: 'ch2 right after the stop (downtime begun)', match: (e) => e.type === 'step-done' && e.host === 'ch2' && /^stop clickhouse-server/.test(e.step) },
       { what: 'ch2 in the middle of the final pass', match: (e) => e.type === 'step-start' && e.host === 'ch2' && /final pass/.test(e.step) },
-      { what: 'ch4 right after the volume was mounted at the data directory', match: (e) => e.type === 'step-done' && e.host === 'ch4' && /mount the new volume at the data directory/.test(e.step) },
+      {
+        what: 'ch4 right after the volume was mounted at the data directory',
+        match: (e) => e.type === 'step-done' && e.host === 'ch4' && /mount the new volume at the data directory/.test(e.step),
+      },
     ];
     const hit: string[] = [];
     const inserter = startInserter();
@@ -117,7 +136,9 @@ describe('move-data on the ClickHouse lab', () => {
         // Shards move in parallel, so kill points come in no fixed order: the first one not yet
         // hit that this run reaches kills it (one that can no longer happen simply never fires).
         let kp: (typeof killPoints)[number] | undefined;
-        const args = runId ? ['resume', runId, '-i', lab.inventoryPath, '--yes', '--json'] : ['run', 'move-data', '-i', lab.inventoryPath, ...COMMON, '--bwlimit', '2000', '--parallel-shards', '2'];
+        const args = runId
+          ? ['resume', runId, '-i', lab.inventoryPath, '--yes', '--json']
+          : ['run', 'move-data', '-i', lab.inventoryPath, ...COMMON, '--bwlimit', '2000', '--parallel-shards', '2'];
         let killed = false;
         last = await chops(args, {
           timeoutMs: 240_000,
@@ -155,7 +176,11 @@ describe('move-data on the ClickHouse lab', () => {
     for (const n of nodes) {
       assert.equal(await isMounted(n.name), true, `${n.name}: the new volume is mounted at the data directory`);
       assert.equal((await sh(n.name, 'findmnt -n -o SOURCE /var/lib/clickhouse')).trim(), 'chops-lab-disk[/vol]');
-      assert.equal((await sh(n.name, '[ -e /var/lib/clickhouse-tmp.chops-verified.json ] && [ -d /var/lib/clickhouse-tmp ] && echo yes')).trim(), 'yes', `${n.name}: verified, old copy kept`);
+      assert.equal(
+        (await sh(n.name, '[ -e /var/lib/clickhouse-tmp.chops-verified.json ] && [ -d /var/lib/clickhouse-tmp ] && echo yes')).trim(),
+        'yes',
+        `${n.name}: verified, old copy kept`,
+      );
       assert.equal((await sh(n.name, 'systemctl is-active clickhouse-server')).trim(), 'active');
       assert.match(await sh(n.name, 'grep " /var/lib/clickhouse " /etc/fstab'), /^\/mnt\/chops-lab-disk\/vol /, `${n.name}: fstab line active`);
       assert.equal((await chQuery(n, 'SELECT count() FROM lab.local_mt')).trim(), '1000', `${n.name}: non-replicated table intact`);
@@ -166,13 +191,18 @@ describe('move-data on the ClickHouse lab', () => {
     // Zero acknowledged rows lost.
     await waitClusterIdle(nodes);
     const ids = inserter.acked.flatMap((b) => Array.from({ length: 10 }, (_, k) => b * 100 + k));
-    const present = Number((await chQuery(nodes[0], `SELECT count() FROM (SELECT DISTINCT id FROM lab.events WHERE id IN (${ids.join(',')}))`, { timeoutMs: 60_000 })).trim());
+    const present = Number(
+      (await chQuery(nodes[0], `SELECT count() FROM (SELECT DISTINCT id FROM lab.events WHERE id IN (${ids.join(',')}))`, { timeoutMs: 60_000 })).trim(),
+    );
     assert.ok(inserter.acked.length > 50, `inserts went on during the move (${inserter.acked.length} batches)`);
     assert.equal(present, ids.length, `${ids.length - present} acknowledged rows lost`);
     assert.equal((await chQuery(nodes[0], 'SELECT count() FROM lab.events WHERE id >= 1000000000')).trim(), '1000000');
 
     // Never two replicas of one shard down at the same moment.
-    const shards = [['ch1', 'ch2'], ['ch3', 'ch4']];
+    const shards = [
+      ['ch1', 'ch2'],
+      ['ch3', 'ch4'],
+    ];
     // 'down' = connection refused or an error status; a slow answer ('timeout', 2 loaded cores) is not counted as down.
     const bothDown = sampler.samples.filter((s) => shards.some(([a, b]) => s[a] === 'down' && s[b] === 'down'));
     assert.ok(sampler.samples.length > 100);
@@ -184,10 +214,14 @@ describe('move-data on the ClickHouse lab', () => {
   test('move-data-cleanup deletes the old directories and reports df -h', async () => {
     const r = await chops(['run', 'move-data-cleanup', '-i', lab.inventoryPath, '--yes', '--json']);
     assert.equal(r.code, 0, r.stdout.slice(-2000) + r.stderr);
-    for (const n of nodes) assert.equal((await sh(n.name, '[ -e /var/lib/clickhouse-tmp ] && echo yes || echo no')).trim(), 'no', `${n.name}: old directory deleted`);
+    for (const n of nodes)
+      assert.equal((await sh(n.name, '[ -e /var/lib/clickhouse-tmp ] && echo yes || echo no')).trim(), 'no', `${n.name}: old directory deleted`);
     const df = events(r.stdout).filter((e) => e.type === 'result' && e.step === 'df -h');
     assert.equal(df.length, 4);
-    assert.ok(df.every((e) => /chops-lab-disk/.test(e.data.df)), 'df shows the new volume under the data directory');
+    assert.ok(
+      df.every((e) => /chops-lab-disk/.test(e.data.df)),
+      'df shows the new volume under the data directory',
+    );
     assert.equal((await chQuery(node('ch3'), 'SELECT count() FROM lab.local_mt')).trim(), '1000');
   });
 });

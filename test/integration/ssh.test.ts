@@ -120,7 +120,18 @@ test('an unreachable host refuses the run before the first change, naming the ho
 });
 
 test('a failing command names host, step, command, exit code, stderr and the resume command', async () => {
-  const r = await chops(['run', 'exec', '-i', lab.inventoryPath, '--limit', 'h2', '--cmd', 'echo to-stdout; echo something broke >&2; exit 7', '--output', 'plain']);
+  const r = await chops([
+    'run',
+    'exec',
+    '-i',
+    lab.inventoryPath,
+    '--limit',
+    'h2',
+    '--cmd',
+    'echo to-stdout; echo something broke >&2; exit 7',
+    '--output',
+    'plain',
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /host:\s+h2/);
   assert.match(r.stderr, /step:\s+commands › \$ echo to-stdout/);
@@ -184,7 +195,11 @@ test('the persistent shell keeps commands apart and reports exactly what a fresh
     assert.equal((await h.$`echo still alive`).stdout, 'still alive\n', 'a syntax error does not kill the shell');
     assert.equal((await h.$`cat`).stdout, '', 'stdin is /dev/null: nothing waits for input');
     const parallel = await Promise.all([1, 2, 3, 4, 5].map((i) => h.$`sleep 0.2; echo ${i}`));
-    assert.deepEqual(parallel.map((r) => r.stdout.trim()), ['1', '2', '3', '4', '5'], 'concurrent commands fall back to exec channels');
+    assert.deepEqual(
+      parallel.map((r) => r.stdout.trim()),
+      ['1', '2', '3', '4', '5'],
+      'concurrent commands fall back to exec channels',
+    );
     const fed = await h.transport.exec('cat', { stdin: 'fed through stdin' });
     assert.equal(fed.stdout, 'fed through stdin');
   } finally {
@@ -195,8 +210,24 @@ test('the persistent shell keeps commands apart and reports exactly what a fresh
 test('runner killed with SIGKILL mid-run; chops resume finishes from the exact step', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/s1 /root/s3');
   // --gates false: these hosts run no ClickHouse server, so only the rolling order is exercised
-  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain', '--yes',
-    '--cmd', 'date +%s%N >> /root/s1', '--cmd', 'sleep 1.5', '--cmd', 'date +%s%N >> /root/s3'];
+  const args = [
+    'run',
+    'exec',
+    '-i',
+    lab.inventoryPath,
+    '--rolling',
+    '--gates',
+    'false',
+    '--output',
+    'plain',
+    '--yes',
+    '--cmd',
+    'date +%s%N >> /root/s1',
+    '--cmd',
+    'sleep 1.5',
+    '--cmd',
+    'date +%s%N >> /root/s3',
+  ];
   let killedAt = '';
   const first = await chops(args, {
     onStdout: (out, child) => {
@@ -239,7 +270,10 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   // the step whose command was seen running had its start on disk before that command
   assert.notEqual(statusAtKill(0, killedAt), 'pending', `${killedAt}: step 1 recorded as started before its command ran`);
   for (const h of lab.hosts) {
-    for (const [step, file] of [[0, '/root/s1'], [2, '/root/s3']] as const) {
+    for (const [step, file] of [
+      [0, '/root/s1'],
+      [2, '/root/s3'],
+    ] as const) {
       const lines = (await labExec(lab, h.name, `cat ${file}`)).trim().split('\n').length;
       const was = statusAtKill(step, h.name);
       if (was === 'started') assert.ok(lines === 1 || lines === 2, `${h.name} step ${step + 1}: in progress at the kill, ran ${lines} times`);
@@ -248,7 +282,10 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   }
   assert.ok(killedAt);
   // replicas of a shard never overlapped: replica 2 started after replica 1 finished
-  for (const [a, b] of [['h1', 'h2'], ['h3', 'h4']]) {
+  for (const [a, b] of [
+    ['h1', 'h2'],
+    ['h3', 'h4'],
+  ]) {
     const aEnd = Number((await labExec(lab, a, 'tail -1 /root/s3')).trim());
     const bStart = Number((await labExec(lab, b, 'head -1 /root/s1')).trim());
     assert.ok(bStart > aEnd, `${b} started after ${a} finished`);
@@ -264,8 +301,24 @@ async function labExec(l: Lab, host: string, cmd: string): Promise<string> {
 
 test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run resumes', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/c1 /root/c3');
-  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain', '--yes',
-    '--cmd', 'touch /root/c1', '--cmd', 'sleep 1', '--cmd', 'touch /root/c3'];
+  const args = [
+    'run',
+    'exec',
+    '-i',
+    lab.inventoryPath,
+    '--rolling',
+    '--gates',
+    'false',
+    '--output',
+    'plain',
+    '--yes',
+    '--cmd',
+    'touch /root/c1',
+    '--cmd',
+    'sleep 1',
+    '--cmd',
+    'touch /root/c3',
+  ];
   let sent = false;
   const first = await chops(args, {
     onStdout: (out, child) => {
@@ -279,7 +332,11 @@ test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run r
   assert.match(first.stderr, /stopping/);
   const runId = /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(first.stdout)![1];
   assert.equal(readRunStateIn(join(lab.dir, 'state'), runId).outcome, 'interrupted');
-  assert.equal(JSON.parse(readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8')).outcome, 'interrupted', 'state.yml itself has the final outcome');
+  assert.equal(
+    JSON.parse(readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8')).outcome,
+    'interrupted',
+    'state.yml itself has the final outcome',
+  );
   // the first replicas finished all their steps; the second replicas never began
   for (const h of ['h1', 'h3']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
   for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 2>/dev/null || echo none'), 'none\n');
@@ -296,4 +353,3 @@ async function acceptedLogins(host: string): Promise<number> {
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
-

@@ -14,7 +14,10 @@ import { type TestLab as ChLab, labSh } from './lab.js';
 export const LAB_DISK = '/mnt/chops-lab-disk';
 
 export async function prepareLabVolume(lab: ChLab, host: string, opts: { kind?: 'tmpfs' | 'disk'; size?: string } = {}): Promise<void> {
-  const mountIt = opts.kind === 'disk' ? `mkdir -p ${LAB_DISK}` : `mkdir -p ${LAB_DISK} && { mountpoint -q ${LAB_DISK} || mount -t tmpfs -o size=${opts.size ?? '1g'},mode=0755 chops-lab-disk ${LAB_DISK}; }`;
+  const mountIt =
+    opts.kind === 'disk'
+      ? `mkdir -p ${LAB_DISK}`
+      : `mkdir -p ${LAB_DISK} && { mountpoint -q ${LAB_DISK} || mount -t tmpfs -o size=${opts.size ?? '1g'},mode=0755 chops-lab-disk ${LAB_DISK}; }`;
   await labSh(
     lab,
     host,

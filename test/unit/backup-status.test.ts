@@ -9,7 +9,8 @@ import { judgeShard } from '../../tasks/backup/judge.js';
 
 const FIX = path.resolve(import.meta.dirname, '../fixtures/clickhouse-backup');
 const statusJson = readFileSync(path.join(FIX, 'status-ok.json'), 'utf8');
-const out = (status: string, lock = 'free', now = 1796160382 /* 2026-12-01T21:26:22Z */) => `--installed--\nyes\n--status--\n${status}\n--lock--\n${lock}\n--now--\n${now}\n`;
+const out = (status: string, lock = 'free', now = 1796160382 /* 2026-12-01T21:26:22Z */) =>
+  `--installed--\nyes\n--status--\n${status}\n--lock--\n${lock}\n--now--\n${now}\n`;
 const host = { name: 'ch1', cluster: 'lab', shardName: '01', replica: 1 } as any;
 const lim = { maxAge: 36 * 3600, maxHold: 4 * 3600 };
 
@@ -31,7 +32,13 @@ test('alerts: too old, last run failed, interrupted run, lock held too long, not
   const old = parseBackupStatus(out(statusJson, 'free', later), 0, '', 'ch1');
   assert.match(judgeShard(host, old, newestGoodBackup(old), lim).problems.join(), /40 h old \(limit 36 h\)/);
   const failed = JSON.parse(statusJson);
-  failed.last_attempt = { ...failed.last_attempt, result: 'failed', exit_code: 6, phase: 'write-error', error: 'upload x exited 1: connection lost (phase upload)' };
+  failed.last_attempt = {
+    ...failed.last_attempt,
+    result: 'failed',
+    exit_code: 6,
+    phase: 'write-error',
+    error: 'upload x exited 1: connection lost (phase upload)',
+  };
   const f = parseBackupStatus(out(JSON.stringify(failed)), 0, '', 'ch1');
   assert.match(judgeShard(host, f, newestGoodBackup(f), lim).problems.join(), /last run failed: upload x exited 1/);
   const running = JSON.parse(statusJson);
@@ -57,7 +64,11 @@ test('missing information never passes: unreadable output, bad JSON, unknown for
 });
 
 test('active replica: backup.active names it, else the first replica', () => {
-  const hosts = [{ name: 'a', shardName: '01', cluster: 'c', replica: 1 }, { name: 'b', shardName: '01', cluster: 'c', replica: 2 }, { name: 'x', shardName: '02', cluster: 'c', replica: 1 }];
+  const hosts = [
+    { name: 'a', shardName: '01', cluster: 'c', replica: 1 },
+    { name: 'b', shardName: '01', cluster: 'c', replica: 2 },
+    { name: 'x', shardName: '02', cluster: 'c', replica: 1 },
+  ];
   assert.equal(activeReplica(hosts, { name: '01', cluster: 'c' })?.name, 'a');
   assert.equal(activeReplica(hosts, { name: '01', cluster: 'c' }, { '01': 'b' })?.name, 'b');
   assert.equal(activeReplica(hosts, { name: '02', cluster: 'c' }, { '01': 'b' })?.name, 'x');

@@ -19,8 +19,20 @@ import { UsageError } from '../../src/errors.js';
 
 const FIX = path.resolve(import.meta.dirname, '../fixtures/clickhouse-backup');
 const params: AgentParams = {
-  paths: AGENT_PATHS, hostName: 'ch1', cluster: 'lab', shard: '01', enabled: true, activeHost: 'ch1', namePrefix: '',
-  keepLocal: 1, keepRemote: 14, fullIntervalSeconds: 604800, maxChain: 48, lockWaitSeconds: 600, commandTimeoutSeconds: 14400, listTimeoutSeconds: 300,
+  paths: AGENT_PATHS,
+  hostName: 'ch1',
+  cluster: 'lab',
+  shard: '01',
+  enabled: true,
+  activeHost: 'ch1',
+  namePrefix: '',
+  keepLocal: 1,
+  keepRemote: 14,
+  fullIntervalSeconds: 604800,
+  maxChain: 48,
+  lockWaitSeconds: 600,
+  commandTimeoutSeconds: 14400,
+  listTimeoutSeconds: 300,
 };
 
 function agentFile(p: AgentParams = params): { file: string; done(): void } {
@@ -46,7 +58,12 @@ test('the rendered agent is clean under shellcheck (POSIX sh)', async () => {
   }
 });
 
-for (const [layout, file] of [['text-v1', 'list-text-v1.txt'], ['text-v2', 'list-text-v2.txt'], ['text-v3', 'list-text-v3.txt'], ['json', 'list-json.json']] as const) {
+for (const [layout, file] of [
+  ['text-v1', 'list-text-v1.txt'],
+  ['text-v2', 'list-text-v2.txt'],
+  ['text-v3', 'list-text-v3.txt'],
+  ['json', 'list-json.json'],
+] as const) {
   test(`agent list parser: ${layout} layout → names, dates, sizes, bases, broken, chains`, async () => {
     const a = agentFile();
     try {
@@ -54,7 +71,10 @@ for (const [layout, file] of [['text-v1', 'list-text-v1.txt'], ['text-v2', 'list
       assert.equal(r.exitCode, 0, r.stderr);
       assert.equal(r.stdout + '\n', readFileSync(path.join(FIX, 'list-expected.tsv'), 'utf8'));
       const parsed = parseAgentList(r.stdout);
-      assert.deepEqual(parsed.filter((b) => b.good).map((b) => b.name), ['full-20261128T203000', 'diff-20261128T210000', 'diff-20261128T230000']);
+      assert.deepEqual(
+        parsed.filter((b) => b.good).map((b) => b.name),
+        ['full-20261128T203000', 'diff-20261128T210000', 'diff-20261128T230000'],
+      );
       assert.equal(parsed.find((b) => b.name === 'diff-orphan')!.chain, -1);
     } finally {
       a.done();
@@ -94,7 +114,16 @@ test('config.yml: sftp and s3, credentials quoted, tool retention off', () => {
   assert.match(sftp, /^ {2}password: "s3cr3t"$/m);
   assert.match(sftp, /^ {2}password: "p\\"w\\\\d"$/m);
   const s3 = renderBackupConfig({
-    remote: { type: 's3', bucket: 'bk', endpoint: 'https://s3.example', region: 'eu-1', path: 'ch/01', accessKey: 'AK', secretKey: 'SK', compressionFormat: 'zstd' },
+    remote: {
+      type: 's3',
+      bucket: 'bk',
+      endpoint: 'https://s3.example',
+      region: 'eu-1',
+      path: 'ch/01',
+      accessKey: 'AK',
+      secretKey: 'SK',
+      compressionFormat: 'zstd',
+    },
     clickhouse: { host: 'localhost', port: 9000, username: 'default', password: '', timeout: '5m' },
     logLevel: 'info',
   });
@@ -108,7 +137,13 @@ test('cron.d: schedules, no secret, disabled replicas commented out; logrotate',
   assert.match(on, /^0 \* \* \* \* root \/usr\/local\/sbin\/chops-backup-agent diff$/m);
   assert.match(on, /^SHELL=\/bin\/sh$/m);
   assert.equal(cronCommand(AGENT_PATHS, 'diff'), '/usr/local/sbin/chops-backup-agent diff');
-  const off = renderCron({ paths: AGENT_PATHS, full: '30 20 * * 6', diff: '0 * * * *', enabled: false, disabledReason: 'ch1 is the active replica of shard 01' });
+  const off = renderCron({
+    paths: AGENT_PATHS,
+    full: '30 20 * * 6',
+    diff: '0 * * * *',
+    enabled: false,
+    disabledReason: 'ch1 is the active replica of shard 01',
+  });
   assert.doesNotMatch(off, /^[0-9*]/m);
   assert.match(off, /DISABLED on this node: ch1 is the active replica/);
   const lr = renderLogrotate({ paths: AGENT_PATHS, frequency: 'weekly', rotate: 14 });
@@ -118,14 +153,33 @@ test('cron.d: schedules, no secret, disabled replicas commented out; logrotate',
 
 test('cron validation: cron-parser plus what Vixie cron does not run; stagger; next runs in a time zone', () => {
   for (const ok of ['30 20 * * 6', '0 * * * *', '*/15 1-5 * * mon-fri', '0 0 1 jan *']) validateCron(ok, 'inv.yml:3:5');
-  for (const [bad, why] of [['61 * * * *', /61/], ['* * *', /5 fields, found 3/], ['*/5 * * * * *', /found 6/], ['0 0 L * *', /L, W/], ['0 25 * * *', /25/], ['', /found/]] as const) {
-    assert.throws(() => validateCron(bad, 'inv.yml:3:5 (backup.schedule.full)'), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && why.test(e.message) && e.message.includes('inv.yml:3:5 (backup.schedule.full)') && e.message.includes(JSON.stringify(bad)));
+  for (const [bad, why] of [
+    ['61 * * * *', /61/],
+    ['* * *', /5 fields, found 3/],
+    ['*/5 * * * * *', /found 6/],
+    ['0 0 L * *', /L, W/],
+    ['0 25 * * *', /25/],
+    ['', /found/],
+  ] as const) {
+    assert.throws(
+      () => validateCron(bad, 'inv.yml:3:5 (backup.schedule.full)'),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.exitCode === 2 &&
+        why.test(e.message) &&
+        e.message.includes('inv.yml:3:5 (backup.schedule.full)') &&
+        e.message.includes(JSON.stringify(bad)),
+    );
   }
   assert.equal(staggerCron('0 * * * *', 10, 'w'), '10 * * * *');
   assert.equal(staggerCron('30 20 * * 6', 40, 'w'), '10 21 * * 6');
   assert.throws(() => staggerCron('*/5 * * * *', 10, 'w'), /not a single number/);
   assert.throws(() => staggerCron('50 * * * *', 20, 'w'), /past the hour/);
   const from = new Date('2026-12-01T21:00:00Z');
-  assert.deepEqual(nextRuns('30 20 * * 6', 'Europe/Berlin', 3, from), ['Sat 2026-12-05 20:30 Europe/Berlin', 'Sat 2026-12-12 20:30 Europe/Berlin', 'Sat 2026-12-19 20:30 Europe/Berlin']);
+  assert.deepEqual(nextRuns('30 20 * * 6', 'Europe/Berlin', 3, from), [
+    'Sat 2026-12-05 20:30 Europe/Berlin',
+    'Sat 2026-12-12 20:30 Europe/Berlin',
+    'Sat 2026-12-19 20:30 Europe/Berlin',
+  ]);
   assert.deepEqual(nextRuns('0 * * * *', 'UTC', 2, from), ['Tue 2026-12-01 22:00 UTC', 'Tue 2026-12-01 23:00 UTC']);
 });

@@ -19,7 +19,10 @@ const chops = (args: string[]) =>
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'chops-cli-'));
   inv = join(dir, 'inventory.yml');
-  await writeFile(inv, `version: 1\nstate: {dir: ${dir}/state}\ndefaults:\n  ssh: {sudo: true}\nclusters:\n  lab:\n    shards:\n      - replicas:\n          - {host: h1, connection: local}\n          - {host: h2, connection: local}\n`);
+  await writeFile(
+    inv,
+    `version: 1\nstate: {dir: ${dir}/state}\ndefaults:\n  ssh: {sudo: true}\nclusters:\n  lab:\n    shards:\n      - replicas:\n          - {host: h1, connection: local}\n          - {host: h2, connection: local}\n`,
+  );
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -82,7 +85,10 @@ describe('operator paths (G, H, J)', () => {
     const r = await chops(['plan', 'exec', '-i', inv, '--cmd', 'touch /tmp/chops-never', '--limit', 'h1']);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /\$ sudo -n touch \/tmp\/chops-never/);
-    assert.match(r.stdout, new RegExp(`Run it with: chops run exec -i ${inv.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} --cmd 'touch /tmp/chops-never' --limit h1$`, 'm'));
+    assert.match(
+      r.stdout,
+      new RegExp(`Run it with: chops run exec -i ${inv.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} --cmd 'touch /tmp/chops-never' --limit h1$`, 'm'),
+    );
     assert.doesNotMatch(r.stdout, /<same arguments>/);
   });
 

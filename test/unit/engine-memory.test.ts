@@ -31,10 +31,25 @@ async function run(inv: any, phases: Phase[], plan = false) {
   const state = plan
     ? undefined
     : await store.create({
-        playbook: 't', params: {}, inventory: inv.path, inventoryHash: inv.hash, cluster: 'c1',
+        playbook: 't',
+        params: {},
+        inventory: inv.path,
+        inventoryHash: inv.hash,
+        cluster: 'c1',
         steps: buildSteps(phases.map((p) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
       });
-  const runner = new Runner({ playbook: pb, params: {}, inventory: inv, selected: inv.hosts, plan, output: makeOutput('json', sink, sink), parallelShards: 2, parallelHosts: 8, state, store: state ? store : undefined });
+  const runner = new Runner({
+    playbook: pb,
+    params: {},
+    inventory: inv,
+    selected: inv.hosts,
+    plan,
+    output: makeOutput('json', sink, sink),
+    parallelShards: 2,
+    parallelHosts: 8,
+    state,
+    store: state ? store : undefined,
+  });
   const res = await runner.execute();
   await store.flush();
   return { res, state, store };
@@ -45,7 +60,19 @@ test('memory: later steps, later phases and the rollback of a failed step see it
   const seen: string[] = [];
   try {
     const phases: Phase[] = [
-      { name: 'learn', scope: 'each', steps: [{ name: 'read version', run: async (ctx) => { await ctx.memory.set('upgrade.previousVersion', `v-${ctx.host.name}`); return { data: { version: `v-${ctx.host.name}` } }; } }] },
+      {
+        name: 'learn',
+        scope: 'each',
+        steps: [
+          {
+            name: 'read version',
+            run: async (ctx) => {
+              await ctx.memory.set('upgrade.previousVersion', `v-${ctx.host.name}`);
+              return { data: { version: `v-${ctx.host.name}` } };
+            },
+          },
+        ],
+      },
       {
         name: 'change',
         scope: 'rolling',
@@ -84,15 +111,41 @@ test('memory in plan mode lives for the process; values are JSON copies', async 
         name: 'p',
         scope: 'each',
         steps: [
-          { name: 'set', run: async (ctx) => { void ctx.memory.set('k', { n: 1 }); const v = ctx.memory.get<{ n: number }>('k')!; v.n = 99; } },
-          { name: 'get', run: async (ctx) => { got.push(ctx.memory.get('k')); } },
+          {
+            name: 'set',
+            run: async (ctx) => {
+              void ctx.memory.set('k', { n: 1 });
+              const v = ctx.memory.get<{ n: number }>('k')!;
+              v.n = 99;
+            },
+          },
+          {
+            name: 'get',
+            run: async (ctx) => {
+              got.push(ctx.memory.get('k'));
+            },
+          },
         ],
       },
     ];
     const { res } = await run(inv, phases, true);
     assert.equal(res.ok, true);
     assert.deepEqual(got, [{ n: 1 }, { n: 1 }], 'get returns a copy');
-    const bad: Phase[] = [{ name: 'p', scope: 'once', steps: [{ name: 'set', run: async (ctx) => { await ctx.memory.set('k', () => 1); await ctx.memory.set('j', { f: 1n }); } }] }];
+    const bad: Phase[] = [
+      {
+        name: 'p',
+        scope: 'once',
+        steps: [
+          {
+            name: 'set',
+            run: async (ctx) => {
+              await ctx.memory.set('k', () => 1);
+              await ctx.memory.set('j', { f: 1n });
+            },
+          },
+        ],
+      },
+    ];
     const r2 = await run(inv, bad);
     assert.equal(r2.res.ok, true, 'a function is dropped as JSON drops it; a bigint becomes a string');
     assert.deepEqual(r2.state!.memory, { a1: { j: { f: '1' } } });

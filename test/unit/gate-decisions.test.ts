@@ -21,13 +21,55 @@ function passesAt(polls: Array<[number, boolean]>, holdMs: number): number | und
 
 test('caught up must hold: one lucky poll does not pass, a broken run starts over', () => {
   // within thresholds at 0 ms, out at 500 ms, within again from 1000 ms: passes at 3000 with a 2 s hold
-  assert.equal(passesAt([[0, true], [500, false], [1000, true], [1500, true], [2500, true], [3000, true]], 2000), 3000);
-  assert.equal(passesAt([[0, true], [500, false], [1000, true], [1500, false]], 2000), undefined);
+  assert.equal(
+    passesAt(
+      [
+        [0, true],
+        [500, false],
+        [1000, true],
+        [1500, true],
+        [2500, true],
+        [3000, true],
+      ],
+      2000,
+    ),
+    3000,
+  );
+  assert.equal(
+    passesAt(
+      [
+        [0, true],
+        [500, false],
+        [1000, true],
+        [1500, false],
+      ],
+      2000,
+    ),
+    undefined,
+  );
   // hold 0: the first passing poll passes (the old behaviour, for gates that need no window)
-  assert.equal(passesAt([[0, false], [200, true]], 0), 200);
+  assert.equal(
+    passesAt(
+      [
+        [0, false],
+        [200, true],
+      ],
+      0,
+    ),
+    200,
+  );
 });
 
-const entry = (over: Partial<QueueEntry>): QueueEntry => ({ database: 'lab', table: 'events_local', type: 'GET_PART', isExecuting: false, numTries: 0, lastException: '', ageSeconds: 1, ...over });
+const entry = (over: Partial<QueueEntry>): QueueEntry => ({
+  database: 'lab',
+  table: 'events_local',
+  type: 'GET_PART',
+  isExecuting: false,
+  numTries: 0,
+  lastException: '',
+  ageSeconds: 1,
+  ...over,
+});
 
 test('stuck means old and failing, not merely retried often', () => {
   // 18.16: a GET_PART from a peer that is restarting passes 100 tries within seconds
@@ -47,19 +89,33 @@ test('stuck means old and failing, not merely retried often', () => {
 test("active queries: chops' own (probes and KILLs) never, killed ones not where the server says so", () => {
   const c18 = parseCapabilities([{ kind: 'version', name: '18.16.1', tbl: '' }]);
   assert.equal(processesQuery(c18), "SELECT query_id, user, elapsed, query FROM system.processes WHERE query_id NOT LIKE 'chops-%'");
-  const c24 = parseCapabilities([{ kind: 'version', name: '24.8.4.13', tbl: '' }, { kind: 'column', name: 'is_cancelled', tbl: 'processes' }]);
+  const c24 = parseCapabilities([
+    { kind: 'version', name: '24.8.4.13', tbl: '' },
+    { kind: 'column', name: 'is_cancelled', tbl: 'processes' },
+  ]);
   assert.match(processesQuery(c24), /NOT LIKE 'chops-%' AND NOT is_cancelled$/);
 });
 
 test('pending sends: distribution_queue rows and 18.16 find output', () => {
-  assert.deepEqual(parseDistributionQueue([{ database: 'lab', table: 'events', data_files: '3', broken_data_files: '0', last_exception: '' }, { database: 'lab', table: 'other', data_files: '0', broken_data_files: '1', last_exception: 'Code: 210' }]), { count: 3, sample: ['lab.events: 3 file(s)'] });
-  assert.deepEqual(parseFindOutput('/var/lib/clickhouse/data/lab/events/default@ch2:9000/1.bin\n'), { count: 1, sample: ['/var/lib/clickhouse/data/lab/events/default@ch2:9000/1.bin'] });
+  assert.deepEqual(
+    parseDistributionQueue([
+      { database: 'lab', table: 'events', data_files: '3', broken_data_files: '0', last_exception: '' },
+      { database: 'lab', table: 'other', data_files: '0', broken_data_files: '1', last_exception: 'Code: 210' },
+    ]),
+    { count: 3, sample: ['lab.events: 3 file(s)'] },
+  );
+  assert.deepEqual(parseFindOutput('/var/lib/clickhouse/data/lab/events/default@ch2:9000/1.bin\n'), {
+    count: 1,
+    sample: ['/var/lib/clickhouse/data/lab/events/default@ch2:9000/1.bin'],
+  });
   assert.deepEqual(parseFindOutput('find: ‘/x’: Permission denied\n'), { count: 0, sample: [], error: 'find: ‘/x’: Permission denied' });
   assert.equal(escapeForFileName('my-db.x'), 'my%2Ddb%2Ex');
 });
 
 test('new errors from system.errors rows', () => {
-  const e = parseSystemErrors([{ name: 'KEEPER_EXCEPTION', code: 999, value: '2', last_error_time: '2024-09-01 10:00:01', last_error_message: 'Session expired\nstack' }]);
+  const e = parseSystemErrors([
+    { name: 'KEEPER_EXCEPTION', code: 999, value: '2', last_error_time: '2024-09-01 10:00:01', last_error_message: 'Session expired\nstack' },
+  ]);
   assert.equal(e.count, 2);
   assert.deepEqual(e.lines, ['2024-09-01 10:00:01 KEEPER_EXCEPTION (Code 999) ×2: Session expired']);
   assert.equal(e.source, 'system.errors');

@@ -45,7 +45,10 @@ describe('inventory resource limits (item 2)', () => {
   });
 
   test('an alias inside its own anchor is refused, not followed forever', () => {
-    assert.match(problemsOf(`${head}  vars:\n    a: &a [1, *a]\nclusters: {c: {shards: [{replicas: [{host: h1, address: 10.0.0.1}]}]}}\n`), /alias \*a refers to the node that contains it/);
+    assert.match(
+      problemsOf(`${head}  vars:\n    a: &a [1, *a]\nclusters: {c: {shards: [{replicas: [{host: h1, address: 10.0.0.1}]}]}}\n`),
+      /alias \*a refers to the node that contains it/,
+    );
   });
 
   test('nesting deeper than the limit is refused with its position before the parser recurses (2000 levels)', () => {
@@ -54,7 +57,10 @@ describe('inventory resource limits (item 2)', () => {
     const line = Number(/inv\.yml:(\d+):\d+: nested more than 32 levels deep/.exec(deep)?.[1]);
     assert.ok(line > 5 && line <= MAX_DEPTH + 5, deep);
     assert.match(problemsOf(`${head}  vars: {x: ${'['.repeat(5000)}${']'.repeat(5000)}}\n`), /nested more than 32 levels deep/);
-    assert.match(problemsOf(`${head}  vars:\n    x:\n${Array.from({ length: 100 }, (_, i) => `${'  '.repeat(i + 3)}- `).join('\n')}1\n`), /nested more than 32 levels/);
+    assert.match(
+      problemsOf(`${head}  vars:\n    x:\n${Array.from({ length: 100 }, (_, i) => `${'  '.repeat(i + 3)}- `).join('\n')}1\n`),
+      /nested more than 32 levels/,
+    );
   });
 
   test('a real inventory is far inside the layout bounds; text inside block scalars does not count as nesting', () => {
@@ -63,7 +69,9 @@ describe('inventory resource limits (item 2)', () => {
   });
 
   test('more nodes than the limit are refused before parsing, with a position', () => {
-    const text = `${head}  vars:\n    x: [${Array(MAX_NODES + 10).fill('0').join(',')}]\n`;
+    const text = `${head}  vars:\n    x: [${Array(MAX_NODES + 10)
+      .fill('0')
+      .join(',')}]\n`;
     assert.match(problemsOf(text), new RegExp(`inv\\.yml:5:\\d+: more than ${MAX_NODES} YAML nodes`));
   });
 
@@ -76,13 +84,24 @@ describe('inventory resource limits (item 2)', () => {
   });
 
   test('the topology of a very large inventory prints (no spread of every row into Math.max)', () => {
-    const hosts = Array.from({ length: 200_000 }, (_, i) => ({ name: `h${i}`, cluster: 'c', shardName: '1', replicaName: `h${i}`, connection: 'ssh', ssh: { address: '10.0.0.1', port: 22, user: 'root', sudo: false } }));
+    const hosts = Array.from({ length: 200_000 }, (_, i) => ({
+      name: `h${i}`,
+      cluster: 'c',
+      shardName: '1',
+      replicaName: `h${i}`,
+      connection: 'ssh',
+      ssh: { address: '10.0.0.1', port: 22, user: 'root', sudo: false },
+    }));
     const text = describeTopology({ hosts, clusters: [{ name: 'c', shards: [{}] }] } as any);
     assert.match(text, /200000 hosts$/);
   });
 
   test('bytes that are not UTF-8 are refused with their position', () => {
-    const bytes = Buffer.concat([Buffer.from(`${head}clusters:\n  c:\n    shards:\n      - replicas:\n          - {host: h1, address: 10.0.0.1, clickhouse: {data_dir: /srv/d`), Buffer.from([0xe9]), Buffer.from('t}}\n')]);
+    const bytes = Buffer.concat([
+      Buffer.from(`${head}clusters:\n  c:\n    shards:\n      - replicas:\n          - {host: h1, address: 10.0.0.1, clickhouse: {data_dir: /srv/d`),
+      Buffer.from([0xe9]),
+      Buffer.from('t}}\n'),
+    ]);
     assert.match(problemsOf(bytes), /inv\.yml:8:72: byte 0xe9 at offset \d+ is not UTF-8/);
   });
 
@@ -122,18 +141,29 @@ describe('secrets are never echoed (item 3)', () => {
 
 describe('YAML 1.2 traps where a key is a name; numbers only in plain decimal (item 4)', () => {
   test('cluster names and vars keys stay as written', () => {
-    const inv = load(`${head}  vars: {0644: a, 22.10: b, 1e3: c}\nclusters:\n  01:\n    shards: [{replicas: [{host: h1, address: 10.0.0.1}]}]\n  22.10:\n    shards: [{replicas: [{host: h2, address: 10.0.0.2}]}]\n`);
-    assert.deepEqual(inv.clusters.map((c) => c.name), ['01', '22.10']);
+    const inv = load(
+      `${head}  vars: {0644: a, 22.10: b, 1e3: c}\nclusters:\n  01:\n    shards: [{replicas: [{host: h1, address: 10.0.0.1}]}]\n  22.10:\n    shards: [{replicas: [{host: h2, address: 10.0.0.2}]}]\n`,
+    );
+    assert.deepEqual(
+      inv.clusters.map((c) => c.name),
+      ['01', '22.10'],
+    );
     assert.deepEqual(Object.keys(inv.hosts[0].vars).sort(), ['0644', '1e3', '22.10']);
   });
 
   for (const port of ['0022', '0x16', '1e3', '0o26', '+22', '22.0']) {
     test(`port ${port} is refused`, () => {
-      assert.match(problemsOf(oneReplica(`{host: h1, address: 10.0.0.1, ssh: {port: ${port}}}`)), /ssh\.port': expected an integer 1-65535 written in plain decimal digits, found/);
+      assert.match(
+        problemsOf(oneReplica(`{host: h1, address: 10.0.0.1, ssh: {port: ${port}}}`)),
+        /ssh\.port': expected an integer 1-65535 written in plain decimal digits, found/,
+      );
     });
   }
   test('gate counts too', () => {
-    assert.match(problemsOf(oneReplica('{host: h1, address: 10.0.0.1, gates: {max_queue_size: 0x10}}')), /max_queue_size': expected an integer 0-1000000000 written in plain decimal digits/);
+    assert.match(
+      problemsOf(oneReplica('{host: h1, address: 10.0.0.1, gates: {max_queue_size: 0x10}}')),
+      /max_queue_size': expected an integer 0-1000000000 written in plain decimal digits/,
+    );
   });
 });
 
@@ -167,7 +197,10 @@ describe('flags use the inventory validators (items 1, 6)', () => {
   });
 
   test('chops flags: empty, repeated, valueless and non-decimal values are UsageErrors', () => {
-    assert.throws(() => flagText({ limit: '' }, 'limit'), (e: any) => e instanceof UsageError && e.exitCode === 2 && /--limit is empty/.test(e.message));
+    assert.throws(
+      () => flagText({ limit: '' }, 'limit'),
+      (e: any) => e instanceof UsageError && e.exitCode === 2 && /--limit is empty/.test(e.message),
+    );
     assert.throws(() => flagText({ limit: ['a', 'b'] }, 'limit'), /--limit was given 2 times/);
     assert.throws(() => flagText({ inventory: true }, 'inventory'), /--inventory needs/);
     assert.throws(() => flagText({ limit: 'a\u001b[2J' }, 'limit'), /control characters: "a\\x1b\[2J"/);
@@ -177,7 +210,11 @@ describe('flags use the inventory validators (items 1, 6)', () => {
   });
 
   test('playbook parameters: the gate flags refuse what the inventory refuses', () => {
-    const bad = (extra: Record<string, unknown>, re: RegExp) => assert.throws(() => parseParams(exec, { cmd: 'x', ...extra }), (e: any) => e instanceof UsageError && re.test(e.message));
+    const bad = (extra: Record<string, unknown>, re: RegExp) =>
+      assert.throws(
+        () => parseParams(exec, { cmd: 'x', ...extra }),
+        (e: any) => e instanceof UsageError && re.test(e.message),
+      );
     bad({ 'wait-timeout': '0s' }, /--wait-timeout .*1s to 1d/);
     bad({ 'wait-timeout': '30d' }, /--wait-timeout .*1s to 1d/);
     bad({ 'poll-interval': '0ms' }, /--poll-interval .*10ms to 1m/);
@@ -198,11 +235,19 @@ describe('flags use the inventory validators (items 1, 6)', () => {
 
 describe('addresses (item 8)', () => {
   test('host:port, invalid IPv4 and over-long names are refused; IPv6 is accepted', () => {
-    assert.match(problemsOf(oneReplica('{host: h1, address: "127.0.0.1:2222"}')), /a port does not belong in the address\)\n\s+fix: address: 127\.0\.0\.1 and ssh\.port: 2222/);
+    assert.match(
+      problemsOf(oneReplica('{host: h1, address: "127.0.0.1:2222"}')),
+      /a port does not belong in the address\)\n\s+fix: address: 127\.0\.0\.1 and ssh\.port: 2222/,
+    );
     assert.match(problemsOf(oneReplica('{host: h1, address: 999.999.999.999}')), /expected a valid IPv4 address/);
     assert.match(problemsOf(oneReplica(`{host: h1, address: ${'a'.repeat(100_000)}}`)), /at most 253 characters\), found 100000 characters/);
-    const inv = load(`${head}clusters:\n  c:\n    shards:\n      - replicas:\n          - {host: h1, address: "::1"}\n          - {host: h2, address: "::ffff:127.0.0.1"}\n`);
-    assert.deepEqual(inv.hosts.map((h) => h.ssh.address), ['::1', '::ffff:127.0.0.1']);
+    const inv = load(
+      `${head}clusters:\n  c:\n    shards:\n      - replicas:\n          - {host: h1, address: "::1"}\n          - {host: h2, address: "::ffff:127.0.0.1"}\n`,
+    );
+    assert.deepEqual(
+      inv.hosts.map((h) => h.ssh.address),
+      ['::1', '::ffff:127.0.0.1'],
+    );
     assert.match(describeTopology(inv), /\[::1\]:22/);
     for (const ok of ['db-1.example.com', '10.0.0.1', 'localhost', 'fe80::1']) assert.equal(address(ok).ok, true, ok);
     for (const no of ['a..b', '-a', 'a b', 'user@h', 'http://x', '1.2.3']) assert.equal(address(no).ok, false, no);
@@ -211,7 +256,8 @@ describe('addresses (item 8)', () => {
 
 describe('smaller classes (item 9)', () => {
   test('jump loops and chains are refused; one hop is supported', () => {
-    const two = (a: string, b: string) => `${head}clusters:\n  c:\n    shards:\n      - replicas:\n          - {host: h1, address: 10.0.0.1, ssh: {jump: ${a}}}\n          - {host: h2, address: 10.0.0.2, ssh: {jump: ${b}}}\n          - {host: h3, address: 10.0.0.3}\n`;
+    const two = (a: string, b: string) =>
+      `${head}clusters:\n  c:\n    shards:\n      - replicas:\n          - {host: h1, address: 10.0.0.1, ssh: {jump: ${a}}}\n          - {host: h2, address: 10.0.0.2, ssh: {jump: ${b}}}\n          - {host: h3, address: 10.0.0.3}\n`;
     const loop = problemsOf(two('h2', 'h1'));
     assert.match(loop, /jump loop: h1 goes through h2, which goes through h1/);
     assert.match(problemsOf(two('h2', 'h3')), /jump chain: h2 itself goes through h3; chops supports one jump host per connection/);
@@ -239,7 +285,11 @@ describe('smaller classes (item 9)', () => {
 
   test('data_dir must be normalised and not a system directory', () => {
     for (const bad of ['/', '/etc', '/var/lib', '/var/lib/clickhouse/../../etc', '/var/lib/clickhouse/', '/srv//ch', '/proc/1', '/usr']) {
-      assert.match(problemsOf(oneReplica(`{host: h1, address: 10.0.0.1, clickhouse: {data_dir: "${bad}"}}`)), /data_dir': expected (a normalised absolute path|ClickHouse's own data directory)/, bad);
+      assert.match(
+        problemsOf(oneReplica(`{host: h1, address: 10.0.0.1, clickhouse: {data_dir: "${bad}"}}`)),
+        /data_dir': expected (a normalised absolute path|ClickHouse's own data directory)/,
+        bad,
+      );
     }
     for (const good of ['/var/lib/clickhouse', '/srv/clickhouse', '/data', '/mnt/disk1/clickhouse']) assert.equal(dataDirectory(good).ok, true, good);
     assert.match(problemsOf(oneReplica('{host: h1, address: 10.0.0.1, ssh: {known_hosts: /root/./kh}}')), /known_hosts': expected a normalised absolute path/);
@@ -262,9 +312,14 @@ describe('credentials are checked locally (item 7)', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   test('identity_file missing or a directory, known_hosts missing: each named with its host and a fix', async () => {
-    const inv = load(`version: 1\ndefaults:\n  ssh: {identity_file: ${dir}/id, known_hosts: ${dir}/kh}\nclusters:\n  c:\n    shards:\n      - replicas:\n          - {host: ok, address: 10.0.0.1}\n          - {host: dirkey, address: 10.0.0.2, ssh: {identity_file: ${dir}/keydir}}\n          - {host: nokey, address: 10.0.0.3, ssh: {identity_file: ${dir}/none}}\n          - {host: nokh, address: 10.0.0.4, ssh: {known_hosts: ${dir}/nokh}}\n          - {host: tofu, address: 10.0.0.5, ssh: {known_hosts: ${dir}/nokh, trust_on_first_use: true}}\n`);
+    const inv = load(
+      `version: 1\ndefaults:\n  ssh: {identity_file: ${dir}/id, known_hosts: ${dir}/kh}\nclusters:\n  c:\n    shards:\n      - replicas:\n          - {host: ok, address: 10.0.0.1}\n          - {host: dirkey, address: 10.0.0.2, ssh: {identity_file: ${dir}/keydir}}\n          - {host: nokey, address: 10.0.0.3, ssh: {identity_file: ${dir}/none}}\n          - {host: nokh, address: 10.0.0.4, ssh: {known_hosts: ${dir}/nokh}}\n          - {host: tofu, address: 10.0.0.5, ssh: {known_hosts: ${dir}/nokh, trust_on_first_use: true}}\n`,
+    );
     const problems = await credentialProblems(inv.hosts);
-    assert.deepEqual(problems.map((p) => p.host), ['dirkey', 'nokey', 'nokh']);
+    assert.deepEqual(
+      problems.map((p) => p.host),
+      ['dirkey', 'nokey', 'nokh'],
+    );
     assert.match(problems[0].message, /identity_file .*keydir is a directory/);
     assert.match(problems[1].message, /identity_file .*none does not exist/);
     assert.match(problems[2].message, /known_hosts .*nokh does not exist/);

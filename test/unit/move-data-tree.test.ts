@@ -6,7 +6,21 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
@@ -23,7 +37,10 @@ const DST = () => join(dir, 'volume');
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chops-move-tree-'));
-  const inv = parseInventory(`version: 1\nstate: {dir: ${dir}/state}\nclusters:\n  c:\n    shards:\n      - replicas: [{host: local1, connection: local, clickhouse: {data_dir: ${dir}/clickhouse}}]\n`, join(dir, 'inventory.yml'));
+  const inv = parseInventory(
+    `version: 1\nstate: {dir: ${dir}/state}\nclusters:\n  c:\n    shards:\n      - replicas: [{host: local1, connection: local, clickhouse: {data_dir: ${dir}/clickhouse}}]\n`,
+    join(dir, 'inventory.yml'),
+  );
   ctx = makeRunContext(inv);
 });
 after(async () => {
@@ -57,7 +74,7 @@ function buildModernTree(root: string): void {
   w(`${store1}/format_version.txt`, '1');
   w(`${store2}/all_1_1_0/data.bin`, Buffer.alloc(200_000, 'b'));
   w(`${store2}/all_1_1_0/checksums.txt`, 'c2');
-  w(`store/4f1/4f1aaaaa-0000-4000-8000-0000000000aa/t1.sql`, 'ATTACH TABLE _ UUID \'...\' (x UInt64) ENGINE = MergeTree ORDER BY x\n');
+  w(`store/4f1/4f1aaaaa-0000-4000-8000-0000000000aa/t1.sql`, "ATTACH TABLE _ UUID '...' (x UInt64) ENGINE = MergeTree ORDER BY x\n");
   w(`store/4f2/4f2aaaaa-0000-4000-8000-0000000000bb/t2.sql`, 'ATTACH TABLE _ (x UInt64) ENGINE = MergeTree ORDER BY x\n');
   // data/ and metadata/: symlinks into store/ (absolute in 20.x–22.x, relative later)
   mkdirSync(join(root, 'data/db1'), { recursive: true });
@@ -157,7 +174,10 @@ test('two-phase copy of a modern data directory: links as links, hard links kept
   const status = join(SRC(), 'status');
   const st0 = statSync(status);
   await runPass(sc, 'final', { src: SRC(), dst: DST() }, 'final pass');
-  writeFileSync(status, readFileSync(status, 'utf8').replace(/PID: \d/, (m) => `PID: ${(Number(m.slice(-1)) + 1) % 10}`));
+  writeFileSync(
+    status,
+    readFileSync(status, 'utf8').replace(/PID: \d/, (m) => `PID: ${(Number(m.slice(-1)) + 1) % 10}`),
+  );
   utimesSync(status, st0.atime, statSync(join(DST(), 'status')).mtime);
   assert.deepEqual(await dryRunDifferences(sc.host, SRC(), DST()), [], 'rsync itself sees no difference (same size and mtime)');
   const changed = await smallFileDifferences(sc.host, SRC(), DST(), 64);
@@ -177,7 +197,11 @@ test('two-phase copy of a modern data directory: links as links, hard links kept
   assert.equal(readlinkSync(join(DST(), 'data/db1/t1')), join(SRC(), `store/a1b/${uuid1}`), 'absolute symlink kept as is');
   assert.equal(readlinkSync(join(DST(), 'data/db2/t2')), `../../store/a1b/${uuid2}`, 'relative symlink kept as is');
   assert.ok(lstatSync(join(DST(), 'metadata/db1')).isSymbolicLink(), 'metadata/db1 is a symlink, not a directory (ClickHouse#23213)');
-  assert.equal(statSync(join(DST(), `shadow/1/store/a1b/${uuid1}/all_1_1_0/data.bin`)).ino, statSync(join(DST(), `store/a1b/${uuid1}/all_1_1_0/data.bin`)).ino, 'shadow/ shares inodes with the part');
+  assert.equal(
+    statSync(join(DST(), `shadow/1/store/a1b/${uuid1}/all_1_1_0/data.bin`)).ino,
+    statSync(join(DST(), `store/a1b/${uuid1}/all_1_1_0/data.bin`)).ino,
+    'shadow/ shares inodes with the part',
+  );
   assert.equal(statSync(join(DST(), `store/a1b/${uuid1}/all_1_1_0/data.bin`)).nlink, 4, 'part + mutated part + shadow + backup');
   const duA = await duBytes(SRC());
   const duB = await duBytes(join(DST()));
@@ -193,8 +217,14 @@ test('a bare rsync -a (no -H) would have doubled the linked files: the tree fact
   const a = await readFact(sc.host, treeStats, SRC());
   const b = await readFact(sc.host, treeStats, plain);
   const diff = compareTrees(a, b);
-  assert.ok(diff.some((d) => d.startsWith('distinct files')), diff.join('; '));
-  assert.ok(diff.some((d) => d.startsWith('hard-link structure')), diff.join('; '));
+  assert.ok(
+    diff.some((d) => d.startsWith('distinct files')),
+    diff.join('; '),
+  );
+  assert.ok(
+    diff.some((d) => d.startsWith('hard-link structure')),
+    diff.join('; '),
+  );
   assert.ok(b.usedBytes > a.usedBytes * 1.5, `without -H the copy needs more space (${b.usedBytes} vs ${a.usedBytes})`);
 });
 

@@ -86,7 +86,15 @@ describe('RunLog', () => {
       stderr: 'warn: PASSWORD=zzz9\n',
       at: new Date('2026-11-21T08:00:00.123Z'),
     });
-    log.logCommand({ host: 'h2', step: 'facts', kind: 'probe', command: 'cat <<EOF\nmulti\nEOF', code: 3, durationMs: 2500, at: new Date('2026-11-21T08:00:01.000Z') });
+    log.logCommand({
+      host: 'h2',
+      step: 'facts',
+      kind: 'probe',
+      command: 'cat <<EOF\nmulti\nEOF',
+      code: 3,
+      durationMs: 2500,
+      at: new Date('2026-11-21T08:00:01.000Z'),
+    });
     log.logEvent('phase "restart" started\nsecond line hunter22', new Date('2026-11-21T08:00:02.000Z'));
     await log.close();
     await log.close(); // idempotent
@@ -118,11 +126,15 @@ describe('RunLog', () => {
     await log.close();
     const text = readFileSync(join(dir, 'run.log'), 'utf8');
     const lines = text.trimEnd().split('\n');
-    assert.match(lines[1], /^  \| out 0$/);
+    assert.match(lines[1], /^ {2}\| out 0$/);
     assert.ok(text.includes('  | out 999\n'), 'tail kept');
     assert.match(text, /\| … \[stdout: \d+ of \d+ bytes not logged\]/);
     assert.ok(text.includes(`  ! ${'E'.repeat(30)}\n`), 'stderr kept whole');
-    const body = lines.slice(1).filter((l) => !l.includes('not logged')).map((l) => l.slice(4)).join('');
+    const body = lines
+      .slice(1)
+      .filter((l) => !l.includes('not logged'))
+      .map((l) => l.slice(4))
+      .join('');
     assert.ok(body.length <= 100, `body ${body.length}`);
   });
 
@@ -174,7 +186,10 @@ describe('pruneLogs', () => {
     const newYaml = await mk('failed', 2, 'old-yaml');
     // Only the head of state.yml is read: a body that would not even parse does not matter.
     const oldBigBody = await mk('succeeded', 40);
-    writeFileSync(store.statePath(oldBigBody), readFileSync(store.statePath(oldBigBody), 'utf8').replace(/"steps": [^]*$/, `"steps": [${'{'.repeat(100_000)}`));
+    writeFileSync(
+      store.statePath(oldBigBody),
+      readFileSync(store.statePath(oldBigBody), 'utf8').replace(/"steps": [\s\S]*$/, `"steps": [${'{'.repeat(100_000)}`),
+    );
     // A crashed run whose state.yml is old but whose journal got a transition a day ago: kept.
     const crashedRecently = await mk('running', 40);
     const journal = store.journalPath(crashedRecently, JSON.parse(readFileSync(store.statePath(crashedRecently), 'utf8')).journalEpoch);

@@ -52,7 +52,10 @@ it('a failed write leaves what was there and no temp file', async () => {
   writeFileSync(join(sub, 'x'), '');
   await assert.rejects(writeFileAtomic(sub, 'x'));
   assert.deepEqual(readdirSync(sub), ['x'], 'the target is as it was');
-  assert.deepEqual(readdirSync(dir).filter((e) => e.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((e) => e.endsWith('.tmp')),
+    [],
+  );
 });
 
 it('sweepTempFiles removes temp files of dead writers only', async () => {
@@ -64,8 +67,8 @@ it('sweepTempFiles removes temp files of dead writers only', async () => {
   for (const t of [dead, mine, other]) writeFileSync(t, 'half');
   await sweepTempFiles(f);
   const left = readdirSync(dir);
-  assert.ok(!left.includes(`state.yml.${2 ** 22 + 1}.deadbeef.tmp`), 'a dead writer\'s temp file is swept');
-  assert.ok(left.includes(`state.yml.${process.pid}.cafe.tmp`), 'a live writer\'s temp file is kept');
-  assert.ok(left.includes(`other.yml.${2 ** 22 + 1}.dead.tmp`), 'another file\'s temp files are not touched');
+  assert.ok(!left.includes(`state.yml.${2 ** 22 + 1}.deadbeef.tmp`), "a dead writer's temp file is swept");
+  assert.ok(left.includes(`state.yml.${process.pid}.cafe.tmp`), "a live writer's temp file is kept");
+  assert.ok(left.includes(`other.yml.${2 ** 22 + 1}.dead.tmp`), "another file's temp files are not touched");
   await sweepTempFiles(join(dir, 'nope', 'state.yml')); // a missing dir is not an error
 });

@@ -14,7 +14,7 @@ import { RunStore } from '../../src/run/state/store.js';
 const script = new URL('../fixtures/state/crash-run.ts', import.meta.url).pathname;
 const hosts = ['a1', 'a2', 'b1', 'b2'];
 
-test('SIGKILL in a step\'s first command: its start, the earlier steps\' done and memory are on disk; resume sees the memory', async () => {
+test("SIGKILL in a step's first command: its start, the earlier steps' done and memory are on disk; resume sees the memory", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'chops-crash-'));
   try {
     const child = execa(process.execPath, ['--import', 'tsx', script, dir], { reject: false });

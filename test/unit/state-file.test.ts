@@ -49,7 +49,38 @@ function sample(): RunState {
 
 // Scalars that a YAML emitter can get wrong: type look-alikes, indicators, the old emitter's
 // ".5"/".inf" trap, a key longer than YAML's 1024-character implicit-key limit.
-const TRICKY = [...HOSTILE, 'yes', 'No', 'null', '~', '0644', '22.10', '01', '1e3', '.5', '.inf', '-.inf', '.nan', '-', '- x', 'a: b', 'a #b', '[x]', '{y}', '&anchor', '*alias', '!tag', '%dir', '@at', '?', ': ', 'trailing ', ' lead', '\u2028', 'k'.repeat(2000)];
+const TRICKY = [
+  ...HOSTILE,
+  'yes',
+  'No',
+  'null',
+  '~',
+  '0644',
+  '22.10',
+  '01',
+  '1e3',
+  '.5',
+  '.inf',
+  '-.inf',
+  '.nan',
+  '-',
+  '- x',
+  'a: b',
+  'a #b',
+  '[x]',
+  '{y}',
+  '&anchor',
+  '*alias',
+  '!tag',
+  '%dir',
+  '@at',
+  '?',
+  ': ',
+  'trailing ',
+  ' lead',
+  '\u2028',
+  'k'.repeat(2000),
+];
 
 describe('state.yml text', () => {
   it('is JSON and reads back exactly through a YAML 1.2 parser, hostile strings in values and keys', () => {
@@ -112,18 +143,42 @@ describe('the check of a parsed state', () => {
     assert.equal(checkRunState('text'), 'not a YAML mapping');
     assert.equal(checkRunState([]), 'not a YAML mapping');
     assert.match(bad((d) => (d.version = 2)) as string, /unsupported version 2/);
-    assert.equal(bad((d) => delete d.pid), 'pid: expected an integer, found undefined undefined');
-    assert.equal(bad((d) => (d.outcome = 'done')), 'outcome: expected one of running, succeeded, failed, interrupted, found "done"');
-    assert.equal(bad((d) => (d.steps[0].scope = 'all')), 'steps[0].scope: expected one of each, rolling, once, found "all"');
+    assert.equal(
+      bad((d) => delete d.pid),
+      'pid: expected an integer, found undefined undefined',
+    );
+    assert.equal(
+      bad((d) => (d.outcome = 'done')),
+      'outcome: expected one of running, succeeded, failed, interrupted, found "done"',
+    );
+    assert.equal(
+      bad((d) => (d.steps[0].scope = 'all')),
+      'steps[0].scope: expected one of each, rolling, once, found "all"',
+    );
     assert.equal(
       bad((d) => (d.steps[0].steps[0].hosts.h1.status = 'ok')),
       'steps[0].steps[0].hosts.h1.status: expected one of pending, started, done, failed, skipped, rolled-back, found "ok"',
     );
-    assert.equal(bad((d) => (d.steps[0].steps[0].hosts.h1.durationMs = '5')), 'steps[0].steps[0].hosts.h1.durationMs: expected a number, found "5"');
-    assert.equal(bad((d) => (d.steps = {})), 'steps: expected a list, found a mapping');
-    assert.equal(bad((d) => (d.memory = { h1: [] })), 'memory.h1: expected a mapping, found a list');
-    assert.equal(bad((d) => (d.limit = ['a', 1])), 'limit[1]: expected a string, found number 1');
-    assert.equal(bad((d) => (d.journalEpoch = 1.5)), 'journalEpoch: expected an integer, found number 1.5');
+    assert.equal(
+      bad((d) => (d.steps[0].steps[0].hosts.h1.durationMs = '5')),
+      'steps[0].steps[0].hosts.h1.durationMs: expected a number, found "5"',
+    );
+    assert.equal(
+      bad((d) => (d.steps = {})),
+      'steps: expected a list, found a mapping',
+    );
+    assert.equal(
+      bad((d) => (d.memory = { h1: [] })),
+      'memory.h1: expected a mapping, found a list',
+    );
+    assert.equal(
+      bad((d) => (d.limit = ['a', 1])),
+      'limit[1]: expected a string, found number 1',
+    );
+    assert.equal(
+      bad((d) => (d.journalEpoch = 1.5)),
+      'journalEpoch: expected an integer, found number 1.5',
+    );
   });
   it('a problem reaches the operator as a corrupt-file error naming the file', () => {
     const text = JSON.stringify({ ...sample(), pid: 'x' });

@@ -86,7 +86,10 @@ describe('parseJournal and replay', () => {
     assert.equal(parseJournal(`${good}${half}\n`).torn, half, 'a torn line followed by a newline');
     assert.deepEqual(parseJournal(''), { records: [] });
     assert.throws(() => parseJournal(`${half}\n${good}`), /line 1: /);
-    assert.throws(() => parseJournal(`${encodeRecord(step(1, 'stop', 'h1', 'done'))}{"t":"what","at":"x","h":"h1"}\n${good}`), /line 2: unknown record type "what"/);
+    assert.throws(
+      () => parseJournal(`${encodeRecord(step(1, 'stop', 'h1', 'done'))}{"t":"what","at":"x","h":"h1"}\n${good}`),
+      /line 2: unknown record type "what"/,
+    );
   });
 
   it('a record for a step the plan does not have is refused', () => {

@@ -9,14 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { UsageError } from '../../src/errors.js';
 import { isRunId, newRunId, paramsHash, runIdTime } from '../../src/run/state/ids.js';
 import type { RunInit, RunState } from '../../src/run/state/model.js';
-import {
-  assertResumable,
-  isFinished,
-  reopenForResume,
-  replicaInProgress,
-  resumeDecision,
-  workBegunAfter,
-} from '../../src/run/state/resume-policy.js';
+import { assertResumable, isFinished, reopenForResume, replicaInProgress, resumeDecision, workBegunAfter } from '../../src/run/state/resume-policy.js';
 import { buildSteps, markStep } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';
 
@@ -127,10 +120,7 @@ describe('assertResumable', () => {
       st.outcome = 'running';
       st.pid = child.pid!;
       st.updatedAt = new Date().toISOString();
-      assert.throws(
-        () => assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: st.paramsHash }),
-        new RegExp(`still running \\(pid ${child.pid}`),
-      );
+      assert.throws(() => assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: st.paramsHash }), new RegExp(`still running \\(pid ${child.pid}`));
     } finally {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
@@ -144,12 +134,7 @@ describe('assertResumable', () => {
 
 describe('what a resume re-runs', () => {
   // The rolling phase of a rolling restart: two gates, then the work they guard.
-  const steps = [
-    { name: 'check peers', gate: true },
-    { name: 'check idle', gate: true },
-    { name: 'stop', gate: false },
-    { name: 'start' },
-  ];
+  const steps = [{ name: 'check peers', gate: true }, { name: 'check idle', gate: true }, { name: 'stop', gate: false }, { name: 'start' }];
   const state = (marks: Array<[string, 'started' | 'done' | 'skipped' | 'failed' | 'rolled-back']>): RunState => {
     const st = {
       id: '20261121-080000-abcd',
@@ -172,13 +157,20 @@ describe('what a resume re-runs', () => {
   });
 
   it('gates passed before a crash run again while their work has not begun', () => {
-    const st = state([['check peers', 'done'], ['check idle', 'done']]);
+    const st = state([
+      ['check peers', 'done'],
+      ['check idle', 'done'],
+    ]);
     assert.deepEqual(plan(st), ['recheck', 'recheck', 'not-done', 'not-done']);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), false, 'passing read-only gates is not work in progress');
   });
 
   it('once the work has begun, gates are checked again only if the replica still serves; done steps are not repeated; the started step runs again', () => {
-    const st = state([['check peers', 'done'], ['check idle', 'done'], ['stop', 'started']]);
+    const st = state([
+      ['check peers', 'done'],
+      ['check idle', 'done'],
+      ['stop', 'started'],
+    ]);
     assert.deepEqual(plan(st), ['recheck-if-serving', 'recheck-if-serving', 'not-done', 'not-done']);
     const d = resumeDecision(st, 0, steps, 0, 'h1');
     assert.deepEqual(d, { kind: 'recheck-if-serving', reason: 'already done (resumed run)' }, 'skipped with this reason when not serving');
@@ -192,14 +184,24 @@ describe('what a resume re-runs', () => {
   });
 
   it('a skipped step counts as done; a failed or rolled-back step runs again', () => {
-    const st = state([['check peers', 'skipped'], ['check idle', 'done'], ['stop', 'rolled-back'], ['start', 'failed']]);
+    const st = state([
+      ['check peers', 'skipped'],
+      ['check idle', 'done'],
+      ['stop', 'rolled-back'],
+      ['start', 'failed'],
+    ]);
     // the work "stop" is rolled back, not begun: the gates are checked again
     assert.deepEqual(plan(st), ['recheck', 'recheck', 'not-done', 'not-done']);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), false);
   });
 
   it('a replica with every step done or skipped is finished, not in progress', () => {
-    const st = state([['check peers', 'done'], ['check idle', 'done'], ['stop', 'done'], ['start', 'skipped']]);
+    const st = state([
+      ['check peers', 'done'],
+      ['check idle', 'done'],
+      ['stop', 'done'],
+      ['start', 'skipped'],
+    ]);
     assert.equal(replicaInProgress(st, 0, steps, 'h1'), false);
     assert.deepEqual(plan(st), ['already done (resumed run)', 'already done (resumed run)', 'already done (resumed run)', 'already skipped (resumed run)']);
   });

@@ -228,7 +228,6 @@ describe('RunStore', () => {
   });
 });
 
-
 describe('RunStore: memory and step data', () => {
   it('remember() keeps a JSON copy per host, forgets on undefined, and is on disk when it resolves', async () => {
     const store = freshStore();
@@ -239,7 +238,10 @@ describe('RunStore: memory and step data', () => {
     await store.remember(st, 'h1', 'gone', true);
     await store.remember(st, 'h1', 'gone', undefined);
     await store.remember(st, 'h2', 'upgrade.previousVersion', '18.16.1');
-    assert.deepEqual(st.memory, { h1: { 'move-data.oldDir': { dir: '/var/lib/clickhouse', size: '10', list: [1, 2] } }, h2: { 'upgrade.previousVersion': '18.16.1' } });
+    assert.deepEqual(st.memory, {
+      h1: { 'move-data.oldDir': { dir: '/var/lib/clickhouse', size: '10', list: [1, 2] } },
+      h2: { 'upgrade.previousVersion': '18.16.1' },
+    });
     assert.deepEqual((await new RunStore(store.stateDir).load(st.id)).memory, st.memory);
     assert.throws(() => store.remember(st, 'h1', '', 1), /memory key must be a non-empty string/);
     const cyclic: Record<string, unknown> = {};

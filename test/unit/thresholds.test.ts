@@ -19,19 +19,28 @@ test('README gate table is the one generated from the table (run scripts/readme-
 });
 
 test('schema keys and flags are exactly the table', () => {
-  assert.deepEqual(Object.keys(gatesSchema.fields), THRESHOLDS.map((t) => t.key));
-  assert.deepEqual(GATE_PARAMS.map((p) => p.name), THRESHOLDS.map((t) => t.flag));
+  assert.deepEqual(
+    Object.keys(gatesSchema.fields),
+    THRESHOLDS.map((t) => t.key),
+  );
+  assert.deepEqual(
+    GATE_PARAMS.map((p) => p.name),
+    THRESHOLDS.map((t) => t.flag),
+  );
 });
 
 const inv = (gates: string) =>
-  parseInventory(`version: 1
+  parseInventory(
+    `version: 1
 defaults:
   gates: {${gates}}
 clusters:
   c:
     shards:
       - replicas: [{host: a, connection: local}, {host: b, connection: local}]
-`, join(tmpdir(), 'inventory.yml'));
+`,
+    join(tmpdir(), 'inventory.yml'),
+  );
 
 test('defaults in milliseconds; flags override per run without touching the inventory', () => {
   const i = inv('max_delay: 30s');
@@ -52,7 +61,13 @@ test('defaults in milliseconds; flags override per run without touching the inve
 });
 
 test('the same value is refused from the inventory and from the flag, with the same range', () => {
-  for (const [key, flag, value] of [['wait_timeout', 'wait-timeout', '0s'], ['wait_timeout', 'wait-timeout', '30d'], ['poll_interval', 'poll-interval', '1ms'], ['caught_up_for', 'caught-up-for', '11m'], ['max_queue_size', 'max-queue-size', '-5']] as const) {
+  for (const [key, flag, value] of [
+    ['wait_timeout', 'wait-timeout', '0s'],
+    ['wait_timeout', 'wait-timeout', '30d'],
+    ['poll_interval', 'poll-interval', '1ms'],
+    ['caught_up_for', 'caught-up-for', '11m'],
+    ['max_queue_size', 'max-queue-size', '-5'],
+  ] as const) {
     let inventoryMessage = '';
     try {
       inv(`${key}: ${value}`);
@@ -60,6 +75,10 @@ test('the same value is refused from the inventory and from the flag, with the s
       inventoryMessage = String((e as Error).message);
     }
     assert.ok(inventoryMessage.includes(key), `inventory ${key}: ${value} refused (${inventoryMessage})`);
-    assert.throws(() => parseParams(rollingRestart, { [flag]: value }), (e: any) => e.name === 'UsageError' && e.message.includes(`--${flag}`), `flag --${flag} ${value} refused`);
+    assert.throws(
+      () => parseParams(rollingRestart, { [flag]: value }),
+      (e: any) => e.name === 'UsageError' && e.message.includes(`--${flag}`),
+      `flag --${flag} ${value} refused`,
+    );
   }
 });

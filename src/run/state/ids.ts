@@ -45,5 +45,7 @@ export function canonicalJson(value: unknown): string {
 
 /** Stable sha256 (hex) of run parameters: key order does not matter. */
 export function paramsHash(params: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson(params ?? {})).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(params ?? {}))
+    .digest('hex');
 }

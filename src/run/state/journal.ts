@@ -47,7 +47,6 @@ export function parseJournal(text: string): { records: JournalRecord[]; torn?: s
 }
 
 function parseRecord(line: string): JournalRecord | string {
-  // biome-ignore lint/suspicious/noExplicitAny: a parsed line, checked field by field below
   let r: any;
   try {
     r = JSON.parse(line);

@@ -39,20 +39,16 @@ export function isActiveElsewhere(state: Pick<RunState, 'outcome' | 'controller'
  * with a different inventory file content or different parameters. Pass `params` (not only the
  * hash) to get the names of the changed parameters in the message.
  */
-export function assertResumable(
-  state: RunState,
-  current: { inventoryHash: string; paramsHash?: string; params?: Record<string, unknown> },
-): void {
+export function assertResumable(state: RunState, current: { inventoryHash: string; paramsHash?: string; params?: Record<string, unknown> }): void {
   if (state.outcome === 'succeeded') {
     throw new UsageError(`run ${state.id} (${state.playbook}) already succeeded; there is nothing to resume`, {
       hint: 'start a new run with `chops run`',
     });
   }
   if (isActiveElsewhere(state)) {
-    throw new UsageError(
-      `run ${state.id} is still running (pid ${state.pid} on ${state.controller}, last update ${state.updatedAt})`,
-      { hint: `wait for it to finish, or stop that process (kill ${state.pid}) before resuming` },
-    );
+    throw new UsageError(`run ${state.id} is still running (pid ${state.pid} on ${state.controller}, last update ${state.updatedAt})`, {
+      hint: `wait for it to finish, or stop that process (kill ${state.pid}) before resuming`,
+    });
   }
   const changed: string[] = [];
   if (current.inventoryHash !== state.inventoryHash) {
@@ -61,9 +57,7 @@ export function assertResumable(
   const newHash = current.paramsHash ?? (current.params ? paramsHash(current.params) : undefined);
   if (newHash !== undefined && newHash !== state.paramsHash) {
     const keys = current.params ? diffKeys(state.params ?? {}, current.params) : [];
-    changed.push(
-      keys.length ? `parameters differ from the original run: ${keys.join(', ')}` : 'parameters differ from the original run',
-    );
+    changed.push(keys.length ? `parameters differ from the original run: ${keys.join(', ')}` : 'parameters differ from the original run');
   }
   if (changed.length) {
     throw new UsageError(`cannot resume run ${state.id} (${state.playbook}): ${changed.join('; ')}`, {
@@ -102,13 +96,7 @@ export type ResumeDecision =
   | { kind: 'skip'; reason: string };
 
 /** The decision for step SI of phase PI on HOST (the state's host key); a fresh run (no state) runs everything. */
-export function resumeDecision(
-  state: RunState | undefined,
-  pi: number,
-  steps: readonly PolicyStep[],
-  si: number,
-  host: string,
-): ResumeDecision {
+export function resumeDecision(state: RunState | undefined, pi: number, steps: readonly PolicyStep[], si: number, host: string): ResumeDecision {
   if (!state) return { kind: 'not-done' };
   const prev = getStep(state, pi, steps[si].name, host);
   if (prev?.status !== 'done' && prev?.status !== 'skipped') return { kind: 'not-done' };

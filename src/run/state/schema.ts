@@ -13,8 +13,10 @@ const found = (v: unknown): string => {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   return `${typeof v} ${String(v)}`;
 };
-const expect = (what: string, test: (v: unknown) => boolean): Check => (v, path) =>
-  test(v) ? undefined : `${path || 'the document'}: expected ${what}, found ${found(v)}`;
+const expect =
+  (what: string, test: (v: unknown) => boolean): Check =>
+  (v, path) =>
+    test(v) ? undefined : `${path || 'the document'}: expected ${what}, found ${found(v)}`;
 const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 export const str = expect('a string', (v) => typeof v === 'string');
@@ -23,7 +25,10 @@ export const int = expect('an integer', (v) => Number.isInteger(v));
 export const bool = expect('true or false', (v) => typeof v === 'boolean');
 export const anything: Check = () => undefined;
 export const oneOf = (values: readonly unknown[]): Check => expect(`one of ${values.join(', ')}`, (v) => values.includes(v));
-export const optional = (c: Check): Check => (v, path) => (v === undefined ? undefined : c(v, path));
+export const optional =
+  (c: Check): Check =>
+  (v, path) =>
+    v === undefined ? undefined : c(v, path);
 
 export function list(item: Check): Check {
   return (v, path) => {

@@ -3,9 +3,7 @@ import type { PhaseState, RunState, RunSummary, StepScope, StepState, StepStatus
 import { ONCE_HOST } from './model.js';
 
 /** Build the empty step tree of a plan: every step pending on every host ("*" for once-scoped phases). */
-export function buildSteps(
-  phases: Array<{ phase: string; scope: StepScope; steps: string[]; hosts: string[] }>,
-): PhaseState[] {
+export function buildSteps(phases: Array<{ phase: string; scope: StepScope; steps: string[]; hosts: string[] }>): PhaseState[] {
   return phases.map((ph) => {
     const hosts = ph.scope === 'once' ? [ONCE_HOST] : ph.hosts;
     return {
@@ -31,19 +29,12 @@ const FINAL: ReadonlySet<StepStatus> = new Set(['done', 'failed', 'skipped', 'ro
  * (a once-scoped phase keeps any host's entry under "*"). Unknown phase or step: a programming
  * error, thrown.
  */
-export function locateStep(
-  state: RunState,
-  phaseIdx: number,
-  stepName: string,
-  host: string,
-): { step: PhaseState['steps'][number]; host: string } {
+export function locateStep(state: RunState, phaseIdx: number, stepName: string, host: string): { step: PhaseState['steps'][number]; host: string } {
   const phase = state.steps[phaseIdx];
   if (!phase) throw new Error(`run ${state.id}: no phase #${phaseIdx} (the plan has ${state.steps.length})`);
   const step = phase.steps.find((s) => s.name === stepName);
   if (!step) {
-    throw new Error(
-      `run ${state.id}: phase "${phase.phase}" has no step "${stepName}" (steps: ${phase.steps.map((s) => s.name).join(', ')})`,
-    );
+    throw new Error(`run ${state.id}: phase "${phase.phase}" has no step "${stepName}" (steps: ${phase.steps.map((s) => s.name).join(', ')})`);
   }
   if (phase.scope === 'once' && host !== ONCE_HOST && !(host in step.hosts)) host = ONCE_HOST;
   return { step, host };
@@ -59,14 +50,7 @@ export function locateStep(
  * The host entry is created when missing (a host added by `--limit` widening); an unknown phase
  * index or step name is a programming error and throws.
  */
-export function markStep(
-  state: RunState,
-  phaseIdx: number,
-  stepName: string,
-  host: string,
-  patch: Partial<StepState>,
-  now: Date = new Date(),
-): StepState {
+export function markStep(state: RunState, phaseIdx: number, stepName: string, host: string, patch: Partial<StepState>, now: Date = new Date()): StepState {
   const at = locateStep(state, phaseIdx, stepName, host);
   const cur: StepState = at.step.hosts[at.host] ?? { status: 'pending' };
   const iso = now.toISOString();

@@ -78,7 +78,8 @@ export function parseDistributionQueue(rows: Record<string, unknown>[]): Pending
   for (const r of rows) {
     const n = Number(r.data_files ?? 0);
     count += n;
-    if (n > 0 && sample.length < 3) sample.push(`${r.database}.${r.table}: ${n} file(s)${r.last_exception ? ` (last error: ${String(r.last_exception).split('\n')[0].slice(0, 80)})` : ''}`);
+    if (n > 0 && sample.length < 3)
+      sample.push(`${r.database}.${r.table}: ${n} file(s)${r.last_exception ? ` (last error: ${String(r.last_exception).split('\n')[0].slice(0, 80)})` : ''}`);
   }
   return { count, sample };
 }

@@ -49,7 +49,8 @@ export function waitReplicaHealthy(ctx: StepContext, opts: { since: Date }): Pro
       }
       const st = await serviceState(ctx.host).catch(() => 'unknown' as const);
       // systemd gave up on the unit (crash loop, bad config): waiting cannot help.
-      if (st === 'failed') return { ok: false, value: `/ping failed, service ${h.clickhouse.service} is failed`, fatal: `${h.clickhouse.service} failed to start` };
+      if (st === 'failed')
+        return { ok: false, value: `/ping failed, service ${h.clickhouse.service} is failed`, fatal: `${h.clickhouse.service} failed to start` };
       return { ok: false, value: `/ping failed (service ${st})` };
     });
     const answeredAfterMs = Date.now() - since;

@@ -73,45 +73,81 @@ export function checkSelfBeforeStop(ctx: StepContext): Promise<StepResult> {
     const gates = g.gates;
     const client = await chClient(ctx.run, h);
     const caps = await serverCapabilities(client, ctx.run.emit);
-    const outcome = await g.poll('replica idle', { hint: `see what keeps ${h.name} busy: system.replication_queue, system.mutations, system.processes; raise gates.wait_timeout for big catch-ups` }, async (): Promise<GateCheck<SelfReport>> => {
-      const [queue, mutations, processes, pending, tables] = await Promise.all([
-        client.query<Record<string, unknown>>(
-          `SELECT database, table, type, is_currently_executing, num_tries, last_exception,
+    const outcome = await g.poll(
+      'replica idle',
+      { hint: `see what keeps ${h.name} busy: system.replication_queue, system.mutations, system.processes; raise gates.wait_timeout for big catch-ups` },
+      async (): Promise<GateCheck<SelfReport>> => {
+        const [queue, mutations, processes, pending, tables] = await Promise.all([
+          client.query<Record<string, unknown>>(
+            `SELECT database, table, type, is_currently_executing, num_tries, last_exception,
                   toUInt32(greatest(now() - create_time, 0)) AS age
            FROM system.replication_queue`,
-          { timeoutMs: 10_000 },
-        ),
-        gates.allowMutations
-          ? Promise.resolve([] as Record<string, unknown>[])
-          : client.query<Record<string, unknown>>(`SELECT database, table, mutation_id FROM system.mutations WHERE NOT is_done`, { timeoutMs: 10_000 }),
-        client.query<Record<string, unknown>>(processesQuery(caps), { timeoutMs: 10_000 }),
-        pendingSends(ctx, client, caps),
-        client.query<{ n: string }>(`SELECT count() AS n FROM system.replicas`, { timeoutMs: 10_000 }),
-      ]);
-      const { inFlight, stuck } = classifyQueue(parseQueueEntries(queue));
-      const replicatedTables = Number(tables[0]?.n ?? 0);
-      const report: SelfReport = {
-        queueInFlight: inFlight.length,
-        stuckEntries: stuck.length,
-        unfinishedMutations: mutations.length,
-        pendingDistributedFiles: pending.count,
-        activeQueries: processes.length,
-        replicatedTables,
-      };
-      const failing: Array<[string, string]> = [];
-      if (inFlight.length) failing.push(['nothing in flight', `replication_queue=${inFlight.length} (${countBy(inFlight.map((q) => q.type))})`]);
-      if (stuck.length) failing.push(['no stuck entries', `stuck_entries=${stuck.length} (${stuck.slice(0, 2).map((q) => `${q.database}.${q.table} ${q.type}, ${formatDuration(q.ageSeconds * 1000)} old, ${q.numTries} tries: ${q.lastException.split('\n')[0].slice(0, 120)}`).join('; ')})`]);
-      if (mutations.length) failing.push(['mutations done', `unfinished_mutations=${mutations.length} (${mutations.slice(0, 3).map((m) => `${m.database}.${m.table} ${m.mutation_id}`).join(', ')})`]);
-      if (pending.error) failing.push(['pending distributed sends', `cannot check: ${pending.error}`]);
-      else if (pending.count) failing.push(['pending distributed sends', `pending_distributed_files=${pending.count} (${pending.sample.join(', ')})`]);
-      if (processes.length > gates.maxActiveQueries) failing.push(['active queries', `active_queries=${processes.length} > ${gates.maxActiveQueries} (${processes.slice(0, 2).map((p) => `${p.user}: ${String(p.query).replace(/\s+/g, ' ').slice(0, 60)}`).join('; ')})`]);
-      if (replicatedTables < gates.minReplicatedTables) failing.push(['replicated tables', `replicated_tables=${replicatedTables} < ${gates.minReplicatedTables} (a user without SHOW TABLES sees none: its empty queue proves nothing)`]);
-      if (!failing.length) return { ok: true, value: 'idle', data: report };
-      return { ok: false, gate: failing.map(([n]) => n).join(' + '), value: failing.map(([, v]) => v).join(', '), data: report };
-    });
+            { timeoutMs: 10_000 },
+          ),
+          gates.allowMutations
+            ? Promise.resolve([] as Record<string, unknown>[])
+            : client.query<Record<string, unknown>>(`SELECT database, table, mutation_id FROM system.mutations WHERE NOT is_done`, { timeoutMs: 10_000 }),
+          client.query<Record<string, unknown>>(processesQuery(caps), { timeoutMs: 10_000 }),
+          pendingSends(ctx, client, caps),
+          client.query<{ n: string }>(`SELECT count() AS n FROM system.replicas`, { timeoutMs: 10_000 }),
+        ]);
+        const { inFlight, stuck } = classifyQueue(parseQueueEntries(queue));
+        const replicatedTables = Number(tables[0]?.n ?? 0);
+        const report: SelfReport = {
+          queueInFlight: inFlight.length,
+          stuckEntries: stuck.length,
+          unfinishedMutations: mutations.length,
+          pendingDistributedFiles: pending.count,
+          activeQueries: processes.length,
+          replicatedTables,
+        };
+        const failing: Array<[string, string]> = [];
+        if (inFlight.length) failing.push(['nothing in flight', `replication_queue=${inFlight.length} (${countBy(inFlight.map((q) => q.type))})`]);
+        if (stuck.length)
+          failing.push([
+            'no stuck entries',
+            `stuck_entries=${stuck.length} (${stuck
+              .slice(0, 2)
+              .map(
+                (q) =>
+                  `${q.database}.${q.table} ${q.type}, ${formatDuration(q.ageSeconds * 1000)} old, ${q.numTries} tries: ${q.lastException.split('\n')[0].slice(0, 120)}`,
+              )
+              .join('; ')})`,
+          ]);
+        if (mutations.length)
+          failing.push([
+            'mutations done',
+            `unfinished_mutations=${mutations.length} (${mutations
+              .slice(0, 3)
+              .map((m) => `${m.database}.${m.table} ${m.mutation_id}`)
+              .join(', ')})`,
+          ]);
+        if (pending.error) failing.push(['pending distributed sends', `cannot check: ${pending.error}`]);
+        else if (pending.count) failing.push(['pending distributed sends', `pending_distributed_files=${pending.count} (${pending.sample.join(', ')})`]);
+        if (processes.length > gates.maxActiveQueries)
+          failing.push([
+            'active queries',
+            `active_queries=${processes.length} > ${gates.maxActiveQueries} (${processes
+              .slice(0, 2)
+              .map((p) => `${p.user}: ${String(p.query).replace(/\s+/g, ' ').slice(0, 60)}`)
+              .join('; ')})`,
+          ]);
+        if (replicatedTables < gates.minReplicatedTables)
+          failing.push([
+            'replicated tables',
+            `replicated_tables=${replicatedTables} < ${gates.minReplicatedTables} (a user without SHOW TABLES sees none: its empty queue proves nothing)`,
+          ]);
+        if (!failing.length) return { ok: true, value: 'idle', data: report };
+        return { ok: false, gate: failing.map(([n]) => n).join(' + '), value: failing.map(([, v]) => v).join(', '), data: report };
+      },
+    );
     // What "all its tables" means after the start (facts/clickhouse/replicas.ts counts against it).
     ctx.memory.set(REPLICATED_TABLES_KEY, outcome.data?.replicatedTables);
-    return { changed: false, note: `idle (queue empty, no mutations, no pending sends, no queries)${outcome.elapsedMs > 1000 ? ` after ${formatDuration(outcome.elapsedMs)}` : ''}`, data: { ...outcome.data, waitedMs: outcome.elapsedMs } };
+    return {
+      changed: false,
+      note: `idle (queue empty, no mutations, no pending sends, no queries)${outcome.elapsedMs > 1000 ? ` after ${formatDuration(outcome.elapsedMs)}` : ''}`,
+      data: { ...outcome.data, waitedMs: outcome.elapsedMs },
+    };
   });
 }
 

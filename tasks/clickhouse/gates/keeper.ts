@@ -66,14 +66,36 @@ export function checkKeeperBeforeStop(ctx: StepContext): Promise<StepResult> {
     );
     try {
       const cluster = ctx.run.inventory.hosts.filter((x) => x.cluster === h.cluster);
-      const out = await g.poll('keeper ensemble healthy', { hint: 'the Keeper ensemble must be able to lose this member: see system.zookeeper_connection and the keeper log' }, async () => {
-        const states = await Promise.all(cluster.map(async (x) => { try { return { host: x.name, state: await stateOf(ctx.run, x) }; } catch (err) { return { host: x.name, error: errorValue(err) }; } }));
-        const members = states.filter((m) => !m.state || m.state.member);
-        const problem = ensembleProblem(members);
-        return problem ? { ok: false, value: problem } : { ok: true, value: `${members.length} member(s): ${members.map((m) => `${m.host} ${m.state!.role}`).join(', ')}`, data: members.map((m) => m.host) };
-      });
+      const out = await g.poll(
+        'keeper ensemble healthy',
+        { hint: 'the Keeper ensemble must be able to lose this member: see system.zookeeper_connection and the keeper log' },
+        async () => {
+          const states = await Promise.all(
+            cluster.map(async (x) => {
+              try {
+                return { host: x.name, state: await stateOf(ctx.run, x) };
+              } catch (err) {
+                return { host: x.name, error: errorValue(err) };
+              }
+            }),
+          );
+          const members = states.filter((m) => !m.state || m.state.member);
+          const problem = ensembleProblem(members);
+          return problem
+            ? { ok: false, value: problem }
+            : {
+                ok: true,
+                value: `${members.length} member(s): ${members.map((m) => `${m.host} ${m.state!.role}`).join(', ')}`,
+                data: members.map((m) => m.host),
+              };
+        },
+      );
       ctx.memory.set(KEEPER_MEMBER_KEY, true);
-      return { changed: false, note: `Keeper ensemble healthy (${out.value}); ${h.name} holds the run's Keeper slot`, data: { keeper: true, members: out.data } };
+      return {
+        changed: false,
+        note: `Keeper ensemble healthy (${out.value}); ${h.name} holds the run's Keeper slot`,
+        data: { keeper: true, members: out.data },
+      };
     } catch (err) {
       slot.release(h.name);
       throw err;

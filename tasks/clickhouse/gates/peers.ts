@@ -60,7 +60,13 @@ async function checkOnePeer(g: GateRun, peer: Host, signal: AbortSignal): Promis
   try {
     client = await chClient(ctx.run, peer);
   } catch (err) {
-    throw refusal(self.name, 'peers healthy', `${peer.name}: ${errorValue(err)}`, refuse(`cannot open a ClickHouse connection: ${(err as Error).message}`), hint);
+    throw refusal(
+      self.name,
+      'peers healthy',
+      `${peer.name}: ${errorValue(err)}`,
+      refuse(`cannot open a ClickHouse connection: ${(err as Error).message}`),
+      hint,
+    );
   }
 
   const outcome = await g.poll(
@@ -68,7 +74,8 @@ async function checkOnePeer(g: GateRun, peer: Host, signal: AbortSignal): Promis
     {
       hint,
       signal,
-      timeoutMessage: (budget) => `not passed after ${budget}: refusing to stop ${self.name} while its peer ${peer.name} (shard ${peer.shardName}) is unhealthy or behind`,
+      timeoutMessage: (budget) =>
+        `not passed after ${budget}: refusing to stop ${self.name} while its peer ${peer.name} (shard ${peer.shardName}) is unhealthy or behind`,
     },
     async (): Promise<GateCheck<PeerReport>> => {
       let rows: ReplicaRow[];

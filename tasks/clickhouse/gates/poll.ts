@@ -56,7 +56,10 @@ export interface PollOptions {
 
 /** A gate that does not pass now, in a plan: what a run would wait for. */
 class WouldWait extends Error {
-  constructor(readonly gate: string, readonly value: string) {
+  constructor(
+    readonly gate: string,
+    readonly value: string,
+  ) {
     super(`would wait for ${gate}`);
   }
 }

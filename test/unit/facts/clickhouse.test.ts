@@ -10,13 +10,35 @@ const G = { maxQueueSize: 20, maxInsertsInQueue: 10, maxLogLag: 10, maxDelayMs: 
 
 // One row of 18.16's system.replicas through JSONEachRow (UInt64/UInt32 quoted, UInt8 not).
 const row18 = (over: Record<string, unknown> = {}) => ({
-  database: 'lab', table: 'events_local', is_readonly: 0, is_session_expired: 0, queue_size: 3, inserts_in_queue: 2,
-  merges_in_queue: 1, log_lag: '0', absolute_delay: '0', active_replicas: 2, total_replicas: 2, ...over,
+  database: 'lab',
+  table: 'events_local',
+  is_readonly: 0,
+  is_session_expired: 0,
+  queue_size: 3,
+  inserts_in_queue: 2,
+  merges_in_queue: 1,
+  log_lag: '0',
+  absolute_delay: '0',
+  active_replicas: 2,
+  total_replicas: 2,
+  ...over,
 });
 
 test('system.replicas rows parsed (strings to numbers)', () => {
   const [r] = parseReplicaRows([row18({ log_lag: '4', absolute_delay: '7' })]);
-  assert.deepEqual(r, { database: 'lab', table: 'events_local', isReadonly: false, isSessionExpired: false, queueSize: 3, insertsInQueue: 2, mergesInQueue: 1, logLag: 4, absoluteDelay: 7, activeReplicas: 2, totalReplicas: 2 });
+  assert.deepEqual(r, {
+    database: 'lab',
+    table: 'events_local',
+    isReadonly: false,
+    isSessionExpired: false,
+    queueSize: 3,
+    insertsInQueue: 2,
+    mergesInQueue: 1,
+    logLag: 4,
+    absoluteDelay: 7,
+    activeReplicas: 2,
+    totalReplicas: 2,
+  });
 });
 
 test('healthy replica: within every threshold per table; each problem named', () => {
@@ -24,15 +46,24 @@ test('healthy replica: within every threshold per table; each problem named', ()
   // a queue that hovers at a few entries under steady inserts is caught up (issue 8 C), 21 is not
   assert.deepEqual(replicaProblems(parseReplicaRows([row18({ queue_size: 6 })]), G), []);
   assert.deepEqual(replicaProblems(parseReplicaRows([row18({ queue_size: 21 })]), G), [{ kind: 'behind', text: 'lab.events_local queue_size=21 > 20' }]);
-  const bad = replicaProblems(parseReplicaRows([row18({ is_readonly: 1, inserts_in_queue: 11, log_lag: '12', absolute_delay: '11' }), row18({ table: 'u', is_session_expired: 1 })]), G);
-  assert.deepEqual(bad.map((p) => p.text), [
-    'read-only: lab.events_local',
-    'ZooKeeper session expired: lab.u',
-    'lab.events_local inserts_in_queue=11 > 10',
-    'lab.events_local log_lag=12 > 10',
-    'absolute_delay=11s > 10s',
-  ]);
-  assert.deepEqual(bad.map((p) => p.kind), ['writable', 'writable', 'behind', 'behind', 'behind']);
+  const bad = replicaProblems(
+    parseReplicaRows([row18({ is_readonly: 1, inserts_in_queue: 11, log_lag: '12', absolute_delay: '11' }), row18({ table: 'u', is_session_expired: 1 })]),
+    G,
+  );
+  assert.deepEqual(
+    bad.map((p) => p.text),
+    [
+      'read-only: lab.events_local',
+      'ZooKeeper session expired: lab.u',
+      'lab.events_local inserts_in_queue=11 > 10',
+      'lab.events_local log_lag=12 > 10',
+      'absolute_delay=11s > 10s',
+    ],
+  );
+  assert.deepEqual(
+    bad.map((p) => p.kind),
+    ['writable', 'writable', 'behind', 'behind', 'behind'],
+  );
 });
 
 test('the shard as seen from a replica is separate from its own health', () => {
@@ -51,7 +82,14 @@ test('capabilities: 18.16 and 24.8 shapes', () => {
     { kind: 'column', name: 'is_initial_query', tbl: 'processes' },
   ]);
   assert.equal(c18.version, '18.16.1');
-  assert.deepEqual(features(c18), { 'system.distribution_queue': false, 'system.errors': false, 'system.asynchronous_loader': false, 'processes.is_cancelled': false, 'processes.is_initial_query': true, 'replicas.replica_is_active': false });
+  assert.deepEqual(features(c18), {
+    'system.distribution_queue': false,
+    'system.errors': false,
+    'system.asynchronous_loader': false,
+    'processes.is_cancelled': false,
+    'processes.is_initial_query': true,
+    'replicas.replica_is_active': false,
+  });
   const c24 = parseCapabilities([
     { kind: 'version', name: '24.8.4.13', tbl: '' },
     ...['replicas', 'processes', 'distribution_queue', 'errors', 'asynchronous_loader'].map((name) => ({ kind: 'table', name, tbl: '' })),
@@ -69,8 +107,14 @@ test('server info', () => {
 });
 
 test('zero replicated tables is not healthy (a user without grants sees none), unless the inventory says so', () => {
-  assert.deepEqual(replicaProblems([], G).map((p) => p.kind), ['unseen']);
+  assert.deepEqual(
+    replicaProblems([], G).map((p) => p.kind),
+    ['unseen'],
+  );
   assert.match(replicaProblems([], G)[0].text, /^sees 0 replicated table\(s\), expected at least 1/);
   assert.deepEqual(replicaProblems([], { ...G, minReplicatedTables: 0 }), []);
-  assert.deepEqual(replicaProblems(parseReplicaRows([row18()]), { ...G, minReplicatedTables: 2 }).map((p) => p.kind), ['unseen']);
+  assert.deepEqual(
+    replicaProblems(parseReplicaRows([row18()]), { ...G, minReplicatedTables: 2 }).map((p) => p.kind),
+    ['unseen'],
+  );
 });

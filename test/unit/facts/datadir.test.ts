@@ -31,7 +31,16 @@ total size is 6,000,003  speedup is 2.00
 `;
 
 test('rsync --stats (3.2.7 format) parsed; no block = undefined', () => {
-  assert.deepEqual(parseRsyncStats(STATS), { files: 5, regularFiles: 2, regularTransferred: 1, deleted: 3, totalSize: 6_000_003, transferredSize: 3_000_000, literalData: 3_000_000, bytesSent: 3_000_890 });
+  assert.deepEqual(parseRsyncStats(STATS), {
+    files: 5,
+    regularFiles: 2,
+    regularTransferred: 1,
+    deleted: 3,
+    totalSize: 6_000_003,
+    transferredSize: 3_000_000,
+    literalData: 3_000_000,
+    bytesSent: 3_000_890,
+  });
   assert.equal(parseRsyncStats('rsync: connection unexpectedly closed'), undefined);
 });
 
@@ -44,7 +53,8 @@ test('rsync progress2 line: bytes, percent, rate, ETA', () => {
 test('same flags on every pass; --delete only without the server; exit 24 only live', () => {
   const live = rsyncArgs({ src: '/a', dst: '/b', kind: 'live', bwlimit: '50m' });
   const final = rsyncArgs({ src: '/a', dst: '/b', kind: 'final', bwlimit: '50m' });
-  for (const a of [live, final]) for (const f of ['-aHAX', '--numeric-ids', '--no-inc-recursive', '--exclude=/lost+found']) assert.ok(a.includes(f), `${f} in ${a.join(' ')}`);
+  for (const a of [live, final])
+    for (const f of ['-aHAX', '--numeric-ids', '--no-inc-recursive', '--exclude=/lost+found']) assert.ok(a.includes(f), `${f} in ${a.join(' ')}`);
   assert.ok(live.includes('--bwlimit=50m') && !live.includes('--delete'));
   assert.ok(final.includes('--delete') && !final.some((x) => x.startsWith('--bwlimit')), 'the stopped pass is downtime: never throttled');
   assert.ok(!live.some((x) => x === '-L' || x === '--copy-links'));
@@ -65,7 +75,8 @@ test('convergence: tiny first pass, small delta, not shrinking, maximum', () => 
   assert.equal(converged([10_000, 4_000, 1_000, 400], o).done, true);
 });
 
-const TREE = 'dirs=10\nfiles=40\nsymlinks=4\nother=0\ninodes=18\nbytes=12345\nused=65536\nmeta=0123456789abcdef\nlinks=fedcba9876543210\nhardlinks=00112233aabbccdd\n';
+const TREE =
+  'dirs=10\nfiles=40\nsymlinks=4\nother=0\ninodes=18\nbytes=12345\nused=65536\nmeta=0123456789abcdef\nlinks=fedcba9876543210\nhardlinks=00112233aabbccdd\n';
 test('tree stats: parsed; a missing value or digest is an error, never a zero', () => {
   const t = parseTreeStats(TREE, 0, '', '/d');
   assert.equal(t.extraLinks, 22);
@@ -101,9 +112,14 @@ test('config paths from the preprocessed config: nested <path> of distributed_dd
   assert.equal(c.path, '/var/lib/clickhouse/');
   assert.equal(c.accessControlPath, '/var/lib/clickhouse/access/');
   assert.equal(c.keeperLogPath, '/var/lib/clickhouse/coordination/log');
-  assert.deepEqual(c.disks, [{ name: 'fast', path: '/var/lib/clickhouse/disks/fast/' }, { name: 'cold', path: '/mnt/cold/' }]);
+  assert.deepEqual(c.disks, [
+    { name: 'fast', path: '/var/lib/clickhouse/disks/fast/' },
+    { name: 'cold', path: '/mnt/cold/' },
+  ]);
   // config.xml then config.d/: the later file wins
-  const merged = parseConfigPaths('==> /etc/clickhouse-server/config.xml\n<yandex><path>/a/</path><tmp_path>/a/tmp/</tmp_path></yandex>\n==> /etc/clickhouse-server/config.d/p.xml\n<yandex><path>/b/</path></yandex>\n');
+  const merged = parseConfigPaths(
+    '==> /etc/clickhouse-server/config.xml\n<yandex><path>/a/</path><tmp_path>/a/tmp/</tmp_path></yandex>\n==> /etc/clickhouse-server/config.d/p.xml\n<yandex><path>/b/</path></yandex>\n',
+  );
   assert.equal(merged.path, '/b/');
   assert.equal(merged.tmpPath, '/a/tmp/');
 });
@@ -115,7 +131,10 @@ const tree = parseTreeStats(TREE, 0, '', '/d');
 test('preflight refuses a mounted disk inside the tree, a path into the old dir, a data_dir that is not <path>', () => {
   const ms = parseFindmnt(FINDMNT);
   assert.equal(ms[2].target, '/mnt/my disk');
-  assert.deepEqual(mountsInside(ms, '/var/lib/clickhouse').map((m) => m.target), ['/var/lib/clickhouse/disks/fast']);
+  assert.deepEqual(
+    mountsInside(ms, '/var/lib/clickhouse').map((m) => m.target),
+    ['/var/lib/clickhouse/disks/fast'],
+  );
   const v = judgePreflight({ layout, config: parseConfigPaths(CONFIG), mounts: ms, tree });
   assert.equal(v.refusals.length, 1);
   assert.match(v.refusals[0], /disks\/fast .*mounted inside the data directory \(disk "fast"\)/);
@@ -123,18 +142,32 @@ test('preflight refuses a mounted disk inside the tree, a path into the old dir,
   assert.ok(v.notes.some((n) => n.startsWith('keeper log_storage_path /var/lib/clickhouse/coordination/log: inside')));
   const ok = judgePreflight({ layout, config: parseConfigPaths(CONFIG), mounts: ms.filter((m) => !m.target.includes('fast')), tree });
   assert.deepEqual(ok.refusals, []);
-  const wrong = judgePreflight({ layout, config: parseConfigPaths('==> c\n<yandex><path>/data/ch/</path><tmp_path>/var/lib/clickhouse-tmp/tmp</tmp_path></yandex>'), mounts: [], tree });
+  const wrong = judgePreflight({
+    layout,
+    config: parseConfigPaths('==> c\n<yandex><path>/data/ch/</path><tmp_path>/var/lib/clickhouse-tmp/tmp</tmp_path></yandex>'),
+    mounts: [],
+    tree,
+  });
   assert.equal(wrong.refusals.length, 2);
   assert.match(wrong.refusals[0], /<path> is \/data\/ch\//);
   assert.match(wrong.refusals[1], /tmp_path .* points into \/var\/lib\/clickhouse-tmp/);
-  assert.match(judgePreflight({ layout, config: parseConfigPaths(''), mounts: [], tree }).refusals[0], /not in its configuration/, 'no config read: refused, not assumed');
+  assert.match(
+    judgePreflight({ layout, config: parseConfigPaths(''), mounts: [], tree }).refusals[0],
+    /not in its configuration/,
+    'no config read: refused, not assumed',
+  );
 });
 
 test('space: the volume must hold the data plus a margin', () => {
   assert.equal(judgeSpace(1000, { avail: 2000, used: 0 }), undefined);
   assert.match(judgeSpace(1000, { avail: 1000, used: 0 }) ?? '', /1000 bytes for 1000 bytes/);
   assert.equal(judgeSpace(1000, { avail: 100, used: 1000 }), undefined, 'a previous pass already filled it');
-  assert.deepEqual(parseDf('Filesystem 1-blocks Used Available Capacity Mounted on\n/dev/vdb1 4096000 1000 4095000 1% /mnt/chops move\n'), { size: 4_096_000, used: 1000, avail: 4_095_000, target: '/mnt/chops move' });
+  assert.deepEqual(parseDf('Filesystem 1-blocks Used Available Capacity Mounted on\n/dev/vdb1 4096000 1000 4095000 1% /mnt/chops move\n'), {
+    size: 4_096_000,
+    used: 1000,
+    avail: 4_095_000,
+    target: '/mnt/chops move',
+  });
   assert.throws(() => parseDf('df: /x: No such file'), /unexpected df output/);
 });
 
@@ -165,19 +198,48 @@ test('where a replica stands, from the situation probe', () => {
   assert.equal(phaseOf(before).phase, 'before');
   assert.equal(before.staging.entries, 12);
   assert.equal(phaseOf(s('exists=0', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=clickhouse:clickhouse')).phase, 'set-aside');
-  assert.equal(phaseOf(s('exists=1 dir=1 mount=0 volume=0 entries=0 owner=clickhouse:clickhouse', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase, 'set-aside');
-  assert.equal(phaseOf(s('exists=1 dir=1 mount=1 volume=1 entries=14 owner=clickhouse:clickhouse', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase, 'swapped');
-  assert.equal(phaseOf(s('exists=1 dir=1 mount=0 volume=0 entries=3 owner=c:c', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase, 'inconsistent', 'data in both places: no guessing');
+  assert.equal(
+    phaseOf(s('exists=1 dir=1 mount=0 volume=0 entries=0 owner=clickhouse:clickhouse', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase,
+    'set-aside',
+  );
+  assert.equal(
+    phaseOf(s('exists=1 dir=1 mount=1 volume=1 entries=14 owner=clickhouse:clickhouse', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase,
+    'swapped',
+  );
+  assert.equal(
+    phaseOf(s('exists=1 dir=1 mount=0 volume=0 entries=3 owner=c:c', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase,
+    'inconsistent',
+    'data in both places: no guessing',
+  );
   assert.throws(() => parseSituation('data exists=0\n'), /no "old" line/);
 });
 
 test('backup precondition: a fresh good backup on one replica passes its shard; nothing known never passes', () => {
   const now = new Date('2026-12-01T12:00:00Z');
-  const st = parseBackupStatus('{"format":1,"host":"ch1","last_attempt":{"result":"failed"},"last_full":{"name":"full-1","finished":"2026-12-01T02:00:00Z"},"last_diff":{"name":"diff-7","finished":"2026-12-01T10:00:00Z"}}');
+  const st = parseBackupStatus(
+    '{"format":1,"host":"ch1","last_attempt":{"result":"failed"},"last_full":{"name":"full-1","finished":"2026-12-01T02:00:00Z"},"last_diff":{"name":"diff-7","finished":"2026-12-01T10:00:00Z"}}',
+  );
   assert.equal(st.lastGood?.name, 'diff-7');
-  assert.equal(judgeShardBackups([{ host: 'ch1', status: st }, { host: 'ch2', error: 'no agent status' }], now, 36 * 3600_000).ok, true);
+  assert.equal(
+    judgeShardBackups(
+      [
+        { host: 'ch1', status: st },
+        { host: 'ch2', error: 'no agent status' },
+      ],
+      now,
+      36 * 3600_000,
+    ).ok,
+    true,
+  );
   assert.equal(judgeShardBackups([{ host: 'ch1', status: st }], now, 3600_000).ok, false, 'older than the limit');
-  const none = judgeShardBackups([{ host: 'ch1', error: 'no agent status at /x' }, { host: 'ch2', status: parseBackupStatus('{"format":1,"last_full":null,"last_diff":null}') }], now, 36 * 3600_000);
+  const none = judgeShardBackups(
+    [
+      { host: 'ch1', error: 'no agent status at /x' },
+      { host: 'ch2', status: parseBackupStatus('{"format":1,"last_full":null,"last_diff":null}') },
+    ],
+    now,
+    36 * 3600_000,
+  );
   assert.equal(none.ok, false);
   assert.match(none.detail, /ch1: no agent status at \/x; ch2: no good backup/);
   assert.throws(() => parseBackupStatus('{"format":2}'), /unknown status format/);
@@ -190,9 +252,11 @@ test('verification: non-replicated counts must be equal, replicated must not shr
     { table: 'lab.events', engine: 'Distributed', replicated: false, rows: -1 },
   ];
   assert.deepEqual(compareWithBefore(before, [...before.slice(0, 1), { ...before[1], rows: 130 }, before[2]]), []);
-  assert.deepEqual(compareWithBefore(before, [{ ...before[0], rows: 9 }, { ...before[1], rows: 99 }]), [
-    'lab.local: 9 rows, 10 before the stop',
-    'lab.events_local: 99 rows, fewer than the 100 before the stop',
-    'lab.events (Distributed) is gone',
-  ]);
+  assert.deepEqual(
+    compareWithBefore(before, [
+      { ...before[0], rows: 9 },
+      { ...before[1], rows: 99 },
+    ]),
+    ['lab.local: 9 rows, 10 before the stop', 'lab.events_local: 99 rows, fewer than the 100 before the stop', 'lab.events (Distributed) is gone'],
+  );
 });

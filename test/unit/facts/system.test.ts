@@ -15,18 +15,28 @@ Filesystem     Type     1-blocks        Used   Available Capacity Mounted on
 
 test('df: the data line of df -P -B1 -T, and whether the directory exists', () => {
   assert.deepEqual(parseDiskUsage(DF, '/var/lib/clickhouse'), {
-    path: '/var/lib/clickhouse', exists: true, device: '/dev/mapper/vg-ch', fsType: 'ext4', mount: '/var/lib/clickhouse',
-    sizeBytes: 1073741824000, usedBytes: 536870912000, availBytes: 536870912000, usePercent: 50,
+    path: '/var/lib/clickhouse',
+    exists: true,
+    device: '/dev/mapper/vg-ch',
+    fsType: 'ext4',
+    mount: '/var/lib/clickhouse',
+    sizeBytes: 1073741824000,
+    usedBytes: 536870912000,
+    availBytes: 536870912000,
+    usePercent: 50,
   });
   // the directory does not exist yet: its nearest parent's figures, flagged
-  const parent = parseDiskUsage(`@exists no\nFilesystem Type 1-blocks Used Available Capacity Mounted on\noverlay overlay 52521566208 21474836480 28345298944 44% /\n`, '/srv/ch/new');
+  const parent = parseDiskUsage(
+    `@exists no\nFilesystem Type 1-blocks Used Available Capacity Mounted on\noverlay overlay 52521566208 21474836480 28345298944 44% /\n`,
+    '/srv/ch/new',
+  );
   assert.equal('error' in parent, false);
   assert.equal((parent as any).exists, false);
   assert.equal((parent as any).mount, '/');
   // a mount point with a space (df prints it as is, last column)
   assert.equal(parseDfLine('/dev/vdb1 ext4 100 50 50 50% /mnt/my disk\n')?.mount, '/mnt/my disk');
   // df failed: the error, not a crash and not zeros
-  assert.deepEqual(parseDiskUsage("@exists yes\ndf: /x: Permission denied\n", '/x'), { path: '/x', error: 'df: /x: Permission denied' });
+  assert.deepEqual(parseDiskUsage('@exists yes\ndf: /x: Permission denied\n', '/x'), { path: '/x', error: 'df: /x: Permission denied' });
   assert.deepEqual(parseDiskUsage('', '/x'), { path: '/x', error: 'df printed nothing' });
   assert.equal(parseDfLine('df: /nope: No such file or directory\n'), undefined);
 });
@@ -40,14 +50,33 @@ test('boot id: a UUID, anything else refused', () => {
 test('block devices: lsblk -J -b, and a container without /sys/block', () => {
   const json = JSON.stringify({
     blockdevices: [
-      { name: 'vda', path: '/dev/vda', size: 4294967296, type: 'disk', fstype: null, mountpoint: null, parttype: null, serial: null, children: [{ name: 'vda1', path: '/dev/vda1', size: '4293918720', type: 'part', fstype: 'ext4', mountpoint: '/', parttype: '0x83', serial: null }] },
+      {
+        name: 'vda',
+        path: '/dev/vda',
+        size: 4294967296,
+        type: 'disk',
+        fstype: null,
+        mountpoint: null,
+        parttype: null,
+        serial: null,
+        children: [{ name: 'vda1', path: '/dev/vda1', size: '4293918720', type: 'part', fstype: 'ext4', mountpoint: '/', parttype: '0x83', serial: null }],
+      },
       { name: 'vdb', path: '/dev/vdb', size: 4294967296, type: 'disk', fstype: null, mountpoint: null, parttype: null, serial: null },
     ],
   });
   const r = parseBlockDevices(json);
   assert.equal('error' in r, false);
-  assert.deepEqual(r.devices.map((d) => [d.name, d.size, d.children?.map((c) => [c.name, c.size])]), [['vda', 4294967296, [['vda1', 4293918720]]], ['vdb', 4294967296, undefined]]);
-  assert.deepEqual(parseBlockDevices('lsblk: failed to access sysfs directory: /sys/dev/block: No such file or directory\n'), { devices: [], error: 'lsblk: failed to access sysfs directory: /sys/dev/block: No such file or directory' });
+  assert.deepEqual(
+    r.devices.map((d) => [d.name, d.size, d.children?.map((c) => [c.name, c.size])]),
+    [
+      ['vda', 4294967296, [['vda1', 4293918720]]],
+      ['vdb', 4294967296, undefined],
+    ],
+  );
+  assert.deepEqual(parseBlockDevices('lsblk: failed to access sysfs directory: /sys/dev/block: No such file or directory\n'), {
+    devices: [],
+    error: 'lsblk: failed to access sysfs directory: /sys/dev/block: No such file or directory',
+  });
   assert.deepEqual(parseBlockDevices('{"blockdevices": []}'), { devices: [] });
 });
 

@@ -1,6 +1,8 @@
 // Runs a playbook: phases in order, each by its scope, orchestrated by listr2 and drawn by chops'
 // own display (engine/live.ts); every step's status goes to the state file as it happens so
 // `chops resume` can continue from the exact step.
+// Over 300 lines for now: the listr2 task tree, per-step state marks, rollback and the resume
+// decisions are one control flow; the next split is the listr2 wiring into its own module.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';

@@ -1,6 +1,8 @@
 // The steps of move-data (playbooks/move-data.ts puts them in the runbook's order). Every step
 // reads the host's real state first (situation.ts) and does only what is missing: a rerun reports
 // "unchanged", and a resumed run after a crash continues from the host's truth.
+// Over 300 lines on purpose: the move's steps in the runbook's order, each short and next to the
+// one it depends on (the swap and its rollback read best side by side).
 import type { Step, StepContext } from '../../src/engine/playbook.js';
 import { ChopsError } from '../../src/errors.js';
 import { readFact } from '../../facts/datadir/read.js';

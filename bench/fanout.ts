@@ -30,7 +30,12 @@ interface Timed {
 /** Run CMD ARGS under GNU time: the process's own wall, CPU (user + sys) and peak RSS. */
 async function timeIt(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Timed> {
   const tf = join(ROOT, 'dist/bench/time.txt');
-  const r = await execa('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...args], { cwd: ROOT, env: { NO_COLOR: '1', ...env }, reject: false, maxBuffer: 64 << 20 });
+  const r = await execa('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, cmd, ...args], {
+    cwd: ROOT,
+    env: { NO_COLOR: '1', ...env },
+    reject: false,
+    maxBuffer: 64 << 20,
+  });
   if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.exitCode}):\n${r.stderr}\n${String(r.stdout).slice(-2000)}`);
   const [s, user, sys, rss] = readFileSync(tf, 'utf8').trim().split('\n').pop()!.split(/\s+/).map(Number);
   return { s, cpu: user + sys, rssMb: rss / 1024 };
@@ -41,7 +46,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function ensureAnsible(): boolean {
   if (spawnSync('sh', ['-c', 'command -v ansible-playbook']).status === 0) return true;
   console.error('installing Debian ansible (apt-get)...');
-  return spawnSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends ansible >/dev/null'], { stdio: 'inherit' }).status === 0;
+  return (
+    spawnSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends ansible >/dev/null'], {
+      stdio: 'inherit',
+    }).status === 0
+  );
 }
 
 const lab = await labUp({ name: 'fanout', hosts: HOSTS });
@@ -51,34 +60,61 @@ try {
   const hostsFile = join(dir, 'hosts.json');
   writeFileSync(hostsFile, JSON.stringify(lab.hosts.map((h) => ({ address: h.address, port: h.port }))));
   // Ansible inventory + playbook: the same 10 commands with the command module, one play over all hosts.
-  const ini = ['[lab]', ...lab.hosts.map((h) => `${h.name} ansible_host=${h.address} ansible_port=${h.port}`), '',
-    '[lab:vars]', 'ansible_user=root', `ansible_ssh_private_key_file=${lab.identityFile}`, 'ansible_python_interpreter=/usr/bin/python3',
-    `ansible_ssh_common_args=-o UserKnownHostsFile=${lab.knownHosts} -o StrictHostKeyChecking=yes`].join('\n');
+  const ini = [
+    '[lab]',
+    ...lab.hosts.map((h) => `${h.name} ansible_host=${h.address} ansible_port=${h.port}`),
+    '',
+    '[lab:vars]',
+    'ansible_user=root',
+    `ansible_ssh_private_key_file=${lab.identityFile}`,
+    'ansible_python_interpreter=/usr/bin/python3',
+    `ansible_ssh_common_args=-o UserKnownHostsFile=${lab.knownHosts} -o StrictHostKeyChecking=yes`,
+  ].join('\n');
   writeFileSync(join(dir, 'hosts.ini'), ini + '\n');
   writeFileSync(join(dir, 'play.yml'), `- hosts: lab\n  gather_facts: false\n  tasks:\n${CMDS.map((c) => `    - command: ${JSON.stringify(c)}\n`).join('')}`);
-  writeFileSync(join(dir, 'ansible.cfg'), `[defaults]\nforks = ${HOSTS}\nhost_key_checking = True\nstdout_callback = minimal\n[ssh_connection]\npipelining = True\nssh_args = -o ControlMaster=auto -o ControlPersist=60s\ncontrol_path = ${dir}/cp-%%h-%%p\n`);
-  const haveAnsible = ensureAnsible() && spawnSync('sh', ['-c', `ssh -o BatchMode=yes -i ${lab.identityFile} -o UserKnownHostsFile=${lab.knownHosts} root@${lab.hosts[0].address} command -v python3`]).status === 0;
+  writeFileSync(
+    join(dir, 'ansible.cfg'),
+    `[defaults]\nforks = ${HOSTS}\nhost_key_checking = True\nstdout_callback = minimal\n[ssh_connection]\npipelining = True\nssh_args = -o ControlMaster=auto -o ControlPersist=60s\ncontrol_path = ${dir}/cp-%%h-%%p\n`,
+  );
+  const haveAnsible =
+    ensureAnsible() &&
+    spawnSync('sh', [
+      '-c',
+      `ssh -o BatchMode=yes -i ${lab.identityFile} -o UserKnownHostsFile=${lab.knownHosts} root@${lab.hosts[0].address} command -v python3`,
+    ]).status === 0;
   if (!haveAnsible) console.error('Ansible column skipped: ansible or python3 on the lab hosts is missing');
 
   const chopsArgs = ['bin/chops.js', 'run', 'exec', '-i', lab.inventoryPath, '--output', 'plain', ...CMDS.flatMap((c) => ['--cmd', c])];
   // tsx costs start-up time; compile the floor once so both sides are plain node processes
   // (inside the repo, so `ssh2` resolves from its node_modules like chops' own bundle).
   const rawJs = join(ROOT, 'dist/bench/raw-ssh2.mjs');
-  execFileSync(join(ROOT, 'node_modules/.bin/esbuild'), ['bench/raw-ssh2.ts', '--bundle', '--platform=node', '--format=esm', `--outfile=${rawJs}`, '--external:ssh2', '--log-level=error'], { cwd: ROOT });
+  execFileSync(
+    join(ROOT, 'node_modules/.bin/esbuild'),
+    ['bench/raw-ssh2.ts', '--bundle', '--platform=node', '--format=esm', `--outfile=${rawJs}`, '--external:ssh2', '--log-level=error'],
+    { cwd: ROOT },
+  );
   const raw = (mode: 'per-command' | 'one-channel') => () => timeIt(process.execPath, [rawJs, hostsFile, lab.identityFile, JSON.stringify(CMDS), mode]);
   const ways: Record<string, { label: string; run: () => Promise<Timed> }> = {
     floor: { label: 'raw ssh2, 1 conn/host, ONE channel for all 10 (floor)', run: raw('one-channel') },
     perCmd: { label: 'raw ssh2, 1 conn/host, 1 exec channel per command', run: raw('per-command') },
     chops: { label: 'chops run exec --output plain (state, log)', run: () => timeIt(process.execPath, chopsArgs) },
   };
-  if (haveAnsible) ways.ansible = { label: 'ansible-playbook (pipelining, ControlPersist)', run: () => timeIt('ansible-playbook', ['-i', join(dir, 'hosts.ini'), join(dir, 'play.yml')], { ANSIBLE_CONFIG: join(dir, 'ansible.cfg') }) };
+  if (haveAnsible)
+    ways.ansible = {
+      label: 'ansible-playbook (pipelining, ControlPersist)',
+      run: () => timeIt('ansible-playbook', ['-i', join(dir, 'hosts.ini'), join(dir, 'play.yml')], { ANSIBLE_CONFIG: join(dir, 'ansible.cfg') }),
+    };
   const t: Record<string, Timed[]> = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
   // warm-up (page cache, sshd first-connection costs)
   await ways.chops.run();
   await ways.floor.run();
   for (let i = 0; i < ROUNDS; i++) {
     for (const [k, w] of Object.entries(ways)) t[k].push(await w.run());
-    console.error(`round ${i + 1}/${ROUNDS}: ${Object.keys(ways).map((k) => `${k} ${t[k].at(-1)!.s.toFixed(2)}s/${t[k].at(-1)!.cpu.toFixed(2)}s cpu`).join(', ')}`);
+    console.error(
+      `round ${i + 1}/${ROUNDS}: ${Object.keys(ways)
+        .map((k) => `${k} ${t[k].at(-1)!.s.toFixed(2)}s/${t[k].at(-1)!.cpu.toFixed(2)}s cpu`)
+        .join(', ')}`,
+    );
   }
 
   // Cold start-up (the page cache is warm, as on an operator's machine; node itself dominates):
@@ -90,7 +126,10 @@ try {
   cl.shards = cl.shards.slice(0, 2);
   writeFileSync(plan4, stringifyYaml(doc));
   const local4 = join(dir, 'inventory-local-4.yml');
-  writeFileSync(local4, `version: 1\nstate: {dir: ${dir}/state-local}\nclusters:\n  c1:\n    shards:\n      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]\n      - replicas: [{host: b1, connection: local}, {host: b2, connection: local}]\n`);
+  writeFileSync(
+    local4,
+    `version: 1\nstate: {dir: ${dir}/state-local}\nclusters:\n  c1:\n    shards:\n      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]\n      - replicas: [{host: b1, connection: local}, {host: b2, connection: local}]\n`,
+  );
   const starts: Record<string, { label: string; args: string[]; ms: number[] }> = {
     bare: { label: 'bare `node -e 0`', args: ['-e', '0'], ms: [] },
     help: { label: '`chops --help`', args: ['bin/chops.js', '--help'], ms: [] },
@@ -102,16 +141,33 @@ try {
 
   const med = (k: string, f: keyof Timed) => median(t[k].map((x) => x[f]));
   const fl = { s: med('floor', 's'), cpu: med('floor', 'cpu') };
-  console.log(`\nfan-out: ${HOSTS} hosts x ${CMDS.length} commands, median of ${ROUNDS} rounds (each process alone: wall, CPU user+sys, peak RSS; incl. node start-up)`);
+  console.log(
+    `\nfan-out: ${HOSTS} hosts x ${CMDS.length} commands, median of ${ROUNDS} rounds (each process alone: wall, CPU user+sys, peak RSS; incl. node start-up)`,
+  );
   console.log(`| ${'way'.padEnd(56)} | ${'wall s'.padStart(7)} | ${'CPU s'.padStart(6)} | ${'RSS MB'.padStart(6)} | vs the floor: wall, CPU`);
   for (const [k, w] of Object.entries(ways)) {
-    const note = k === 'chops' ? ' (targets <= 1.2x wall, <= 1.5x CPU)' : k === 'ansible' ? ` = ${(med('ansible', 's') / med('chops', 's')).toFixed(1)}x chops' wall (target >= 25x)` : '';
-    console.log(`| ${w.label.padEnd(56)} | ${med(k, 's').toFixed(3).padStart(7)} | ${med(k, 'cpu').toFixed(2).padStart(6)} | ${med(k, 'rssMb').toFixed(0).padStart(6)} | ${(med(k, 's') / fl.s).toFixed(2)}x, ${(med(k, 'cpu') / fl.cpu).toFixed(2)}x${note}`);
+    const note =
+      k === 'chops'
+        ? ' (targets <= 1.2x wall, <= 1.5x CPU)'
+        : k === 'ansible'
+          ? ` = ${(med('ansible', 's') / med('chops', 's')).toFixed(1)}x chops' wall (target >= 25x)`
+          : '';
+    console.log(
+      `| ${w.label.padEnd(56)} | ${med(k, 's').toFixed(3).padStart(7)} | ${med(k, 'cpu').toFixed(2).padStart(6)} | ${med(k, 'rssMb').toFixed(0).padStart(6)} | ${(med(k, 's') / fl.s).toFixed(2)}x, ${(med(k, 'cpu') / fl.cpu).toFixed(2)}x${note}`,
+    );
   }
   console.log(`\nstart-up, cold process, median of ${ROUNDS * 2} (target <= 200 ms for --help and plan):`);
   for (const st of Object.values(starts)) console.log(`  ${st.label.padEnd(56)} ${median(st.ms).toFixed(0).padStart(5)} ms`);
   const summary = Object.fromEntries(Object.keys(ways).map((k) => [k, { wall: med(k, 's'), cpu: med(k, 'cpu'), rssMb: med(k, 'rssMb') }]));
-  console.log(JSON.stringify({ hosts: HOSTS, rounds: ROUNDS, median: summary, chops_vs_floor: { wall: med('chops', 's') / fl.s, cpu: med('chops', 'cpu') / fl.cpu }, startup_ms: Object.fromEntries(Object.entries(starts).map(([k, st]) => [k, median(st.ms)])) }));
+  console.log(
+    JSON.stringify({
+      hosts: HOSTS,
+      rounds: ROUNDS,
+      median: summary,
+      chops_vs_floor: { wall: med('chops', 's') / fl.s, cpu: med('chops', 'cpu') / fl.cpu },
+      startup_ms: Object.fromEntries(Object.entries(starts).map(([k, st]) => [k, median(st.ms)])),
+    }),
+  );
 } finally {
   await lab.down();
 }

@@ -18,7 +18,9 @@ function run(c: Client, cmd: string): Promise<number> {
     c.exec(cmd, (err, ch) => {
       if (err) return reject(err);
       let code = 255;
-      ch.on('data', () => {}).on('exit', (x: number) => (code = x)).on('close', () => resolve(code));
+      ch.on('data', () => {})
+        .on('exit', (x: number) => (code = x))
+        .on('close', () => resolve(code));
       ch.stderr.on('data', () => {});
     }),
   );
@@ -28,7 +30,12 @@ async function host(h: { address: string; port: number }): Promise<void> {
   const sock = net.connect({ host: h.address, port: h.port, noDelay: true });
   await new Promise((r, j) => sock.once('connect', r).once('error', j));
   const c = new Client();
-  await new Promise<void>((resolve, reject) => c.once('ready', resolve).once('error', reject).connect({ sock, username: 'root', privateKey: key, hostVerifier: () => true }));
+  await new Promise<void>((resolve, reject) =>
+    c
+      .once('ready', resolve)
+      .once('error', reject)
+      .connect({ sock, username: 'root', privateKey: key, hostVerifier: () => true }),
+  );
   for (const cmd of oneChannel ? [cmds.join('\n')] : cmds) {
     const code = await run(c, cmd);
     if (code !== 0) throw new Error(`${h.address}: ${cmd} exited ${code}`);

@@ -22,9 +22,7 @@
 //   npm run bench:rolling            BENCH_ROUNDS=5 (default 3)
 //   CHOPS_TEST_REUSE_LAB=1           reuse the bench's lab when it is already up (not torn down)
 import assert from 'node:assert/strict';
-import {
-  type LabNode, chQuery, ping, waitClusterIdle,
-} from '../test/support/clickhouse.js';
+import { type LabNode, chQuery, ping, waitClusterIdle } from '../test/support/clickhouse.js';
 import { chops } from '../test/support/cli.js';
 import { inventoryVariant } from '../test/support/inventory.js';
 import { type TestLab as ChLab, clickhouseLab, labSh } from '../test/support/lab.js';
@@ -55,7 +53,10 @@ async function chopsRound(lab: ChLab, nodes: LabNode[], inventoryPath: string): 
   const since = Math.floor(Date.now() / 1000) - 1;
   const r = await chops(['run', 'rolling-restart', '-i', inventoryPath, '--yes', '--json']).done;
   assert.equal(r.code, 0, `chops failed:\n${r.stdout.slice(-3000)}\n${r.stderr}`);
-  const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const events = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
   const out: ChopsRound = { totalMs: r.ms, runMs: 0, preflightMs: 0, replicas: {} };
   const firstStart: Record<string, number> = {};
   for (const ev of events) {
@@ -77,7 +78,11 @@ async function chopsRound(lab: ChLab, nodes: LabNode[], inventoryPath: string): 
 
 /** systemd's own record of the last stop since SINCE (unix s): "Stopping" → "Stopped", in ms. */
 async function journalStopMs(lab: ChLab, host: string, since: number): Promise<number | undefined> {
-  const out = await labSh(lab, host, `journalctl -u clickhouse-server -o short-unix --no-pager --since @${since} | grep -E 'systemd\\[1\\]: (Stopping|Stopped) clickhouse-server'`);
+  const out = await labSh(
+    lab,
+    host,
+    `journalctl -u clickhouse-server -o short-unix --no-pager --since @${since} | grep -E 'systemd\\[1\\]: (Stopping|Stopped) clickhouse-server'`,
+  );
   let stopping: number | undefined;
   let stopped: number | undefined;
   for (const line of out.split('\n')) {
@@ -95,7 +100,7 @@ async function timedSystemctl(lab: ChLab, host: string, action: 'stop' | 'start'
 }
 
 const HEALTHY_SQL =
-  "SELECT count() FROM system.replicas WHERE is_readonly OR is_session_expired OR queue_size > 0 OR active_replicas < total_replicas OR absolute_delay > 10";
+  'SELECT count() FROM system.replicas WHERE is_readonly OR is_session_expired OR queue_size > 0 OR active_replicas < total_replicas OR absolute_delay > 10';
 
 async function waitHealthyBare(n: LabNode): Promise<number> {
   const t0 = performance.now();
@@ -105,7 +110,10 @@ async function waitHealthyBare(n: LabNode): Promise<number> {
     await sleep(10);
   }
   for (;;) {
-    const bad = await chQuery(n, HEALTHY_SQL, { timeoutMs: 2000 }).then((s) => Number(s.trim()), () => 1);
+    const bad = await chQuery(n, HEALTHY_SQL, { timeoutMs: 2000 }).then(
+      (s) => Number(s.trim()),
+      () => 1,
+    );
     if (bad === 0) return performance.now() - t0;
     if (performance.now() > deadline) throw new Error(`${n.name}: not healthy`);
     await sleep(10);
@@ -163,10 +171,13 @@ try {
       if (what === 'baseline') baseRounds.push(await baselineRound(lab, nodes));
       else variants[what].rounds.push(await chopsRound(lab, nodes, variants[what].inventory));
     }
-    process.stderr.write(`round ${i + 1}/${ROUNDS}: baseline ${fmt(baseRounds.at(-1)!.totalMs)} s, ${variants.map((v) => `${v.label.split(',')[1].trim()} ${fmt(v.rounds.at(-1)!.totalMs)} s`).join(', ')}\n`);
+    process.stderr.write(
+      `round ${i + 1}/${ROUNDS}: baseline ${fmt(baseRounds.at(-1)!.totalMs)} s, ${variants.map((v) => `${v.label.split(',')[1].trim()} ${fmt(v.rounds.at(-1)!.totalMs)} s`).join(', ')}\n`,
+    );
   }
 
-  const med = <T>(rounds: T[], f: (r: T) => number | undefined) => median(rounds.map(f).filter((x): x is number => typeof x === 'number' && Number.isFinite(x)));
+  const med = <T>(rounds: T[], f: (r: T) => number | undefined) =>
+    median(rounds.map(f).filter((x): x is number => typeof x === 'number' && Number.isFinite(x)));
   console.log(`\nrolling restart of the ClickHouse lab (${nodes.length} replicas, 2 shards), medians of ${ROUNDS} rounds, seconds`);
   const verdicts: string[] = [];
   for (const v of variants) {
@@ -186,17 +197,49 @@ try {
       worstAdded = Math.max(worstAdded, added);
       const step = (s: string) => fmt(med(v.rounds, (r) => r.replicas[n.name]?.steps[s]));
       rows.push([
-        n.name, fmt(bare.stop), fmt(bare.start), fmt(bare.healthy), fmt(chStop), fmt(own),
-        step('check peers'), step('check replica is idle'), step('stop clickhouse-server'), step('start clickhouse-server'), step('wait until healthy'),
-        fmt(block), fmt(added), `${(block / own).toFixed(2)}x`, added <= TARGET_ADDED_MS ? 'ok' : 'MISS',
+        n.name,
+        fmt(bare.stop),
+        fmt(bare.start),
+        fmt(bare.healthy),
+        fmt(chStop),
+        fmt(own),
+        step('check peers'),
+        step('check replica is idle'),
+        step('stop clickhouse-server'),
+        step('start clickhouse-server'),
+        step('wait until healthy'),
+        fmt(block),
+        fmt(added),
+        `${(block / own).toFixed(2)}x`,
+        added <= TARGET_ADDED_MS ? 'ok' : 'MISS',
       ]);
     }
     console.log(`\n${v.label}\n`);
-    console.log(table(
-      ['replica', 'bare stop', 'bare start', 'bare→healthy', 'CH stop*', 'CH own', 'peers', 'idle', 'stop', 'start', 'wait', 'chops block', 'added', 'ratio', '≤0.2s'],
-      rows,
-    ));
-    verdicts.push(`${v.label}: chops adds at most ${fmt(worstAdded)} s per replica beyond ClickHouse's own stop+start+catch-up (target ≤ ${fmt(TARGET_ADDED_MS)} s): ${worstAdded <= TARGET_ADDED_MS ? 'MET' : 'NOT MET'}`);
+    console.log(
+      table(
+        [
+          'replica',
+          'bare stop',
+          'bare start',
+          'bare→healthy',
+          'CH stop*',
+          'CH own',
+          'peers',
+          'idle',
+          'stop',
+          'start',
+          'wait',
+          'chops block',
+          'added',
+          'ratio',
+          '≤0.2s',
+        ],
+        rows,
+      ),
+    );
+    verdicts.push(
+      `${v.label}: chops adds at most ${fmt(worstAdded)} s per replica beyond ClickHouse's own stop+start+catch-up (target ≤ ${fmt(TARGET_ADDED_MS)} s): ${worstAdded <= TARGET_ADDED_MS ? 'MET' : 'NOT MET'}`,
+    );
   }
   console.log(`
 bare stop/start: systemctl inside the container, timed by its clock, in the baseline rounds; bare→healthy: from the end

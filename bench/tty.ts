@@ -55,7 +55,15 @@ async function inPty(args: string[], size: { cols: number; rows: number }): Prom
   const timeFile = path.join(tmp, 'time');
   const inner = `stty cols ${size.cols} rows ${size.rows}; exec /usr/bin/time -f '%e %U %S %M' -o ${shq(timeFile)} ${shq(process.execPath)} ${[CHOPS, ...args].map(shq).join(' ')}`;
   const env: Record<string, string | undefined> = { ...process.env, TERM: 'xterm-256color', CI: undefined, NO_COLOR: undefined, FORCE_COLOR: undefined };
-  const r = await execa('script', ['-qfec', inner, '/dev/null'], { cwd: REPO, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 15 * 60_000, maxBuffer: 1 << 30 });
+  const r = await execa('script', ['-qfec', inner, '/dev/null'], {
+    cwd: REPO,
+    env,
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    timeout: 15 * 60_000,
+    maxBuffer: 1 << 30,
+  });
   const out = String(r.stdout);
   if (r.exitCode !== 0) throw new Error(`chops ${args.join(' ')} failed in the pty (exit ${r.exitCode}):\n${out.slice(-3000)}\n${r.stderr}`);
   const [wall, user, sys, rssKb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(/\s+/).map(Number);
@@ -81,7 +89,8 @@ for (const { hosts, local } of SIZES) {
     }
     // The default really was the live display (not plain lines), and it drew progress frames.
     const frames = (x: Sample) => (x.out.match(/\x1b\[\d+F/g) ?? []).length;
-    if (!/commands \(each host in parallel\): \d+\/\d+ done/.test(s.tty[0].out)) throw new Error(`the default output in a pty showed no live display:\n${s.tty[0].out.slice(-2000)}`);
+    if (!/commands \(each host in parallel\): \d+\/\d+ done/.test(s.tty[0].out))
+      throw new Error(`the default output in a pty showed no live display:\n${s.tty[0].out.slice(-2000)}`);
     // A pty with no size still shows progress (80×24 assumed).
     const sizeless = await inPty(run([]), { cols: 0, rows: 0 });
     const sizelessOk = /commands \(each host in parallel\): \d+\/\d+ done/.test(sizeless.out);
@@ -92,7 +101,16 @@ for (const { hosts, local } of SIZES) {
         `| ${m('tty', 'wall').toFixed(2).padStart(7)} s ${m('tty', 'cpu').toFixed(2).padStart(6)} s ${m('tty', 'rssMb').toFixed(0).padStart(4)} MB ` +
         `| ${ratio.wall.toFixed(2)}× ${ratio.cpu.toFixed(2)}× ${ratio.rss.toFixed(2)}× | ${(m('tty', 'bytes') / 1024).toFixed(0)} KiB, ${median(s.tty.map(frames))} frames | ${sizelessOk ? 'yes' : 'NO'}`,
     );
-    summary.push({ hosts, local, commands: cmds.length, rounds: ROUNDS, plain: { wall: m('plain', 'wall'), cpu: m('plain', 'cpu'), rssMb: m('plain', 'rssMb') }, display: { wall: m('tty', 'wall'), cpu: m('tty', 'cpu'), rssMb: m('tty', 'rssMb') }, ratio, sizelessShowsProgress: sizelessOk });
+    summary.push({
+      hosts,
+      local,
+      commands: cmds.length,
+      rounds: ROUNDS,
+      plain: { wall: m('plain', 'wall'), cpu: m('plain', 'cpu'), rssMb: m('plain', 'rssMb') },
+      display: { wall: m('tty', 'wall'), cpu: m('tty', 'cpu'), rssMb: m('tty', 'rssMb') },
+      ratio,
+      sizelessShowsProgress: sizelessOk,
+    });
   } finally {
     await lab.down();
   }
@@ -100,6 +118,8 @@ for (const { hosts, local } of SIZES) {
 rmSync(tmp, { recursive: true, force: true });
 
 console.log(`\nterminal display vs --output plain, both in a 160×50 pty, median of ${ROUNDS} rounds (chops process: wall, CPU user+sys, peak RSS)`);
-console.log(`| hosts × cmds | plain: wall      CPU    RSS  | display: wall    CPU    RSS  | ratio wall CPU RSS (target ≤ ${TARGET}× wall, RSS) | display bytes | pty without size shows progress`);
+console.log(
+  `| hosts × cmds | plain: wall      CPU    RSS  | display: wall    CPU    RSS  | ratio wall CPU RSS (target ≤ ${TARGET}× wall, RSS) | display bytes | pty without size shows progress`,
+);
 for (const r of rows) console.log(r);
 console.log(JSON.stringify(summary));

@@ -2,6 +2,7 @@
 // state of the ClickHouse service. Read-only; safe on production at any time.
 import { definePlaybook } from '../src/engine/playbook.js';
 import { gatherFacts, type HostFacts } from '../tasks/system/facts.js';
+import { formatBytes, renderTable } from '../src/format.js';
 
 export default definePlaybook({
   name: 'facts',
@@ -14,6 +15,7 @@ export default definePlaybook({
       steps: [
         {
           name: 'gather facts',
+          description: 'OS, kernel, lsblk, mounts, data-dir free space, service state (read-only)',
           run: async ({ host }) => ({ changed: false, data: await gatherFacts(host) }),
         },
       ],
@@ -22,16 +24,17 @@ export default definePlaybook({
   summary(results) {
     const rows = results.map((r) => {
       const f = r.data as HostFacts;
-      const disks = f.disks.filter((d) => d.type === 'disk').map((d) => `${d.name}:${gib(d.size)}${d.children?.length ? `(${d.children.length} parts)` : d.fstype ? `(${d.fstype})` : '(empty)'}`).join(' ') || (f.disksError ? 'n/a' : 'none');
-      const dd = f.dataDir.sizeBytes !== undefined ? `${f.dataDir.filesystem} ${gib(f.dataDir.availBytes!)} free of ${gib(f.dataDir.sizeBytes!)} (${f.dataDir.usePercent}% used)` : `? (${f.dataDir.error})`;
+      const disks =
+        f.disks
+          .filter((d) => d.type === 'disk')
+          .map((d) => `${d.name}:${formatBytes(d.size)}${d.children?.length ? `(${d.children.length} parts)` : d.fstype ? `(${d.fstype})` : '(empty)'}`)
+          .join(' ') || (f.disksError ? 'n/a' : 'none');
+      const dd =
+        'error' in f.dataDir
+          ? `? (${f.dataDir.error})`
+          : `${f.dataDir.fsType} ${formatBytes(f.dataDir.availBytes)} free of ${formatBytes(f.dataDir.sizeBytes)} (${f.dataDir.usePercent}% used)`;
       return [r.host, f.os, f.kernel, disks, dd, f.clickhouseService];
     });
-    const head = ['HOST', 'OS', 'KERNEL', 'DISKS', 'DATA DIR', 'CLICKHOUSE'];
-    const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-    return [head, ...rows].map((r) => r.map((c, i) => String(c).padEnd(w[i])).join('  ').trimEnd()).join('\n');
+    return renderTable(['HOST', 'OS', 'KERNEL', 'DISKS', 'DATA DIR', 'CLICKHOUSE'], rows).trimEnd();
   },
 });
-
-function gib(bytes: number): string {
-  return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)}G` : `${Math.round(bytes / (1 << 20))}M`;
-}

@@ -14,7 +14,7 @@ import {
   waitHealthyStep,
   clickhouseServing,
 } from '../tasks/clickhouse/replica-steps.js';
-import { GATE_PARAMS, applyGateOverrides, type GateParams } from '../tasks/clickhouse/gate-params.js';
+import { GATE_PARAMS, type GateParams } from '../tasks/clickhouse/gate-params.js';
 
 const runbook: Phase[] = [
   {
@@ -29,7 +29,7 @@ const runbook: Phase[] = [
     steps: [
       checkPeersStep, //       the other replicas of the shard are up, writable and caught up
       checkIdleStep, //        this replica: empty queue, no mutations, no pending sends, no queries
-      stopClickHouseStep, //   rollback: start it again
+      { ...stopClickHouseStep, disruptive: true }, // asks before the run; rollback: start it again
       startClickHouseStep, //  remembers when, for "no new errors since"
       waitHealthyStep, //      answers, writable, caught up, sees its shard
     ],
@@ -40,8 +40,5 @@ export default definePlaybook<GateParams>({
   name: 'rolling-restart',
   description: 'Restart clickhouse-server replica by replica (shards in parallel), with health gates before each stop and after each start',
   params: GATE_PARAMS,
-  phases: (params, inventory) => {
-    applyGateOverrides(params, inventory);
-    return runbook;
-  },
+  phases: () => runbook, // thresholds: inventory `gates:`, then the flags (gatesFor in each gate)
 });

@@ -14,6 +14,9 @@ declare -A NEED=(
   [java]=default-jre-headless [curl]=curl [setfattr]=attr [ip]=iproute2
   [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils [python3]=python3
   [clickhouse-client]=clickhouse-client
+  [rsync]=rsync   # move-data's copy (synthetic-tree unit tests run it locally)
+  [shellcheck]=shellcheck   # unit test: the rendered backup agent is clean under shellcheck
+  [dot]=graphviz [chromium]=chromium
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -32,14 +32,24 @@ export class CommandError extends ChopsError {
 
 /** Could not reach or authenticate to a host, or its key is unknown/changed. */
 export class ConnectError extends ChopsError {
-  constructor(readonly host: string, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  constructor(
+    readonly host: string,
+    message: string,
+    opts: { hint?: string; cause?: unknown } = {},
+  ) {
     super(`${host}: ${message}`, opts);
   }
 }
 
 /** A health gate did not pass before its deadline. */
 export class GateError extends ChopsError {
-  constructor(readonly host: string, readonly gate: string, readonly lastValue: string, message: string, opts: { hint?: string } = {}) {
+  constructor(
+    readonly host: string,
+    readonly gate: string,
+    readonly lastValue: string,
+    message: string,
+    opts: { hint?: string } = {},
+  ) {
     super(`${host}: gate "${gate}" ${message} (last value: ${lastValue})`, opts);
   }
 }
@@ -58,4 +68,3 @@ export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
-

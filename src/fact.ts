@@ -69,3 +69,35 @@ export class FactCache {
     this.values.clear();
   }
 }
+
+/**
+ * A fact read from the host's ClickHouse server: a read-only query plus a pure parser of its rows
+ * (JSONEachRow values as ClickHouse sends them: UInt64 as strings). Read with readQueryFact
+ * through the run's client for the host; cached by the host's FactCache with the same rules as a
+ * command fact (per step, dropped after a change and at every poll of a gate).
+ */
+export interface QueryFact<T, A = void> {
+  readonly name: string;
+  /** The SELECT (build values in with sql`` from src/clickhouse/sql.ts). */
+  query(arg: A, host: Host): string;
+  /** Pure: rows → the value. Throw a ChopsError when the rows cannot be understood. */
+  parse(rows: Record<string, unknown>[], arg: A, host: Host): T;
+  timeoutMs?: number;
+}
+
+export function defineQueryFact<T, A = void>(fact: QueryFact<T, A>): QueryFact<T, A> {
+  return fact;
+}
+
+/** What readQueryFact needs of a ClickHouse client (src/clickhouse/client.ts's ChClient fits). */
+export interface FactQueryClient {
+  query<R = Record<string, unknown>>(sql: string, opts?: { timeoutMs?: number }): Promise<R[]>;
+}
+
+/** Read FACT on HOST through CLIENT, cached in HOST's fact cache (key prefixed `sql:`). */
+export function readQueryFact<T, A>(host: { def: Host; facts: FactCache }, client: FactQueryClient, fact: QueryFact<T, A>, arg?: A): Promise<T> {
+  const key = `sql:${arg === undefined ? fact.name : `${fact.name}\0${JSON.stringify(arg)}`}`;
+  return host.facts.get(key, async () =>
+    fact.parse(await client.query(fact.query(arg as A, host.def), { timeoutMs: fact.timeoutMs ?? 10_000 }), arg as A, host.def),
+  );
+}

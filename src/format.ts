@@ -36,7 +36,11 @@ export function renderTable(head: string[], rows: Array<Array<string | number | 
   const widths = head.map((h) => h.length);
   const cells = rows.map((r) => head.map((_, i) => String(r[i] ?? '')));
   for (const r of cells) for (let i = 0; i < r.length; i++) if (r[i].length > widths[i]) widths[i] = r[i].length;
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   let out = `${line(head)}\n`;
   for (const r of cells) out += `${line(r)}\n`;
   return out;

@@ -28,7 +28,11 @@ export class HostHandle {
   /** Facts read during the current step (see src/fact.ts). */
   readonly facts = new FactCache();
 
-  constructor(readonly def: Host, readonly transport: Transport, readonly plan: boolean) {
+  constructor(
+    readonly def: Host,
+    readonly transport: Transport,
+    readonly plan: boolean,
+  ) {
     this.$ = this.tag('exec', {});
     this.probe = this.tag('probe', {});
   }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # run-all.sh - every test chops has, on a fresh Debian machine as root:
-#   unit tests (no hosts), the SSH lab (nspawn containers with real sshd/systemd), the
+#   unit tests (no hosts), diagrams through the real renderers (dot, Mermaid in headless
+#   Chromium), the SSH lab (nspawn containers with real sshd/systemd), the
 #   replicated ClickHouse lab (real clickhouse-server 18.16 + ZooKeeper), and the QEMU VM tier
 #   (real disks, LVM, reboots). Installs what it needs (scripts/setup.sh), builds, runs, and
 #   always tears its labs down. `TIERS="unit lab"` runs a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TIERS=${TIERS:-"unit lab integration vm"}
+TIERS=${TIERS:-"lint unit browser lab integration vm"}
 t0=$(date +%s)
 log() { printf '\n[test %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 scripts/setup.sh
@@ -21,7 +22,10 @@ run() { # run TIER FILES...
 }
 for tier in $TIERS; do
   case $tier in
-    unit) run unit test/unit/*.test.ts ;;
+    lint) log 'lint: biome (lint + format) and madge (no import cycles)'
+          npx biome ci --reporter=summary . && npx madge --circular --extensions ts src tasks playbooks facts templates >/dev/null && log 'lint passed' ;;
+    unit) run unit test/unit/*.test.ts test/unit/*/*.test.ts ;;
+    browser) run browser test/browser/*.test.ts ;;
     lab) run lab test/lab/*.test.ts ;;
     integration) run integration test/integration/*.test.ts ;;
     vm) run vm test/vm/*.test.ts ;;

@@ -9,7 +9,8 @@ export type ServiceState = 'active' | 'inactive' | 'failed' | 'unknown';
 export function statusCommand(host: Host): string {
   const c = host.clickhouse;
   // In a subshell: a status command with `;`, `&&` or `#` is judged as a whole.
-  if (c.statusCommand) return `if ( ${c.statusCommand}
+  if (c.statusCommand)
+    return `if ( ${c.statusCommand}
 ) >/dev/null 2>&1; then echo active; else echo inactive; fi`;
   return `systemctl is-active ${shq(c.service)} 2>/dev/null || true`;
 }

@@ -116,7 +116,11 @@ export class ClickHouseError extends ChopsError {
   readonly query?: string;
   /** The server's message alone (no host, code or query). */
   readonly serverMessage: string;
-  constructor(host: string, message: string, opts: { kind?: ClickHouseErrorKind; code?: number; type?: string; query?: string; hint?: string; cause?: unknown } = {}) {
+  constructor(
+    host: string,
+    message: string,
+    opts: { kind?: ClickHouseErrorKind; code?: number; type?: string; query?: string; hint?: string; cause?: unknown } = {},
+  ) {
     const codeText = opts.code !== undefined ? ` [Code ${opts.code}${opts.type ? ` ${opts.type}` : ''}]` : '';
     super(`${host}: ClickHouse${codeText}: ${message}${opts.query ? `\n  query: ${shortQuery(opts.query)}` : ''}`, { hint: opts.hint, cause: opts.cause });
     this.host = host;

@@ -32,15 +32,7 @@ export class SqlFragment {
   }
 }
 
-export type SqlValue =
-  | string
-  | number
-  | bigint
-  | boolean
-  | null
-  | Date
-  | SqlFragment
-  | ReadonlyArray<string | number | bigint | boolean | null | Date>;
+export type SqlValue = string | number | bigint | boolean | null | Date | SqlFragment | ReadonlyArray<string | number | bigint | boolean | null | Date>;
 
 interface SqlTag {
   (strings: TemplateStringsArray, ...values: SqlValue[]): string;

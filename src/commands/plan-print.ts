@@ -6,15 +6,25 @@ import type { ExecuteResult } from '../engine/runner.js';
 import type { Output } from '../engine/output.js';
 import { redactor } from '../secrets.js';
 
-export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, selected: Host[]): void {
+export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, selected: Host[], runLine = 'chops run <same arguments>'): void {
   const changes = res.session.plannedChanges();
   if (out.mode === 'json') {
-    for (const c of changes) out.event({ type: 'planned', host: c.host, step: c.step, kind: c.kind, command: redactor.redact(c.command), content: c.content === undefined ? undefined : redactor.redact(c.content) });
+    for (const c of changes)
+      out.event({
+        type: 'planned',
+        host: c.host,
+        step: c.step,
+        kind: c.kind,
+        command: redactor.redact(c.command),
+        content: c.content === undefined ? undefined : redactor.redact(c.content),
+      });
     out.event({ type: 'plan-end', ok: res.ok, changes: changes.length });
     return;
   }
   const lines: string[] = [];
-  lines.push(`Phases: ${phases.map((p, i) => `${i + 1}. ${p.name} [${p.scope}]: ${p.steps.map((s) => (s.destructive ? `${s.name} (DESTRUCTIVE)` : s.name)).join(' → ')}`).join('\n        ')}`);
+  lines.push(
+    `Phases: ${phases.map((p, i) => `${i + 1}. ${p.name} [${p.scope}]: ${p.steps.map((s) => (s.destructive ? `${s.name} (DESTRUCTIVE)` : s.disruptive ? `${s.name} (asks first)` : s.name)).join(' → ')}`).join('\n        ')}`,
+  );
   for (const phase of phases) {
     lines.push('');
     lines.push(`== ${phase.name} (${phase.scope})`);
@@ -24,8 +34,18 @@ export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, sele
       for (const step of phase.steps) {
         const o = res.outcomes.find((x) => x.host === h.name && x.phase === phase.name && x.step === step.name);
         const mine = changes.filter((c) => c.host === h.name && c.step === step.name);
-        const status = !o ? 'not reached' : o.failed ? `WOULD FAIL: ${o.failed}` : o.skipped ? `unchanged: ${o.skipped}` : o.note ?? (mine.length ? '' : 'no change');
-        lines.push(`  ${o?.failed ? '✖' : mine.length ? '~' : '✓'} ${step.name}${status ? `: ${redactor.redact(status)}` : ''}`);
+        const status = !o
+          ? 'not reached'
+          : o.failed
+            ? `WOULD FAIL: ${o.failed}`
+            : o.skipped
+              ? `unchanged: ${o.skipped}`
+              : (o.note ?? (mine.length ? '' : 'no change'));
+        // A gate that does not pass now (data.passedNow false: "would wait: …") is not a ✓; nor is a step never reached.
+        const waits =
+          (res.results.find((x) => x.host === h.name && x.phase === phase.name && x.step === step.name)?.data as { passedNow?: boolean } | undefined)
+            ?.passedNow === false;
+        lines.push(`  ${o?.failed ? '✖' : mine.length ? '~' : waits || !o ? '…' : '✓'} ${step.name}${status ? `: ${redactor.redact(status)}` : ''}`);
         for (const c of mine) {
           lines.push(`      ${c.kind === 'put' ? '✎' : '$'} ${redactor.redact(c.command)}`);
           if (c.content !== undefined) for (const l of redactor.redact(c.content).split('\n').slice(0, 40)) lines.push(`          | ${l}`);
@@ -34,6 +54,6 @@ export function printPlan(out: Output, phases: Phase[], res: ExecuteResult, sele
     }
   }
   lines.push('');
-  lines.push(`${changes.length} change(s) would be made. Run it with: chops run <same arguments>`);
+  lines.push(`${changes.length} change(s) would be made. Run it with: ${runLine}`);
   out.text(lines.join('\n'));
 }

@@ -5,7 +5,13 @@ import { durationText } from '../duration.js';
 export async function playbooksCommand(flags: { json?: boolean }): Promise<number> {
   const list = await Promise.all(Object.values(PLAYBOOKS).map(async (load) => (await load()).default));
   if (flags.json) {
-    process.stdout.write(JSON.stringify(list.map((p) => ({ name: p.name, description: p.description, params: p.params })), null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        list.map((p) => ({ name: p.name, description: p.description, params: p.params })),
+        null,
+        2,
+      ) + '\n',
+    );
     return 0;
   }
   const out: string[] = [];
@@ -22,4 +28,3 @@ export async function playbooksCommand(flags: { json?: boolean }): Promise<numbe
   process.stdout.write(out.join('\n'));
   return 0;
 }
-

@@ -5,9 +5,15 @@ import type { Playbook, Phase } from '../engine/playbook.js';
 import { Runner, errorText, type ExecuteResult } from '../engine/runner.js';
 import { chooseOutput, makeOutput, type Output } from '../engine/output.js';
 import { ChopsError, CommandError, UsageError, tail } from '../errors.js';
-import { buildSteps, RunStore, assertResumable, reopenForResume, paramsHash, type RunState } from '../run/state.js';
+import { buildSteps } from '../run/state/steps.js';
+import { RunStore } from '../run/state/store.js';
+import { assertResumable, reopenForResume } from '../run/state/resume-policy.js';
+import { paramsHash } from '../run/state/ids.js';
+import type { RunState } from '../run/state/model.js';
 import { redactor } from '../secrets.js';
-import { openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
+import { shq } from '../quote.js';
+import { assertCredentials, flagText, openInventory, positiveInt, selectHosts, type GlobalFlags } from './common.js';
+import { show } from '../inventory/values.js';
 import { parseParams } from '../engine/params.js';
 import { formatDuration } from '../format.js';
 import { confirmDestructive } from './confirm.js';
@@ -37,7 +43,7 @@ export async function planCommand(name: string, flags: GlobalFlags, raw: Record<
   });
   const res = await runner.execute();
   const { printPlan } = await import('./plan-print.js');
-  printPlan(p.output, runner.phaseList, res, p.selected);
+  printPlan(p.output, runner.phaseList, res, p.selected, runCommandLine(process.argv));
   if (!res.ok) return reportFailure(p.output, res, undefined);
   return 0;
 }
@@ -62,17 +68,26 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   const limits = checkRunFlags(flags);
   const inventory = await openInventory(flags);
   const store = new RunStore(inventory.stateDir, { redactor });
-  const state = runId ? await store.load(runId) : await store.latest({ unfinished: true });
-  if (!state) throw new UsageError('there is no unfinished run to resume', { hint: 'list runs with `chops runs`' });
+  const { abandonedInfo, latestResumable } = await import('./abandon.js');
+  const state = runId ? await store.load(String(runId)) : await latestResumable(store, inventory.path);
+  if (!state) throw new UsageError(`there is no unfinished run of ${inventory.path} to resume`, { hint: 'list runs with `chops runs`' });
+  const abandoned = await abandonedInfo(store, state.id);
+  if (abandoned)
+    throw new UsageError(`run ${state.id} was abandoned at ${abandoned.at} by ${abandoned.by}; it is not resumed`, {
+      hint: `start a new run: chops run ${state.playbook}`,
+    });
   if (state.inventory !== inventory.path) {
     throw new UsageError(`run ${state.id} used inventory ${state.inventory}, not ${inventory.path}`, { hint: `resume with -i ${state.inventory}` });
   }
   // The parameters come from the state itself; recomputing their hash catches a hand-edited file.
   assertResumable(state, { inventoryHash: inventory.hash, paramsHash: paramsHash(state.params), params: state.params });
   if (flags.limit !== undefined && String(flags.limit) !== (state.limit?.join(',') ?? '')) {
-    throw new UsageError(`run ${state.id} was started with ${state.limit ? `--limit ${state.limit.join(',')}` : 'no --limit'}; a resume works on the same hosts`, {
-      hint: `drop --limit (or start a new run with \`chops run ${state.playbook} --limit …\`)`,
-    });
+    throw new UsageError(
+      `run ${state.id} was started with ${state.limit ? `--limit ${state.limit.join(',')}` : 'no --limit'}; a resume works on the same hosts`,
+      {
+        hint: `drop --limit (or start a new run with \`chops run ${state.playbook} --limit …\`)`,
+      },
+    );
   }
   const { loadPlaybook } = await import('../../playbooks/index.js');
   const playbook = await loadPlaybook(state.playbook);
@@ -83,13 +98,21 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   const phases = playbook.phases(params, inventory);
   const p: Prepared = { inventory, playbook, params, selected, output, phases, ...limits };
   const expected = stepTree(phases, selected);
-  if (JSON.stringify(expected.map((ph) => [ph.phase, ph.steps.map((s) => s.name)])) !== JSON.stringify(state.steps.map((ph) => [ph.phase, ph.steps.map((s) => s.name)]))) {
-    throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, { hint: 'finish the work by hand or start a new run with `chops run`' });
+  if (
+    JSON.stringify(expected.map((ph) => [ph.phase, ph.steps.map((s) => s.name)])) !==
+    JSON.stringify(state.steps.map((ph) => [ph.phase, ph.steps.map((s) => s.name)]))
+  ) {
+    throw new UsageError(`playbook ${playbook.name} has changed since run ${state.id} started (different phases or steps)`, {
+      hint: 'finish the work by hand or start a new run with `chops run`',
+    });
   }
+  await assertCredentials(inventory, selected);
   await confirmDestructive(phases, selected, flags, playbook.name);
   await readSecretsUpFront(selected, params);
   reopenForResume(state);
-  output.text(`Resuming run ${state.id} (${playbook.name}); steps already done are skipped.`);
+  output.text(
+    `Resuming run ${state.id} (${playbook.name}, started ${state.createdAt}, ${state.outcome})${runId ? '' : ' — the latest unfinished run of this inventory'}; steps already done are skipped.`,
+  );
   return execute(p, store, state, true);
 }
 
@@ -106,7 +129,9 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
     if (!stop.signal.aborted) {
       stop.abort(sig);
       // At once, above the live display (which must neither swallow nor delay it).
-      p.output.notice(`${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}`);
+      p.output.notice(
+        `${sig}: stopping — nothing new starts, replicas in progress finish their steps. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to abort at once.\n  resume later with: ${resumeLine}`,
+      );
       return;
     }
     abort.abort(sig);
@@ -141,6 +166,15 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
   }
 }
 
+/** The `chops run …` line that performs what `chops plan …` (ARGV) showed: same arguments, shell-quoted. */
+export function runCommandLine(argv: string[]): string {
+  const args = argv.slice(2);
+  const at = args.indexOf('plan');
+  const rest = at >= 0 ? args.slice(at + 1) : args;
+  const word = (a: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : shq(a));
+  return ['chops', 'run', ...args.slice(0, Math.max(0, at)), ...rest].map((a, i) => (i < 2 ? a : word(a))).join(' ');
+}
+
 function base(p: Prepared) {
   const { playbook, params, inventory, selected, output, phases, parallelShards, parallelHosts } = p;
   return { playbook, params, inventory, selected, output, phases, parallelShards, parallelHosts };
@@ -148,12 +182,16 @@ function base(p: Prepared) {
 
 /** Flags are checked before anything is created or connected. */
 function checkRunFlags(flags: GlobalFlags): { parallelShards: number; parallelHosts: number } {
-  if (flags.output !== undefined && !['tty', 'default', 'plain', 'json'].includes(String(flags.output))) {
-    throw new UsageError(`--output must be tty, plain or json, got ${JSON.stringify(flags.output)}`);
+  const f = flags as Record<string, unknown>;
+  const output = flagText(f, 'output', 'tty, plain or json');
+  if (output !== undefined && !['tty', 'default', 'plain', 'json'].includes(output)) {
+    throw new UsageError(`--output must be tty, plain or json, got ${show(output)}`);
   }
+  flagText(f, 'inventory', 'an inventory file');
+  flagText(f, 'limit', 'host names (--limit h1,h2)');
   return {
-    parallelShards: positiveInt(flags.parallelShards, 'parallel-shards', 2),
-    parallelHosts: positiveInt(flags.parallelHosts, 'parallel-hosts', 64),
+    parallelShards: positiveInt(f, 'parallel-shards', 2),
+    parallelHosts: positiveInt(f, 'parallel-hosts', 64),
   };
 }
 
@@ -164,11 +202,12 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const playbook = await loadPlaybook(name);
   const params = parseParams(playbook, raw);
   const inventory = await openInventory(flags);
-  const selected = await selectHosts(inventory, flags.limit);
+  const selected = await selectHosts(inventory, flags);
   // Hosts over SSH: the SSH library loads while the run is set up, off the connection's path.
   if (selected.some((h) => h.connection !== 'local')) void import('../transport/ssh.js').then((m) => m.preloadSsh());
   // Building the phases validates parameter combinations before anything connects.
   const phases = playbook.phases(params, inventory);
+  await assertCredentials(inventory, selected);
   await readSecretsUpFront(selected, params);
   return { inventory, playbook, params, selected, output, phases, ...limits };
 }
@@ -226,7 +265,15 @@ function reportFailure(out: Output, res: ExecuteResult, state: RunState | undefi
   } else {
     lines.push('✖ stopped before finishing');
   }
-  if (out.mode === 'json') out.event({ type: 'error', host: f?.host, phase: f?.phase, step: f?.step, error: f ? redactor.redact(errorText(f.error)) : 'stopped', resume: state ? `chops resume ${state.id}` : undefined });
+  if (out.mode === 'json')
+    out.event({
+      type: 'error',
+      host: f?.host,
+      phase: f?.phase,
+      step: f?.step,
+      error: f ? redactor.redact(errorText(f.error)) : 'stopped',
+      resume: state ? `chops resume ${state.id}` : undefined,
+    });
   process.stderr.write(lines.join('\n') + '\n');
   return 1;
 }

@@ -1,21 +1,20 @@
 // `chops status`: one row per replica, all hosts asked in parallel: ssh reachability, service
-// state and the data disk (one ssh probe), ClickHouse version, uptime, read-only tables, queue and
-// delay (over the host's ssh connection). A host that cannot be reached is a row, not a crash.
-// Exit 0 when every replica is healthy, 1 when any is not, 2 for usage errors.
+// state and the data disk, ClickHouse version, uptime, read-only tables, queue and delay (over the
+// host's ssh connection). Read through the same facts as the gates (facts/), with the same
+// definition of a healthy replica (facts/clickhouse/replicas.ts). A host that cannot be reached is
+// a row, not a crash. Exit 0 when every replica is healthy, 1 when any is not, 2 for usage errors.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostHandle } from '../host.js';
-import { openInventory, selectHosts, type GlobalFlags } from './common.js';
-import { raw } from '../quote.js';
+import { assertCredentials, openInventory, selectHosts, type GlobalFlags } from './common.js';
+import { readQueryFact } from '../fact.js';
+import { formatBytes, formatDuration, renderTable } from '../format.js';
+import { clickhouseService } from '../../facts/system/service.js';
+import { diskUsage, type DiskUsage } from '../../facts/system/df.js';
+import { replicaProblems, replicaRows, summarizeReplicas } from '../../facts/clickhouse/replicas.js';
+import { serverInfo } from '../../facts/clickhouse/server.js';
+import { features, serverCapabilities } from '../../facts/clickhouse/capabilities.js';
 
-export interface DiskInfo {
-  device: string;
-  fsType: string;
-  mount: string;
-  sizeBytes: number;
-  usedBytes: number;
-  availBytes: number;
-  usePercent: number;
-}
+export type DiskInfo = DiskUsage;
 
 export interface StatusRow {
   cluster: string;
@@ -36,15 +35,18 @@ export interface StatusRow {
   disk?: DiskInfo;
   /** ClickHouse could not be queried (the reason). */
   clickhouseError?: string;
+  /** --verbose: what the capability probe found (feature → present). */
+  capabilities?: Record<string, boolean>;
   healthy: boolean;
   problems: string[];
 }
 
 export async function statusCommand(flags: GlobalFlags): Promise<number> {
   const inv = await openInventory(flags);
-  const hosts = await selectHosts(inv, flags.limit);
+  const hosts = await selectHosts(inv, flags);
+  await assertCredentials(inv, hosts);
   const t0 = performance.now();
-  const rows = await collectStatus(inv, hosts);
+  const rows = await collectStatus(inv, hosts, { verbose: Boolean((flags as { verbose?: boolean }).verbose) });
   const ms = performance.now() - t0;
   const healthy = rows.every((r) => r.healthy);
   if (flags.json) {
@@ -56,17 +58,17 @@ export async function statusCommand(flags: GlobalFlags): Promise<number> {
 }
 
 /** Status of HOSTS, all in parallel, over one Session (closed at the end). */
-export async function collectStatus(inv: Inventory, hosts: Host[]): Promise<StatusRow[]> {
+export async function collectStatus(inv: Inventory, hosts: Host[], opts: { verbose?: boolean } = {}): Promise<StatusRow[]> {
   const { Session } = await import('../engine/session.js');
   const session = new Session(inv, false, () => {});
   try {
-    return await Promise.all(hosts.map((h) => hostStatus(session.handle(h))));
+    return await Promise.all(hosts.map((h) => hostStatus(session.handle(h), opts)));
   } finally {
     await session.close();
   }
 }
 
-async function hostStatus(handle: HostHandle): Promise<StatusRow> {
+async function hostStatus(handle: HostHandle, opts: { verbose?: boolean }): Promise<StatusRow> {
   const h = handle.def;
   const row: StatusRow = {
     cluster: h.cluster,
@@ -79,16 +81,15 @@ async function hostStatus(handle: HostHandle): Promise<StatusRow> {
     healthy: false,
     problems: [],
   };
-  const { statusCommand: svcCommand, parseServiceState } = await import('../../tasks/clickhouse/service.js');
-  // One ssh probe: the service state, then the data dir's filesystem.
   try {
-    const r = await handle.probe({ nothrow: true, timeoutMs: 20_000 })`${raw(svcCommand(handle.def))}; echo '--chops-df--'; df -P -T -B1 -- ${h.clickhouse.dataDir} 2>&1 | tail -n +2`;
-    if (r.code === 255) throw new Error(r.stderr.trim() || 'ssh connection lost');
-    const [svc, df] = r.stdout.split('--chops-df--\n');
+    const [service, disk] = await Promise.all([handle.fact(clickhouseService), handle.fact(diskUsage, h.clickhouse.dataDir)]);
     row.reachable = true;
-    row.service = parseServiceState(svc ?? '');
-    row.disk = parseDf(df ?? '');
-    if (!row.disk && df?.trim()) row.problems.push(`df ${h.clickhouse.dataDir}: ${df.trim().split('\n')[0]}`);
+    row.service = service;
+    if ('error' in disk) row.problems.push(`df ${h.clickhouse.dataDir}: ${disk.error}`);
+    else {
+      row.disk = disk;
+      if (!disk.exists) row.problems.push(`data dir ${h.clickhouse.dataDir} does not exist (disk shown: its parent's)`);
+    }
   } catch (err) {
     row.reason = firstLine(err);
     row.problems.push(`unreachable over ssh: ${row.reason}`);
@@ -97,27 +98,24 @@ async function hostStatus(handle: HostHandle): Promise<StatusRow> {
   if (row.service !== 'active') row.problems.push(`service ${h.clickhouse.service} is ${row.service}`);
 
   const { openChClient } = await import('../clickhouse/client.js');
-  let client;
+  let client: import('../clickhouse/client.js').ChClient | undefined;
   try {
     client = await openChClient(handle);
-    const [info, repl] = await Promise.all([
-      client.query<{ version: string; uptime: number }>('SELECT version() AS version, uptime() AS uptime', { timeoutMs: 10_000 }),
-      client.query<Record<string, unknown>>(
-        'SELECT count() AS tables, sum(is_readonly) AS ro, sum(is_session_expired) AS expired, sum(queue_size) AS queue, max(absolute_delay) AS delay FROM system.replicas',
-        { timeoutMs: 10_000 },
-      ),
+    const [info, rows, caps] = await Promise.all([
+      readQueryFact(handle, client, serverInfo),
+      readQueryFact(handle, client, replicaRows),
+      opts.verbose ? serverCapabilities(client) : undefined,
     ]);
-    row.version = info[0]?.version;
-    row.uptimeSeconds = Number(info[0]?.uptime);
-    const s = repl[0] ?? {};
-    row.replicatedTables = Number(s.tables ?? 0);
-    row.readonlyTables = Number(s.ro ?? 0);
-    row.queueSize = Number(s.queue ?? 0);
-    row.maxDelaySeconds = Number(s.delay ?? 0);
-    if (row.readonlyTables > 0) row.problems.push(`${row.readonlyTables} read-only replicated table(s)`);
-    if (Number(s.expired ?? 0) > 0) row.problems.push(`${s.expired} table(s) with an expired ZooKeeper session`);
-    if (row.queueSize > h.gates.maxQueueSize) row.problems.push(`replication queue ${row.queueSize} > ${h.gates.maxQueueSize}`);
-    if (row.maxDelaySeconds > h.gates.maxDelaySeconds) row.problems.push(`replication delay ${row.maxDelaySeconds}s > ${h.gates.maxDelaySeconds}s`);
+    row.version = info.version;
+    row.uptimeSeconds = info.uptimeSeconds;
+    if (caps) row.capabilities = features(caps);
+    const s = summarizeReplicas(rows);
+    row.replicatedTables = s.tables;
+    row.readonlyTables = s.readonly.length;
+    row.queueSize = s.queueSize;
+    row.maxDelaySeconds = s.maxDelay;
+    // The gates' definition of a healthy replica, with the inventory's thresholds.
+    for (const p of replicaProblems(rows, h.gates)) row.problems.push(p.text);
   } catch (err: any) {
     row.clickhouseError = err?.serverMessage && err?.kind === 'server' ? err.serverMessage : firstLine(err).replace(/^\S+: ClickHouse(?: \[[^\]]*\])?: /, '');
     row.problems.push(`clickhouse: ${row.clickhouseError}`);
@@ -126,16 +124,6 @@ async function hostStatus(handle: HostHandle): Promise<StatusRow> {
   }
   row.healthy = row.problems.length === 0;
   return row;
-}
-
-/** The data line of `df -P -T -B1` (device, type, size, used, avail, capacity, mount). */
-export function parseDf(text: string): DiskInfo | undefined {
-  const line = text.split('\n').find((l) => /\s\d+%\s/.test(`${l} `));
-  if (!line) return undefined;
-  const f = line.trim().split(/\s+/);
-  if (f.length < 7) return undefined;
-  const [device, fsType, size, used, avail, cap] = f;
-  return { device, fsType, mount: f.slice(6).join(' '), sizeBytes: Number(size), usedBytes: Number(used), availBytes: Number(avail), usePercent: Number(cap.replace('%', '')) };
 }
 
 export function renderStatus(rows: StatusRow[], ms?: number): string {
@@ -155,25 +143,26 @@ export function renderStatus(rows: StatusRow[], ms?: number): string {
     v(r.maxDelaySeconds, (d) => `${d}s`),
     v(r.disk?.device),
     v(r.disk?.fsType),
-    v(r.disk?.sizeBytes, fmtBytes),
+    v(r.disk?.sizeBytes, formatBytes),
     v(r.disk?.usePercent, (p) => `${p}%`),
     r.healthy ? 'ok' : 'UNHEALTHY',
   ]);
-  let out = formatTable(head, table);
+  let out = renderTable(head, table);
   const bad = rows.filter((r) => !r.healthy);
   if (bad.length) {
     out += '\n';
     for (const r of bad) out += `${r.host}: ${r.problems.join('; ')}\n`;
   }
-  out += `\n${rows.length - bad.length}/${rows.length} replica(s) healthy${ms !== undefined ? ` (${(ms / 1000).toFixed(2)}s)` : ''}\n`;
+  out += `\n${rows.length - bad.length}/${rows.length} replica(s) healthy${ms !== undefined ? ` (${formatDuration(ms)})` : ''}\n`;
+  const verbose = rows.filter((r) => r.capabilities);
+  if (verbose.length) {
+    out += `\ncapabilities (probed on each server):\n`;
+    for (const r of verbose)
+      out += `  ${r.host}: ${Object.entries(r.capabilities!)
+        .map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`)
+        .join(', ')}\n`;
+  }
   return out;
-}
-
-// Same as runs.ts's; a copy avoids loading the run store for `status`.
-function formatTable(head: string[], rows: string[][]): string {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (c ?? '').padEnd(w[i])).join('  ').trimEnd();
-  return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 
 function fmtUptime(s: number): string {
@@ -181,17 +170,6 @@ function fmtUptime(s: number): string {
   if (s < 7200) return `${Math.floor(s / 60)}m`;
   if (s < 172_800) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
-}
-
-function fmtBytes(n: number): string {
-  const u = ['B', 'K', 'M', 'G', 'T', 'P'];
-  let i = 0;
-  let x = n;
-  while (x >= 1024 && i < u.length - 1) {
-    x /= 1024;
-    i++;
-  }
-  return `${x >= 10 || i === 0 ? Math.round(x) : x.toFixed(1)}${u[i]}`;
 }
 
 function firstLine(err: unknown): string {

@@ -20,6 +20,8 @@ export type RunEvent =
   | { type: 'warning'; host?: string; gate?: string; text?: string; count?: number; lines?: string[] }
   /** What a health gate saw when it decided (for the report and the run log). */
   | { type: 'gate'; host: string; gate: string; passed: boolean; value: string; waitedMs: number }
+  /** What the capability probe found on a server (once per server start per run): feature → present. */
+  | { type: 'capabilities'; host: string; version: string; features: Record<string, boolean> }
   | { type: 'error'; host?: string; phase?: string; step?: string; error: string; resume?: string };
 
 export type RunEventType = RunEvent['type'];

@@ -9,7 +9,9 @@ import type { Host, Inventory } from '../inventory/types.js';
 import type { Phase, Playbook } from './playbook.js';
 import { Runner, errorText, type ExecuteResult } from './runner.js';
 import type { Output } from './output.js';
-import type { RunState, RunStore } from '../run/state.js';
+import type { RunState } from '../run/state/model.js';
+import type { RunStore } from '../run/state/store.js';
+import type { RunEvent } from './events.js';
 import { acquireLock, type RunLock } from '../run/lock.js';
 import { RunLog, pruneLogs } from '../run/runlog.js';
 import type { Redactor } from '../run/redact.js';
@@ -46,9 +48,11 @@ export interface RunReport {
 }
 
 export async function executeRun(req: RunRequest): Promise<RunReport> {
-  const { store, state, output, inventory, playbook } = req;
+  const { store, state, inventory, playbook } = req;
   const locks: RunLock[] = [];
   let log: RunLog | undefined;
+  // Every event, note and step outcome also goes to the run log, for `chops report` (step data is in the state).
+  const output = recordingOutput(req.output, (ev) => log?.logRecord(ev));
   const logPath = store.logPath(state.id);
   // Connections open in the background while the lock, the log and the renderer are set up.
   const runner: Runner = new Runner({
@@ -63,7 +67,17 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     plan: false,
     state,
     store,
-    onCommand: (ev) => log?.logCommand({ host: ev.host, step: runner.currentStep.get(ev.host), kind: ev.kind, command: ev.result.command, code: ev.result.code, durationMs: ev.result.durationMs, stdout: ev.result.stdout, stderr: ev.result.stderr }),
+    onCommand: (ev) =>
+      log?.logCommand({
+        host: ev.host,
+        step: runner.currentStep.get(ev.host),
+        kind: ev.kind,
+        command: ev.result.command,
+        code: ev.result.code,
+        durationMs: ev.result.durationMs,
+        stdout: ev.result.stdout,
+        stderr: ev.result.stderr,
+      }),
   });
   runner.preconnect();
   const reason = (s?: AbortSignal) => String((s?.reason as Error)?.message ?? s?.reason ?? 'a signal');
@@ -104,7 +118,14 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     }
     log = await RunLog.open(logPath, { redactor: req.redactor });
     log.logEvent(`${req.resuming ? 'resume' : 'run'} ${state.id} playbook=${playbook.name} by pid ${process.pid} on ${hostname()} inventory=${inventory.path}`);
-    output.event({ type: 'run-start', runId: state.id, playbook: playbook.name, params: req.params, hosts: req.selected.map((h) => h.name), resumed: req.resuming });
+    output.event({
+      type: 'run-start',
+      runId: state.id,
+      playbook: playbook.name,
+      params: req.params,
+      hosts: req.selected.map((h) => h.name),
+      resumed: req.resuming,
+    });
     if (output.mode === 'plain') output.text(`run ${state.id}: ${playbook.name} on ${req.selected.length} host(s); log: ${logPath}`);
     const t0 = performance.now();
     const raced = await Promise.race([runner.execute(), abortNow]);
@@ -129,4 +150,39 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       for (const l of locks) await l.release();
     }
   }
+}
+
+/** OUT, with every event and note also handed to RECORD. */
+function recordingOutput(out: Output, record: (ev: RunEvent) => void): Output {
+  return {
+    ...out,
+    event(ev) {
+      record(ev);
+      out.event(ev);
+    },
+    note(host, step, text) {
+      record({ type: 'note', host, step, text });
+      out.note(host, step, text);
+    },
+    // The state keeps only a step's last status (a rollback sets a replica's steps back to
+    // pending); the log keeps how each attempt ended.
+    stepDone(host, phase, step, ms, r) {
+      const rr = r ?? {};
+      record({
+        type: 'step-done',
+        host,
+        phase,
+        step,
+        durationMs: Math.round(ms),
+        changed: rr.skipped ? false : (rr.changed ?? true),
+        skipped: rr.skipped,
+        note: rr.note,
+      });
+      out.stepDone(host, phase, step, ms, r);
+    },
+    stepFailed(host, phase, step, err, ms) {
+      record({ type: 'step-failed', host, phase, step, durationMs: Math.round(ms), error: errorText(err) });
+      out.stepFailed(host, phase, step, err, ms);
+    },
+  };
 }

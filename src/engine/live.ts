@@ -181,7 +181,15 @@ export class LiveDisplay {
     if (c.running) parts.push(`${c.running} running`);
     if (c.failed) parts.push(`${c.failed} failed`);
     if (c.waiting) parts.push(final ? `${c.waiting} not run` : `${c.waiting} waiting`);
-    const icon = c.failed ? this.paint('31', '✖') : !c.waiting && !c.running ? this.paint('32', '✔') : final ? this.paint('33', '◼') : c.running ? this.paint('36', SPIN[this.tick % SPIN.length]) : ' ';
+    const icon = c.failed
+      ? this.paint('31', '✖')
+      : !c.waiting && !c.running
+        ? this.paint('32', '✔')
+        : final
+          ? this.paint('33', '◼')
+          : c.running
+            ? this.paint('36', SPIN[this.tick % SPIN.length])
+            : ' ';
     const took = final && p.started && !c.waiting && !c.running ? ` in ${formatDuration(Date.now() - p.started)}` : '';
     return `${icon} ${p.shape.name} (${p.shape.scope}): ${parts.join(', ')}${took}`;
   }
@@ -269,5 +277,15 @@ export function sanitize(line: string, max: number): string {
 }
 
 function isWide(cp: number): boolean {
-  return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x20000 && cp <= 0x3fffd);
+  return (
+    (cp >= 0x1100 && cp <= 0x115f) ||
+    (cp >= 0x2e80 && cp <= 0xa4cf) ||
+    (cp >= 0xac00 && cp <= 0xd7a3) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0xfe30 && cp <= 0xfe4f) ||
+    (cp >= 0xff00 && cp <= 0xff60) ||
+    (cp >= 0xffe0 && cp <= 0xffe6) ||
+    (cp >= 0x1f300 && cp <= 0x1faff) ||
+    (cp >= 0x20000 && cp <= 0x3fffd)
+  );
 }

@@ -36,7 +36,12 @@ export function chooseOutput(flag: string | undefined, json: boolean, stream: No
   return stream.isTTY && process.env.TERM !== 'dumb' && !process.env.CI ? 'tty' : 'plain';
 }
 
-export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr, opts: { quietSteps?: boolean } = {}): Output {
+export function makeOutput(
+  mode: OutputMode,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+  opts: { quietSteps?: boolean } = {},
+): Output {
   // The live display exists only on a terminal, and not for a plan (the plan is the output).
   const live = mode === 'tty' && !opts.quietSteps ? new LiveDisplay(out as NodeJS.WriteStream, err) : undefined;
   const ts = () => new Date().toISOString().slice(11, 23);
@@ -57,8 +62,14 @@ export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = proces
       if (mode === 'json') json(ev);
       else if (live) {
         if (ev.type === 'progress') live.note(ev.host, redactor.redact(ev.text));
-        else if (ev.type === 'warning') live.commit(redactor.redact(`⚠ ${ev.host ? `${ev.host}: ` : ''}${ev.gate ?? ''}${ev.text ? ` ${ev.text}` : ''}${ev.count ? ` (${ev.count})` : ''}`));
-        else if (ev.type === 'rollback') live.commit(redactor.redact(ev.ok ? `↶ ${ev.host}: rolled back "${ev.step}"` : `✖ ${ev.host}: ROLLBACK FAILED "${ev.step}": ${ev.error} — the host needs manual attention`));
+        else if (ev.type === 'warning')
+          live.commit(redactor.redact(`⚠ ${ev.host ? `${ev.host}: ` : ''}${ev.gate ?? ''}${ev.text ? ` ${ev.text}` : ''}${ev.count ? ` (${ev.count})` : ''}`));
+        else if (ev.type === 'rollback')
+          live.commit(
+            redactor.redact(
+              ev.ok ? `↶ ${ev.host}: rolled back "${ev.step}"` : `✖ ${ev.host}: ROLLBACK FAILED "${ev.step}": ${ev.error} — the host needs manual attention`,
+            ),
+          );
       }
     },
     stepStart(host, phase, step) {
@@ -72,7 +83,16 @@ export function makeOutput(mode: OutputMode, out: NodeJS.WritableStream = proces
     stepDone(host, phase, step, ms, r) {
       const rr = r ?? {};
       if (mode === 'json') {
-        json({ type: 'step-done', host, phase, step, durationMs: round(ms), changed: rr.skipped ? false : rr.changed ?? true, skipped: rr.skipped, note: rr.note });
+        json({
+          type: 'step-done',
+          host,
+          phase,
+          step,
+          durationMs: round(ms),
+          changed: rr.skipped ? false : (rr.changed ?? true),
+          skipped: rr.skipped,
+          note: rr.note,
+        });
         if (rr.data !== undefined) json({ type: 'result', host, phase, step, data: rr.data });
       } else if (mode === 'plain') {
         const what = rr.skipped ? `unchanged: ${rr.skipped}` : rr.changed === false ? 'unchanged' : 'ok';

@@ -66,10 +66,24 @@ export interface Step<P = any> {
   /** Destroys or replaces data: the run asks "Type YES" unless --yes. */
   destructive?: boolean;
   /**
+   * Takes a server out of service (stops ClickHouse, reboots, runs an operator's command between
+   * the health gates): the run asks "Type YES" unless --yes, and refuses without a terminal.
+   */
+  disruptive?: boolean;
+  /**
    * A read-only check whose verdict goes stale (health gates, topology). A resumed run checks it
    * again unless the work it guards (a later step of the same host and phase) has already begun.
    */
   gate?: boolean;
+  // Descriptive only (drawn by `chops graph`, shown by `chops report`); the engine ignores them.
+  /** One line: what the step does, in the operator's words. */
+  description?: string;
+  /** When the step does nothing and says so ("already stopped"). */
+  skipIf?: string;
+  /** What a step that polls waits for before the next one may start (a health gate after work). */
+  waitsFor?: string;
+  /** The replica stops serving when this step begins ('starts') / serves again once it passed ('ends'). */
+  downtime?: 'starts' | 'ends';
   run(ctx: StepContext<P>): Promise<StepResult>;
   /** Undo this step on a host whose later step failed (reverse order, same phase). */
   rollback?(ctx: StepContext<P>): Promise<void>;
@@ -96,6 +110,8 @@ export interface ParamSpec {
   choices?: string[];
   default?: unknown;
   required?: boolean;
+  /** Parse and check the value as written (int/duration flags), when it mirrors an inventory setting checked the same way. */
+  check?(written: string): { ok: true; value: number | boolean } | { ok: false; message?: string; hint?: string };
 }
 
 export interface Playbook<P = any> {

@@ -1,6 +1,8 @@
 // Runs a playbook: phases in order, each by its scope, orchestrated by listr2 and drawn by chops'
 // own display (engine/live.ts); every step's status goes to the state file as it happens so
 // `chops resume` can continue from the exact step.
+// Over 300 lines for now: the listr2 task tree, per-step state marks, rollback and the resume
+// decisions are one control flow; the next split is the listr2 wiring into its own module.
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';
@@ -8,7 +10,11 @@ import { ChopsError, UsageError, errorText, tail } from '../errors.js';
 
 /** Hosts the run needs could not be reached/verified before the first change: an input problem (exit 2). */
 export class HostsUnverifiedError extends UsageError {}
-import { ONCE_HOST, getStep, markStep, type RunState, type RunStore } from '../run/state.js';
+import { ONCE_HOST, type RunMemory, type RunState } from '../run/state/model.js';
+import { getStep } from '../run/state/steps.js';
+import { replicaInProgress, resumeDecision } from '../run/state/resume-policy.js';
+import type { RunStore } from '../run/state/store.js';
+import { toJson } from '../run/state/json.js';
 import type { CommandListener } from '../transport/types.js';
 import type { Output } from './output.js';
 import { redactor } from '../secrets.js';
@@ -59,10 +65,15 @@ export class Runner {
   /** Which step each host is running now, so the run log can attribute every command. */
   readonly currentStep = new Map<string, string>();
   /** Host memory when there is no state file (plan mode, engine tests). */
-  private planMemory: Record<string, Record<string, unknown>> = {};
+  private planMemory: RunMemory = {};
 
   constructor(private readonly o: ExecuteOptions) {
-    this.session = new Session(o.inventory, o.plan, (ev) => o.onCommand?.(ev), (h) => this.currentStep.get(h));
+    this.session = new Session(
+      o.inventory,
+      o.plan,
+      (ev) => o.onCommand?.(ev),
+      (h) => this.currentStep.get(h),
+    );
     this.phases = o.phases ?? o.playbook.phases(o.params, o.inventory);
     this.ctx = {
       runId: o.state?.id,
@@ -151,7 +162,12 @@ export class Runner {
     const sel = this.o.selected;
     if (phase.scope === 'once') {
       const host = sel[0];
-      return [{ title: `${host.name}`, task: (_: unknown, t: any) => t.newListr(this.stepTasks(phase, pi, host, ONCE_HOST), { concurrent: false, exitOnError: true }) }];
+      return [
+        {
+          title: `${host.name}`,
+          task: (_: unknown, t: any) => t.newListr(this.stepTasks(phase, pi, host, ONCE_HOST), { concurrent: false, exitOnError: true }),
+        },
+      ];
     }
     if (phase.scope === 'each') {
       return sel.map((host) => ({
@@ -174,17 +190,9 @@ export class Runner {
     }));
   }
 
-  /**
-   * A replica whose work has begun (a step that changes it has started) must be finished (or
-   * rolled back), never abandoned. Passing read-only gates does not count: such a replica stops.
-   */
+  /** A replica whose work has begun must be finished (or rolled back), never abandoned (resume-policy.ts). */
   private replicaInProgress(pi: number, phase: Phase, host: Host): boolean {
-    const st = this.o.state;
-    if (!st) return false;
-    const status = (s: Step) => getStep(st, pi, s.name, host.name)?.status ?? 'pending';
-    const begun = phase.steps.some((s) => !s.gate && (status(s) === 'started' || status(s) === 'done'));
-    const finished = phase.steps.every((s) => status(s) === 'done' || status(s) === 'skipped');
-    return begun && !finished;
+    return replicaInProgress(this.o.state, pi, phase.steps, host.name);
   }
 
   /**
@@ -208,34 +216,17 @@ export class Runner {
       else if (r.value.code !== 0) failed.push({ host, why: `\`true\` exited ${r.value.code}${r.value.stderr.trim() ? `: ${tail(r.value.stderr, 2)}` : ''}` });
     });
     if (!failed.length) return;
-    const role = (h: Host) => (this.o.selected.includes(h) ? 'to be worked on' : `peer of ${this.o.selected.filter((s) => this.ctx.peers(s).includes(h)).map((s) => s.name).join(', ')}, read by its gates`);
+    const role = (h: Host) =>
+      this.o.selected.includes(h)
+        ? 'to be worked on'
+        : `peer of ${this.o.selected
+            .filter((s) => this.ctx.peers(s).includes(h))
+            .map((s) => s.name)
+            .join(', ')}, read by its gates`;
     const lines = failed.map((f) => `  ${f.host.name} (${role(f.host)}): ${f.why}${f.hint ? `\n    fix: ${f.hint}` : ''}`);
-    throw new HostsUnverifiedError(
-      `${failed.length} of ${hosts.length} host(s) could not be reached and verified; nothing was changed:\n${lines.join('\n')}`,
-      { hint: 'fix the hosts named above (or leave them out with --limit when they are not needed), then run the same command again' },
-    );
-  }
-
-  /** Has a step after step SI (that changes the host) begun, so the gate at SI must not be re-run? */
-  private workBegunAfter(phase: Phase, pi: number, si: number, stateHost: string): boolean {
-    const st = this.o.state;
-    if (!st) return false;
-    return phase.steps.slice(si + 1).some((s) => {
-      if (s.gate) return false;
-      const status = getStep(st, pi, s.name, stateHost)?.status;
-      return status === 'started' || status === 'done';
+    throw new HostsUnverifiedError(`${failed.length} of ${hosts.length} host(s) could not be reached and verified; nothing was changed:\n${lines.join('\n')}`, {
+      hint: 'fix the hosts named above (or leave them out with --limit when they are not needed), then run the same command again',
     });
-  }
-
-  /**
-   * Is the work this gate guards — the first step after it that changes the host (the stop) —
-   * not finished? Once it is done, the gate has nothing left to protect.
-   */
-  private guardedWorkUnfinished(phase: Phase, pi: number, si: number, stateHost: string): boolean {
-    const st = this.o.state;
-    if (!st) return true;
-    const work = phase.steps.slice(si + 1).find((s) => !s.gate);
-    return !!work && getStep(st, pi, work.name, stateHost)?.status !== 'done';
   }
 
   private stepTasks(phase: Phase, pi: number, host: Host, stateHost: string): any[] {
@@ -246,15 +237,12 @@ export class Runner {
     return phase.steps.map((step, si) => ({
       title: step.name,
       skip: async () => {
-        const prev = this.o.state ? getStep(this.o.state, pi, step.name, stateHost) : undefined;
-        if (prev?.status === 'done' || prev?.status === 'skipped') {
-          // A gate passed before the crash says nothing about now: check again if its work has not
-          // begun — and, once it has, whenever the replica is still serving: the decision to take
-          // it down must rest on facts read now, in this process.
-          if (step.gate && !this.workBegunAfter(phase, pi, si, stateHost)) return false;
-          if (step.gate && this.guardedWorkUnfinished(phase, pi, si, stateHost) && (await this.servingNow(phase, host))) return false;
-          return `already ${prev.status} (resumed run)`;
-        }
+        // What the state says a resume does with this step (src/run/state/resume-policy.ts); the
+        // replica's serving state is a fact read now, in this process.
+        const d = resumeDecision(this.o.state, pi, phase.steps, si, stateHost);
+        if (d.kind === 'recheck') return false;
+        if (d.kind === 'recheck-if-serving') return (await this.servingNow(phase, host)) ? false : d.reason;
+        if (d.kind === 'skip') return d.reason;
         // In a rolling phase a replica that has started its steps finishes them; elsewhere stop at once.
         if (this.abort.signal.aborted && !(phase.scope === 'rolling' && this.replicaInProgress(pi, phase, host))) return 'stopped: the run is stopping';
         return false;
@@ -303,7 +291,7 @@ export class Runner {
     const r = o.plan ? this.planned(host.name, step.name, res ?? {}) : (res ?? {});
     // Awaited: "done" (with the step's data and the host's memory) must be on disk before the
     // next step starts, so a crash never repeats it and a resumed run knows what it learned.
-    const data = r.data === undefined ? {} : { data: r.data };
+    const data = r.data === undefined || !o.state ? {} : { data: stepData(r.data, step.name, host.name) };
     if (r.skipped) {
       await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped, ...data });
       setTitle(`${step.name}: ${r.skipped}`);
@@ -342,20 +330,28 @@ export class Runner {
     return { changed: true, note: `would make ${n} change${n === 1 ? '' : 's'}` };
   }
 
-  /** The host's memory: in the run state when there is one (persisted), in this runner otherwise. */
+  /**
+   * The host's memory: in the run state when there is one (each set() is a journal line, on disk
+   * before the step's "done", which is queued after it), in this runner otherwise (plan mode).
+   * What is kept is a JSON copy, exactly what a resumed run will read back.
+   */
   private memoryOf(host: string): HostMemory {
-    const root = () => {
-      const st = this.o.state;
-      if (!st) return this.planMemory;
-      st.memory ??= {};
-      return st.memory;
-    };
+    const { state, store } = this.o;
+    const root = (): RunMemory => state?.memory ?? this.planMemory;
     return {
-      get: <T>(key: string) => root()[host]?.[key] as T | undefined,
+      get: <T>(key: string) => {
+        const v = root()[host]?.[key];
+        return (v === undefined ? undefined : structuredClone(v)) as T | undefined;
+      },
       set: (key, value) => {
-        const m = root();
-        // A copy through JSON: what is remembered is exactly what a resumed run will read back.
-        (m[host] ??= {})[key] = value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+        if (state && store) {
+          void store.remember(state, host, key, value); // a write failure fails the step's "done"
+          return;
+        }
+        const v = toJson(value, `the value remembered as "${key}" on ${host}`);
+        const m = (root()[host] ??= {});
+        if (v === undefined) delete m[key];
+        else m[key] = v;
       },
     };
   }
@@ -393,12 +389,21 @@ export class Runner {
     for (const s of phase.steps) if (s !== failed) await this.mark(pi, s.name, stateHost, { status: 'pending', note: undefined, changed: undefined });
   }
 
-  /** Update the state file; the returned promise resolves once the change is on disk. */
-  private mark(pi: number, step: string, host: string, patch: Parameters<typeof markStep>[4]): Promise<void> {
+  /** Record a step transition (a journal line); the returned promise resolves once it is on disk. */
+  private mark(pi: number, step: string, host: string, patch: Parameters<RunStore['mark']>[4]): Promise<void> {
     const { state, store } = this.o;
     if (!state || !store) return Promise.resolve();
-    markStep(state, pi, step, host, patch);
-    return store.save(state);
+    return store.mark(state, pi, step, host, patch);
+  }
+}
+
+/** StepResult.data as it is kept in the step's state: JSON, or why it could not be kept. */
+function stepData(data: unknown, step: string, host: string): unknown {
+  try {
+    return toJson(data, `the data of step "${step}" on ${host}`);
+  } catch (err) {
+    // The step did its work; data that JSON cannot hold must not turn that into a failure.
+    return { unserializable: (err as Error).message };
   }
 }
 

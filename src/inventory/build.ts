@@ -2,6 +2,7 @@
 // shards and replicas, and runs the checks that need the whole file (unique names, jump hosts).
 
 import { joinKey, type SourcePos } from './problems.js';
+import { printable, show } from './values.js';
 import type { MapRule, RuleContext } from './rules.js';
 import { overridableSections, stateSchema } from './schema.js';
 import type { ClickHouseSettings, Cluster, GateSettings, Host, SshSettings } from './types.js';
@@ -48,8 +49,17 @@ export function buildTopology(raw: RawInventory, walker: SchemaWalker, file: str
     gates: schemaDefaults(overridableSections.gates, ctx),
   };
   // Checks on a host whose own entry (or the defaults) already failed would only repeat that failure.
-  const failedUnder = (prefix: string) =>
-    walker.problems.some((p) => p.key === prefix || p.key.startsWith(`${prefix}.`) || p.key.startsWith(`${prefix}[`));
+  // Every key path that has a problem at or under it, indexed once: looking each replica up in the
+  // list of problems would be quadratic (20 000 replicas with a problem each).
+  const failedKeys = new Set<string>();
+  const indexProblems = (from: number) => {
+    for (const p of walker.problems.slice(from)) {
+      for (let i = 0; i < p.key.length; i++) if (p.key[i] === '.' || p.key[i] === '[') failedKeys.add(p.key.slice(0, i));
+      failedKeys.add(p.key);
+    }
+  };
+  indexProblems(0);
+  const failedUnder = (prefix: string) => failedKeys.has(prefix);
   const defaultsFailed = failedUnder('defaults');
 
   const clusters: Cluster[] = [];
@@ -73,8 +83,13 @@ export function buildTopology(raw: RawInventory, walker: SchemaWalker, file: str
 
         const seen = firstSeen.get(r.name);
         if (seen) {
-          walker.add(joinKey(key, 'host'), at, `duplicate host name "${r.name}": also at ${file}:${seen.at.line}:${seen.at.col} (${seen.key})`,
-            'host names are unique across the whole file; rename one');
+          walker.add(
+            joinKey(key, 'host'),
+            at,
+            `duplicate host name ${show(r.name)}: also at ${printable(file, { oneLine: true })}:${seen.at.line}:${seen.at.col} (${seen.key})`,
+            'host names are unique across the whole file; rename one',
+          );
+          failedKeys.add(key);
         } else firstSeen.set(r.name, { at, key });
 
         const host = assembleHost(r, { cluster: entry.name, shard, replica: replicaIdx + 1 }, raw, builtIn);
@@ -84,8 +99,12 @@ export function buildTopology(raw: RawInventory, walker: SchemaWalker, file: str
         if (failedUnder(key) || defaultsFailed) return;
 
         if (host.connection === 'ssh' && r.address === undefined) {
-          walker.add(joinKey(key, 'address'), at, 'missing: an ssh host needs an address',
-            'add `address: DNS_NAME_OR_IP`, or `connection: local` to run on this machine');
+          walker.add(
+            joinKey(key, 'address'),
+            at,
+            'missing: an ssh host needs an address',
+            'add `address: DNS_NAME_OR_IP`, or `connection: local` to run on this machine',
+          );
         }
         if (host.connection === 'ssh' && !host.ssh.identityFile && !host.ssh.agent) {
           walker.add(joinKey(key, 'ssh'), at, 'no SSH credentials', 'set ssh.identity_file, or ssh.agent: true to use $SSH_AUTH_SOCK');
@@ -99,9 +118,25 @@ export function buildTopology(raw: RawInventory, walker: SchemaWalker, file: str
 
   // Jump hosts may name hosts further down the file, so they resolve once all hosts are known.
   const byName = new Map(hosts.map((h) => [h.name, h]));
-  for (const { host, jump, fromDefaults, key, at } of jumps) {
-    // A default jump host naming an inventory host does not apply to that bastion itself.
-    if (fromDefaults && jump === host.name) continue;
+  // A default jump host naming an inventory host does not apply to that bastion itself.
+  const effective = jumps.filter(({ host, jump, fromDefaults }) => !(fromDefaults && jump === host.name));
+  // One hop only: chops opens the bastion's connection and forwards through it. A bastion that
+  // itself needs a bastion (a chain, or a loop h1 -> h2 -> h1) is refused, not silently flattened.
+  const jumping = new Map(effective.map((j) => [j.host.name, j.jump]));
+  for (const { host, jump, key, at } of effective) {
+    if (typeof jump === 'string' && jumping.has(jump) && jump !== host.name) {
+      const next = jumping.get(jump);
+      const loop = next === host.name;
+      walker.add(
+        key,
+        at,
+        loop
+          ? `jump loop: ${host.name} goes through ${jump}, which goes through ${host.name}`
+          : `jump chain: ${jump} itself goes through ${typeof next === 'string' ? next : 'another jump host'}; chops supports one jump host per connection`,
+        'give the bastion a direct address (no ssh.jump of its own), or use an inline {address, port, user} jump',
+      );
+      continue;
+    }
     const resolved = resolveJump(host, jump, byName);
     if (typeof resolved === 'string') walker.add(key, at, resolved, 'name an ssh host of this inventory, or write {address: ..., port: ..., user: ...}');
     else host.ssh.jump = resolved;
@@ -144,7 +179,7 @@ function resolveJump(host: Host, jump: unknown, byName: Map<string, Host>): Jump
   const own = { user: host.ssh.user, identityFile: host.ssh.identityFile, agent: host.ssh.agent };
   if (typeof jump === 'string') {
     const target = byName.get(jump);
-    if (!target) return `no host named "${jump}" in this inventory`;
+    if (!target) return `no host named ${show(jump)} in this inventory`;
     if (target === host) return 'a host cannot be its own jump host';
     if (target.connection !== 'ssh') return `jump host "${jump}" is not reached over ssh`;
     const { address, port, user, identityFile, agent } = target.ssh;

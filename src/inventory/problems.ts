@@ -2,6 +2,7 @@
 // operator fixes every mistake in one edit instead of one per run.
 
 import { UsageError } from '../errors.js';
+import { printable, show } from './values.js';
 
 export interface SourcePos {
   line: number;
@@ -17,6 +18,9 @@ export interface Problem {
   hint?: string;
 }
 
+/** At most this many problems are printed (all are counted); a generated file can have thousands. */
+export const PROBLEMS_SHOWN = 50;
+
 /** One or more problems in an inventory file: exit code 2, nothing connects. */
 export class InventoryError extends UsageError {
   constructor(
@@ -25,8 +29,11 @@ export class InventoryError extends UsageError {
   ) {
     const sorted = [...problems].sort((a, b) => a.at.line - b.at.line || a.at.col - b.at.col);
     const count = sorted.length === 1 ? '1 problem' : `${sorted.length} problems`;
-    super(`inventory ${file}: ${count}\n${sorted.map((p) => formatProblem(file, p)).join('\n')}`, {
-      hint: `fix ${file} and run \`chops inventory check\``,
+    const shownFile = printable(file, { oneLine: true });
+    const shown = sorted.slice(0, PROBLEMS_SHOWN).map((p) => formatProblem(shownFile, p));
+    if (sorted.length > PROBLEMS_SHOWN) shown.push(`... and ${sorted.length - PROBLEMS_SHOWN} more (fix these first, then check again)`);
+    super(`inventory ${shownFile}: ${count}\n${shown.join('\n')}`, {
+      hint: `fix ${shownFile} and run \`chops inventory check\``,
     });
     this.problems = sorted;
   }
@@ -39,14 +46,11 @@ export function formatProblem(file: string, p: Problem): string {
 }
 
 /** Render a value from the file for a message: quoted, escaped (no terminal control codes), short. */
-export function show(value: string): string {
-  const short = value.length > 60 ? `${value.slice(0, 57)}...` : value;
-  return JSON.stringify(short);
-}
+export { show };
 
-/** A key path segment as written in messages: bare when it is a plain word, quoted otherwise. */
+/** A key path segment as written in messages: bare when it is a short plain word, quoted and shortened otherwise. */
 export function keySegment(key: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(key) ? key : show(key);
+  return /^[A-Za-z0-9_-]{1,60}$/.test(key) ? key : show(key, 40);
 }
 
 export function joinKey(path: string, key: string | number): string {
@@ -59,6 +63,8 @@ export function joinKey(path: string, key: string | number): string {
  * (identityFile, identity-file) or within a small edit distance (identiy_file).
  */
 export function closestKey(unknown: string, known: string[]): string | undefined {
+  // A key this long is no typo of a schema key; the edit distance would cost O(length) for nothing.
+  if (unknown.length > 64) return undefined;
   const normalized = unknown
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
     .replace(/-/g, '_')

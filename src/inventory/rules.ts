@@ -1,8 +1,9 @@
 // The building blocks of the declarative inventory schema: what a key may hold, how its text
 // becomes a value, and which YAML 1.2 trap to name when it is wrong.
 
-import { UNIT_MS, parseDuration } from '../duration.js';
+import { UNIT_MS } from '../duration.js';
 import { isAbsolute } from 'node:path';
+import { address as checkAddress, dataDirectory, decimalInt, durationMs, normalPath, type DurationRange } from './values.js';
 
 export interface RuleContext {
   /** $HOME, for `~` in paths. */
@@ -88,11 +89,10 @@ function quoteHint(value: unknown, source: string): string | undefined {
 // Control characters in names, paths or commands only ever come from mistakes or attacks, and
 // would garble terminals and logs.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// C1 controls and the bidi/format controls (U+202E reverses what follows) likewise.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
 
-export function text(
-  options: { expected?: string; pattern?: RegExp; hint?: string } = {},
-): ScalarRule<string> {
+export function text(options: { expected?: string; pattern?: RegExp; hint?: string } = {}): ScalarRule<string> {
   const expected = options.expected ?? 'a string';
   return {
     kind: 'scalar',
@@ -131,10 +131,12 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER): ScalarRule<numb
   return {
     kind: 'scalar',
     expected,
-    check(value) {
+    check(value, source) {
       if (typeof value === 'string' && /^\d+$/.test(value.trim())) return fail('remove the quotes');
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) return fail();
-      return ok(value);
+      if (typeof value !== 'number') return fail();
+      // The text as written: YAML 1.2 reads 0022, 0x16 and 1e3 as 22, 22 and 1000.
+      const checked = decimalInt(source || String(value), min, max);
+      return checked.ok ? checked : fail(checked.hint, checked.message);
     },
   };
 }
@@ -158,20 +160,36 @@ export function bool(): ScalarRule<boolean> {
   };
 }
 
-const DURATION_HINT = 'write a number and a unit: "500ms", "10s", "5m", "1h", "30d"';
-
-/** "10s" -> a number in the unit the typed inventory uses (ms, s or d). */
-export function duration(unit: 'ms' | 's' | 'd', options: { allowZero?: boolean } = {}): ScalarRule<number> {
+/**
+ * "10s" -> a number in the unit the typed inventory uses (ms, s or d), within RANGE (values.ts
+ * DURATION_RANGES). Without a range (older call sites): above zero (or from zero with allowZero),
+ * at most 3650 days — pick a range for anything that becomes a timer.
+ */
+export function duration(unit: 'ms' | 's' | 'd', rangeOrOptions: DurationRange | { allowZero?: boolean } = {}): ScalarRule<number> {
+  const range: DurationRange =
+    'max' in rangeOrOptions ? rangeOrOptions : { min: (rangeOrOptions as { allowZero?: boolean }).allowZero ? 0 : 1, max: 3650 * UNIT_MS.d };
   return {
     kind: 'scalar',
-    expected: `a duration with a unit ("500ms", "10s", "5m", "1h", "30d")${options.allowZero ? '' : ' above zero'}`,
+    expected: 'a duration with a unit ("500ms", "10s", "5m", "1h", "30d")',
     check(value) {
       // A bare number has no unit, and guessing seconds vs milliseconds is how timeouts go wrong.
       if (typeof value === 'number') return fail(`add a unit, e.g. "${value}s"`);
-      const ms = typeof value === 'string' ? parseDuration(value) : undefined;
-      if (ms === undefined) return fail(DURATION_HINT);
-      if (ms === 0 && !options.allowZero) return fail(DURATION_HINT);
-      return ok(ms / UNIT_MS[unit]);
+      if (typeof value !== 'string') return fail('write a number and a unit: "500ms", "10s", "5m", "1h", "30d"');
+      const checked = durationMs(value.trim(), range);
+      return checked.ok ? ok(checked.value / UNIT_MS[unit]) : fail(checked.hint, checked.message);
+    },
+  };
+}
+
+/** A DNS name or an IP address (values.ts: the same check as everywhere else). */
+export function address(): ScalarRule<string> {
+  return {
+    kind: 'scalar',
+    expected: 'a DNS name or IP address',
+    check(value, source) {
+      if (typeof value !== 'string') return fail(quoteHint(value, source));
+      const checked = checkAddress(value);
+      return checked.ok ? checked : fail(checked.hint, checked.message);
     },
   };
 }
@@ -195,8 +213,8 @@ export function expandHome(path: string, home: string): string {
   return path;
 }
 
-/** An absolute path after `~` expansion: relative paths would depend on where chops is started. */
-export function absolutePath(): ScalarRule<string> {
+/** An absolute path after `~` expansion, in normal form (relative paths would depend on where chops is started). */
+export function absolutePath(options: { dataDir?: boolean } = {}): ScalarRule<string> {
   const asText = text({ expected: 'an absolute path' });
   return {
     kind: 'scalar',
@@ -205,7 +223,9 @@ export function absolutePath(): ScalarRule<string> {
       const t = asText.check(value, source, ctx);
       if (!t.ok) return t;
       const expanded = expandHome(t.value, ctx.home);
-      return isAbsolute(expanded) ? ok(expanded) : fail('use an absolute path, or ~/... for your home directory');
+      if (!isAbsolute(expanded)) return fail('use an absolute path, or ~/... for your home directory');
+      const checked = options.dataDir ? dataDirectory(expanded) : normalPath(expanded);
+      return checked.ok ? checked : fail(checked.hint, checked.message);
     },
   };
 }

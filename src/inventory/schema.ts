@@ -1,30 +1,17 @@
 // The inventory format, declared once: every key, its type, its default and its output name.
 // inventory.yml at the repository root is the documented example of this shape.
 
-import {
-  absolutePath,
-  bool,
-  duration,
-  field,
-  int,
-  literal,
-  port,
-  safeName,
-  text,
-  type MapRule,
-  type Rule,
-} from './rules.js';
+import { DURATION_RANGES as R } from './values.js';
+import { THRESHOLDS, type Threshold } from '../gates/thresholds.js';
+import { absolutePath, address as addressRule, bool, duration, field, int, literal, port, safeName, text, type MapRule, type Rule } from './rules.js';
+import { backupSchema } from './backup-schema.js';
 
 const map = (what: string, fields: MapRule['fields']): MapRule => ({ kind: 'map', what, fields });
 const secret: Rule = { kind: 'secret' };
 const freeForm: Rule = { kind: 'any' };
 
-/** Names that reach ssh/ClickHouse verbatim: no spaces, quotes or shell metacharacters. */
-const address = text({
-  expected: 'a DNS name or IP address',
-  pattern: /^[A-Za-z0-9][A-Za-z0-9._:%-]*$/,
-  hint: 'write a plain DNS name or IP address (no user@, port or scheme)',
-});
+/** Names that reach ssh/ClickHouse verbatim: a DNS name, IPv4 or IPv6 address (values.ts). */
+const address = addressRule();
 const loginName = text({ expected: 'a login name', pattern: /^[A-Za-z_][A-Za-z0-9._-]*\$?$/ });
 const hostName = safeName('a host name');
 
@@ -44,8 +31,8 @@ export const sshSchema = map('ssh settings', {
   passphrase: field(secret),
   known_hosts: field(absolutePath(), { as: 'knownHosts', default: '~/.ssh/known_hosts' }),
   trust_on_first_use: field(bool(), { as: 'trustOnFirstUse', default: false }),
-  connect_timeout: field(duration('ms'), { as: 'connectTimeoutMs', default: '10s' }),
-  keepalive_interval: field(duration('ms'), { as: 'keepaliveIntervalMs', default: '15s' }),
+  connect_timeout: field(duration('ms', R.connectTimeout), { as: 'connectTimeoutMs', default: '10s' }),
+  keepalive_interval: field(duration('ms', R.keepaliveInterval), { as: 'keepaliveIntervalMs', default: '15s' }),
   sudo: field(bool(), { default: false }),
   // Another inventory host's name, or an inline {address, ...}; resolved after all hosts are known.
   jump: field({ kind: 'either', scalar: hostName, map: jumpSchema }),
@@ -64,24 +51,24 @@ export const clickhouseSchema = map('clickhouse settings', {
   start_command: field(command, { as: 'startCommand' }),
   stop_command: field(command, { as: 'stopCommand' }),
   status_command: field(command, { as: 'statusCommand' }),
-  data_dir: field(absolutePath(), { as: 'dataDir', default: '/var/lib/clickhouse' }),
+  data_dir: field(absolutePath({ dataDir: true }), { as: 'dataDir', default: '/var/lib/clickhouse' }),
   error_log: field(absolutePath(), {
     as: 'errorLog',
     default: '/var/log/clickhouse-server/clickhouse-server.err.log',
   }),
 });
 
-// Defaults are the thresholds of health-gates.md.
-export const gatesSchema = map('health-gate thresholds', {
-  max_delay: field(duration('s', { allowZero: true }), { as: 'maxDelaySeconds', default: '10s' }),
-  max_queue_size: field(int(0), { as: 'maxQueueSize', default: 20 }),
-  max_inserts_in_queue: field(int(0), { as: 'maxInsertsInQueue', default: 10 }),
-  max_log_lag: field(int(0), { as: 'maxLogLag', default: 10 }),
-  allow_mutations: field(bool(), { as: 'allowMutations', default: false }),
-  max_active_queries: field(int(0), { as: 'maxActiveQueries', default: 1 }),
-  wait_timeout: field(duration('s'), { as: 'waitTimeoutSeconds', default: '5m' }),
-  poll_interval: field(duration('ms'), { as: 'pollIntervalMs', default: '500ms' }),
-});
+// One key per threshold of src/gates/thresholds.ts (defaults: health-gates.md), each checked by
+// the same function as its command-line flag (ranges from inventory/values.ts).
+function thresholdRule(t: Threshold): Rule {
+  if (t.kind === 'switch') return bool();
+  return t.kind === 'duration' ? duration('ms', t.range) : int(t.range.min, t.range.max);
+}
+
+export const gatesSchema = map(
+  'health-gate thresholds',
+  Object.fromEntries(THRESHOLDS.map((t) => [t.key, field(thresholdRule(t), { as: t.prop, default: t.default })])),
+);
 
 /** The sections a host inherits from `defaults` and may override, merged key by key. */
 export const overridableSections = {
@@ -120,15 +107,12 @@ const shardSchema = map('a shard {name, replicas}', {
 
 const noShards = { message: 'cluster has no shards', hint: 'add `shards: [{replicas: [{host: NAME, address: ADDRESS}]}]`' };
 const clusterSchema = map('a cluster {shards}', {
-  shards: field(
-    { kind: 'list', what: 'a list of shards', item: shardSchema, min: 1, tooFew: noShards },
-    { required: noShards },
-  ),
+  shards: field({ kind: 'list', what: 'a list of shards', item: shardSchema, min: 1, tooFew: noShards }, { required: noShards }),
 });
 
 export const stateSchema = map('state settings', {
   dir: field(absolutePath(), { as: 'stateDir', default: '~/.chops' }),
-  log_retention: field(duration('d'), { as: 'logRetentionDays', default: '30d' }),
+  log_retention: field(duration('d', R.logRetention), { as: 'logRetentionDays', default: '30d' }),
 });
 
 export const inventorySchema = map('a map of version, defaults, state and clusters', {
@@ -144,6 +128,7 @@ export const inventorySchema = map('a map of version, defaults, state and cluste
     }),
   ),
   state: field(stateSchema),
+  backup: field(backupSchema), // src/inventory/backup-schema.ts (chops backup)
   clusters: field(
     {
       kind: 'record',

@@ -1,6 +1,7 @@
 // The plain-text topology table of `chops inventory check`: what chops would touch, and how.
 
 import type { Inventory } from './types.js';
+import { hostPort } from './values.js';
 
 export function describeTopology(inv: Inventory): string {
   const header = ['CLUSTER', 'SHARD', 'REPLICA', 'HOST', 'ADDRESS:PORT', 'USER', 'SUDO'];
@@ -9,12 +10,18 @@ export function describeTopology(inv: Inventory): string {
     h.shardName,
     h.replicaName,
     h.name,
-    h.connection === 'local' ? 'local' : `${h.ssh.address}:${h.ssh.port}`,
+    h.connection === 'local' ? 'local' : hostPort(h.ssh.address, h.ssh.port),
     h.connection === 'local' ? '-' : h.ssh.user,
     h.ssh.sudo ? 'yes' : 'no',
   ]);
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i].length)));
-  const render = (r: string[]) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  // A loop, not Math.max(...rows): spreading 130 000 rows overflows the call stack.
+  const widths = header.map((h) => h.length);
+  for (const r of rows) for (let i = 0; i < r.length; i++) if (r[i].length > widths[i]) widths[i] = r[i].length;
+  const render = (r: string[]) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const shards = inv.clusters.reduce((n, c) => n + c.shards.length, 0);
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   return [

@@ -2,7 +2,9 @@
 // Every host belongs to exactly one replica slot of one shard of one cluster.
 
 /** Where a secret comes from. Secrets are never written inline in the inventory. */
-export type SecretRef = { env: string } | { file: string };
+import type { SecretRef } from './secret-ref.js';
+
+export type { SecretRef };
 
 export interface SshSettings {
   /** DNS name or IP the control machine connects to. */
@@ -42,18 +44,9 @@ export interface ClickHouseSettings {
   errorLog: string;
 }
 
-/** Thresholds for the health gates (health-gates.md defaults). */
-export interface GateSettings {
-  maxDelaySeconds: number;
-  maxQueueSize: number;
-  maxInsertsInQueue: number;
-  maxLogLag: number;
-  allowMutations: boolean;
-  maxActiveQueries: number;
-  /** Deadline of every wait, in seconds. */
-  waitTimeoutSeconds: number;
-  pollIntervalMs: number;
-}
+/** Thresholds for the health gates: declared in src/gates/thresholds.ts (durations in ms). */
+export type { GateSettings } from '../gates/thresholds.js';
+import type { GateSettings } from '../gates/thresholds.js';
 
 export interface Host {
   /** Unique inventory name, e.g. "ch-01-1". */
@@ -98,4 +91,6 @@ export interface Inventory {
   /** Where run state, locks and logs go, and for how long logs are kept. */
   stateDir: string;
   logRetentionDays: number;
+  /** The `backup:` section (chops backup), when present. */
+  backup?: import('./backup-schema.js').BackupSettings;
 }

@@ -1,8 +1,8 @@
 // Walks the YAML node tree (not plain JS values) against the declarative schema, so every problem
 // carries the line:column it was written at, and collects all of them instead of stopping early.
 
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type YAMLMap } from 'yaml';
-import { closestKey, joinKey, keySegment, show, type Problem, type SourcePos } from './problems.js';
+import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type YAMLMap } from 'yaml';
+import { closestKey, joinKey, show, type Problem, type SourcePos } from './problems.js';
 import { absolutePath, type MapRule, type RecordRule, type Rule, type RuleContext } from './rules.js';
 
 /** A user-named entry of a record (a cluster), in file order (JS objects reorder numeric keys). */
@@ -20,20 +20,18 @@ interface PairEntry {
 const SECRET_FORMS = 'secrets are references: {env: NAME} or {file: PATH}';
 const SECRET_HINT = 'put the value in an environment variable or a root-only file (chmod 600) and reference it';
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// Aliases may nest (a billion laughs); a real inventory needs a handful of expansions.
-const ALIAS_BUDGET = 10_000;
 
 export class SchemaWalker {
   readonly problems: Problem[] = [];
   /** Where each map value of the output was written, for later (semantic) messages. */
   readonly positions = new WeakMap<object, SourcePos>();
-  private aliasesLeft = ALIAS_BUDGET;
-
   constructor(
-    private readonly doc: Document,
+    _doc: Document,
     private readonly text: string,
     private readonly lines: LineCounter,
     private readonly ctx: RuleContext,
+    /** Every alias and what it stands for, resolved once (limits.ts bounds the total expansion). */
+    private readonly aliases: Map<Node, Node | undefined>,
   ) {}
 
   /** The converted value of `node`, or undefined when it is wrong (a problem is recorded). */
@@ -76,13 +74,8 @@ export class SchemaWalker {
 
   private deref(node: unknown): unknown {
     let n = node;
-    while (isAlias(n)) {
-      if (--this.aliasesLeft < 0) {
-        if (this.aliasesLeft === -1) this.add('', this.posOf(n)!, `more than ${ALIAS_BUDGET} alias expansions`);
-        return null;
-      }
-      n = n.resolve(this.doc);
-    }
+    // yaml's Alias.resolve() scans the whole document per call: quadratic on a file of aliases.
+    for (let hops = 0; isAlias(n); hops++) n = hops > 1000 ? null : (this.aliases.get(n as Node) ?? null);
     return n;
   }
 
@@ -151,7 +144,9 @@ export class SchemaWalker {
     const pairs = this.pairsOf(n, key);
     const names = [...pairs.keys()];
     if (names.length !== 1 || (names[0] !== 'env' && names[0] !== 'file')) {
-      this.add(key, at, `${SECRET_FORMS} (found keys: ${names.map(keySegment).join(', ') || 'none'})`);
+      // The keys are not shown: `{hunter2}` is a map whose only key is the secret itself.
+      const found = names.length === 0 ? 'an empty map' : `a map with ${names.length === 1 ? 'one other key' : `${names.length} keys`}`;
+      this.add(key, at, `${SECRET_FORMS} (found ${found})`, SECRET_HINT);
       return undefined;
     }
     const entry = pairs.get(names[0])!;
@@ -211,7 +206,9 @@ export class SchemaWalker {
         this.add(key, at, 'keys must be plain words');
         continue;
       }
-      const name = String(k.value);
+      // A key is a name: kept as written. YAML 1.2 would read the cluster `01` as 1, `22.10` as
+      // 22.1 and the vars key `0644` as 644.
+      const name = typeof k.value === 'string' ? k.value : this.sourceOf(k) || String(k.value);
       const first = explicit.get(name);
       if (first) {
         this.add(joinKey(key, name), at, `duplicate key (first at ${first.at.line}:${first.at.col})`, 'keep one of them');

@@ -31,7 +31,10 @@ export interface RunLock {
  * '_' and, when anything had to change, a short hash of the real name is appended.
  */
 export function lockFileName(cluster: string): string {
-  const safe = cluster.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[.-]+/, '_').slice(0, 100);
+  const safe = cluster
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .replace(/^[.-]+/, '_')
+    .slice(0, 100);
   if (safe === cluster && safe !== '') return `${safe}.lock`;
   const h = createHash('sha256').update(cluster).digest('hex').slice(0, 8);
   return `${safe || '_'}-${h}.lock`;
@@ -99,11 +102,7 @@ function holderState(info: LockInfo): Holder {
  * and the stale lock belongs to this same run id (resuming the run that crashed), in which case
  * it is taken over.
  */
-export async function acquireLock(
-  stateDir: string,
-  cluster: string,
-  opts: { runId: string; reclaimStale?: boolean; now?: Date },
-): Promise<RunLock> {
+export async function acquireLock(stateDir: string, cluster: string, opts: { runId: string; reclaimStale?: boolean; now?: Date }): Promise<RunLock> {
   const dir = join(stateDir, 'locks');
   const path = lockPath(stateDir, cluster);
   await fsp.mkdir(dir, { recursive: true });
@@ -201,9 +200,10 @@ function makeLock(path: string, cluster: string, info: LockInfo): RunLock {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
         throw err;
       }
-      if (ours(text)) await fsp.unlink(path).catch((err) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      });
+      if (ours(text))
+        await fsp.unlink(path).catch((err) => {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        });
     },
     releaseSync() {
       if (released) return;
@@ -227,11 +227,7 @@ export async function releaseLock(lock: RunLock | undefined | null): Promise<voi
  * controller; a lock from another controller needs `force`. Returns the removed lock's info, or
  * undefined when there was no lock.
  */
-export async function breakStaleLock(
-  stateDir: string,
-  cluster: string,
-  opts: { force?: boolean } = {},
-): Promise<LockInfo | undefined> {
+export async function breakStaleLock(stateDir: string, cluster: string, opts: { force?: boolean } = {}): Promise<LockInfo | undefined> {
   const path = lockPath(stateDir, cluster);
   let held: LockInfo | undefined;
   try {

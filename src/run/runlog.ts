@@ -9,7 +9,10 @@ import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CommandListener } from '../transport/types.js';
 import { Redactor } from './redact.js';
-import { isActiveElsewhere, isRunId, RunStore } from './state.js';
+import { isRunId, runIdTime } from './state/ids.js';
+import { isActiveElsewhere } from './state/resume-policy.js';
+import { readStateHead, type StateHead } from './state/state-file.js';
+import { RunStore } from './state/store.js';
 
 export interface CommandEntry {
   host: string;
@@ -127,6 +130,20 @@ export class RunLog {
   }
 
   /**
+   * A run event (src/engine/events.ts) as one line `<time> event {json}`, so `chops report` can
+   * show what gates observed and what long steps reported. Redacted like every other line.
+   */
+  logRecord(ev: object, at: Date = new Date()): void {
+    let json: string;
+    try {
+      json = JSON.stringify(ev);
+    } catch {
+      json = JSON.stringify({ type: String((ev as { type?: unknown }).type ?? 'event'), unserializable: true });
+    }
+    this.write(`${at.toISOString()} event ${this.redactor.redact(json).replace(/[\r\n]+/g, ' ')}\n`);
+  }
+
+  /**
    * A transport CommandListener that logs every command; `stepOf(host)` names the step currently
    * running on that host. Forwards are logged as events.
    */
@@ -159,6 +176,35 @@ export class RunLog {
   }
 }
 
+/**
+ * What pruning needs of a past run (outcome, owner, last update), reading as little as it can:
+ * the head of state.yml and, while the run has a journal, the journal's modification time (the
+ * last transition recorded). A state file of an older chops, without that head, is read whole.
+ */
+async function lastUpdate(store: RunStore, id: string): Promise<StateHead | undefined> {
+  let head: StateHead | undefined;
+  try {
+    head = await readStateHead(store.statePath(id));
+  } catch {
+    return undefined;
+  }
+  if (!head) {
+    try {
+      const st = await store.load(id);
+      return { outcome: st.outcome, updatedAt: st.updatedAt, pid: st.pid, controller: st.controller, journalEpoch: st.journalEpoch ?? 0 };
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const { mtime } = await fsp.stat(store.journalPath(id, head.journalEpoch));
+    if (mtime.getTime() > Date.parse(head.updatedAt)) head.updatedAt = mtime.toISOString();
+  } catch {
+    /* no journal: state.yml is the whole story */
+  }
+  return head;
+}
+
 export interface PrunedRun {
   id: string;
   path: string;
@@ -167,16 +213,14 @@ export interface PrunedRun {
 }
 
 /**
- * Delete the directories (state + log) of finished runs whose last update is older than
- * `retentionDays` (0: all finished runs). Only succeeded runs count as finished: failed,
- * interrupted and running ones can still be resumed and are never touched, nor is the current
- * run or a directory whose state file is missing or unreadable. Returns what was removed.
+ * Delete the directories (state, journal, log) of runs whose last update is older than
+ * `retentionDays` (0: all of them), failed and interrupted ones included; never the current run,
+ * a run whose process is still at work, or a directory whose state file is missing or
+ * unreadable. Runs at the end of every run, so it reads as little as it can: nothing for a run
+ * created within the retention (its id says when), the head of state.yml for the others.
+ * Returns what was removed.
  */
-export async function pruneLogs(
-  stateDir: string,
-  retentionDays: number,
-  opts: Date | { now?: Date; currentRunId?: string } = {},
-): Promise<PrunedRun[]> {
+export async function pruneLogs(stateDir: string, retentionDays: number, opts: Date | { now?: Date; currentRunId?: string } = {}): Promise<PrunedRun[]> {
   if (!Number.isFinite(retentionDays) || retentionDays < 0) {
     if (retentionDays === Infinity) return [];
     throw new RangeError(`log retention must be a number of days >= 0, got ${retentionDays}`);
@@ -187,29 +231,19 @@ export async function pruneLogs(
   const removed: PrunedRun[] = [];
   for (const id of await store.ids()) {
     if (id === currentRunId || !isRunId(id)) continue;
-    // Cheap pre-filter: read the top-level `updatedAt:` line instead of parsing the whole
-    // (possibly large) state of every past run at the end of every run.
-    try {
-      const head = await fsp.readFile(store.statePath(id), 'utf8');
-      const m = /^updatedAt: "?([^"\n]+)"?$/m.exec(head);
-      if (m && Date.parse(m[1]) >= cutoff) continue;
-    } catch {
-      continue;
-    }
-    let st;
-    try {
-      st = await store.load(id);
-    } catch {
-      continue;
-    }
+    // A run created after the cutoff was updated after it too: no need to open anything. In the
+    // steady state (older runs already pruned) this is every run.
+    if (runIdTime(id) >= cutoff) continue;
+    const seen = await lastUpdate(store, id);
+    if (!seen) continue; // missing or unreadable: never touched
     // A run still at work is never touched. Anything else older than the retention goes, failed
     // and interrupted runs too: a run left unresumed that long should not be resumed any more.
-    if (isActiveElsewhere(st)) continue;
-    const last = Date.parse(st.updatedAt);
+    const last = Date.parse(seen.updatedAt);
     if (!Number.isFinite(last) || last >= cutoff) continue;
+    if (isActiveElsewhere(seen)) continue;
     const path = join(store.runsDir, id);
     await fsp.rm(path, { recursive: true, force: true });
-    removed.push({ id, path, outcome: st.outcome, updatedAt: st.updatedAt });
+    removed.push({ id, path, outcome: seen.outcome, updatedAt: seen.updatedAt });
   }
   return removed;
 }

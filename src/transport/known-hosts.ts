@@ -4,13 +4,10 @@
 // first use; a changed key is always refused.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { DESCRIPTOR_HINT, isDescriptorLimit } from './credentials.js';
 import { dirname } from 'node:path';
 
-export type HostKeyVerdict =
-  | { status: 'match' }
-  | { status: 'unknown' }
-  | { status: 'changed'; knownTypes: string[] }
-  | { status: 'revoked' };
+export type HostKeyVerdict = { status: 'match' } | { status: 'unknown' } | { status: 'changed'; knownTypes: string[] } | { status: 'revoked' };
 
 /** The name a known_hosts file uses for host:port. */
 export function knownHostsName(address: string, port: number): string {
@@ -40,7 +37,14 @@ function patternMatches(pattern: string, name: string): boolean {
   if (!/[*?]/.test(pattern)) return pattern === name;
   let re = patternCache.get(pattern);
   if (!re) {
-    re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
+    re = new RegExp(
+      '^' +
+        pattern
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.') +
+        '$',
+    );
     patternCache.set(pattern, re);
   }
   return re.test(name);
@@ -62,7 +66,10 @@ export function checkHostKey(knownHostsText: string, name: string, keyBlob: Buff
     let matched = false;
     for (const p of patterns.split(',')) {
       if (p.startsWith('!')) {
-        if (patternMatches(p.slice(1), name)) { matched = false; break; }
+        if (patternMatches(p.slice(1), name)) {
+          matched = false;
+          break;
+        }
       } else if (patternMatches(p, name)) matched = true;
     }
     if (!matched) continue;
@@ -91,6 +98,8 @@ export function readKnownHosts(path: string): Promise<string> {
   if (!p) {
     p = readFile(path, 'utf8').catch((e: any) => {
       if (e.code === 'ENOENT') return '';
+      // Out of descriptors is the process's limit, not a known_hosts problem: say which and the fix.
+      if (isDescriptorLimit(e.code)) throw Object.assign(new Error(`cannot open ${path}: ${e.code}; ${DESCRIPTOR_HINT}`), { code: e.code });
       throw e;
     });
     knownHostsCache.set(path, p);

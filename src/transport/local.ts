@@ -6,7 +6,10 @@ import type { CommandListener, ExecOptions, ExecResult, Forward, PutOptions, Tra
 
 export class LocalTransport implements Transport {
   readonly kind = 'local' as const;
-  constructor(readonly def: Host, private readonly listener?: CommandListener) {}
+  constructor(
+    readonly def: Host,
+    private readonly listener?: CommandListener,
+  ) {}
 
   get host(): string {
     return this.def.name;
@@ -29,7 +32,7 @@ export class LocalTransport implements Transport {
     const wire = wrapCommand(command, { sudo: opts.sudo ?? this.def.ssh.sudo, timeoutMs: opts.timeoutMs, stdin: opts.stdin !== undefined });
     const started = performance.now();
     // zx runs its argument through bash; we hand it one pre-quoted POSIX command line.
-    const p = await $({ input: opts.stdin, nothrow: true, quiet: true, verbose: false })`${[ 'sh', '-c', wire ]}`;
+    const p = await $({ input: opts.stdin, nothrow: true, quiet: true, verbose: false })`${['sh', '-c', wire]}`;
     const result: ExecResult = {
       command: label ?? command,
       stdout: p.stdout,

@@ -16,15 +16,26 @@ export class PlanTransport implements Transport {
   readonly kind = 'plan' as const;
   readonly changes: PlannedChange[] = [];
 
-  constructor(private readonly inner: Transport, private readonly listener?: CommandListener, private readonly stepOf?: (host: string) => string | undefined) {}
+  constructor(
+    private readonly inner: Transport,
+    private readonly listener?: CommandListener,
+    private readonly stepOf?: (host: string) => string | undefined,
+  ) {}
 
   get host(): string {
     return this.inner.host;
   }
 
-  async exec(command: string, _opts: ExecOptions = {}): Promise<ExecResult> {
-    this.changes.push({ host: this.host, kind: 'exec', step: this.stepOf?.(this.host), command });
-    return this.record('exec', command);
+  /** What the real transport would do: `sudo -n` when the call or the host's inventory asks for it. */
+  private sudo(opts: { sudo?: boolean }): boolean {
+    return opts.sudo ?? (this.inner as { def?: { ssh?: { sudo?: boolean } } }).def?.ssh?.sudo ?? false;
+  }
+
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    // Shown the way it runs: the real transports wrap it in `sudo -n -- sh -c …` on sudo hosts.
+    const shown = this.sudo(opts) ? `sudo -n ${command}` : command;
+    this.changes.push({ host: this.host, kind: 'exec', step: this.stepOf?.(this.host), command: shown });
+    return this.record('exec', shown);
   }
 
   probe(command: string, opts?: ExecOptions): Promise<ExecResult> {
@@ -32,7 +43,7 @@ export class PlanTransport implements Transport {
   }
 
   async put(dest: string, content: string | Buffer, opts: PutOptions): Promise<ExecResult> {
-    const label = `write ${dest} (${Buffer.byteLength(content)} bytes, mode ${opts.mode}${opts.owner ? `, owner ${opts.owner}` : ''})`;
+    const label = `${this.sudo(opts) ? 'sudo -n ' : ''}write ${dest} (${Buffer.byteLength(content)} bytes, mode ${opts.mode}${opts.owner ? `, owner ${opts.owner}` : ''})`;
     this.changes.push({ host: this.host, kind: 'put', step: this.stepOf?.(this.host), command: label, content: content.toString() });
     return this.record('put', label);
   }

@@ -84,7 +84,15 @@ export class ShellSession {
     }
     const rest = buf.subarray(nl + 1);
     if (stream === 'out') {
-      p.outDone = { before, code: Number(buf.subarray(at + p.token.length, nl).toString().trim()) };
+      p.outDone = {
+        before,
+        code: Number(
+          buf
+            .subarray(at + p.token.length, nl)
+            .toString()
+            .trim(),
+        ),
+      };
       this.outBuf = rest;
     } else {
       p.errDone = before;

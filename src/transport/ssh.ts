@@ -1,8 +1,10 @@
 // SSH transport: one ssh2 connection per host per run (opened lazily, reused for every command
 // and port forward), TCP_NODELAY from the first byte (44 ms -> 2.3 ms per command measured),
 // keepalive, connect timeout, strict known_hosts checking, optional jump host.
+// Over 300 lines on purpose: connect, host-key checking, the persistent shell, exec channels,
+// port forwards and reconnect-after-reboot share one connection's life cycle and its errors.
 import net from 'node:net';
-import { readFile } from 'node:fs/promises';
+import { DESCRIPTOR_HINT, isDescriptorLimit, readIdentity } from './credentials.js';
 // node-ssh (and ssh2 under it, ~30 % of a cold start) is loaded by the first connection only:
 // `chops plan` on a local inventory, `inventory check` and `--help` never pay for it.
 import type { NodeSSH } from 'node-ssh';
@@ -44,7 +46,10 @@ export class SshTransport implements Transport {
   /** A connection started by warm(), not yet handed to anyone. */
   private warming?: Promise<Client>;
 
-  constructor(readonly def: Host, private readonly listener?: CommandListener) {}
+  constructor(
+    readonly def: Host,
+    private readonly listener?: CommandListener,
+  ) {}
 
   get host(): string {
     return this.def.name;
@@ -86,13 +91,20 @@ export class SshTransport implements Transport {
       await this.open(jump, { label: `jump host ${s.jump.address}`, ...s.jump }, jumpSock, connectTimeoutMs);
       this.jumpSsh = jump;
       sock = await new Promise((resolve, reject) =>
-        jump.connection!.forwardOut('127.0.0.1', 0, s.address, s.port, (err, stream) => (err ? reject(new ConnectError(this.host, `jump host ${s.jump!.address} cannot reach ${s.address}:${s.port}: ${err.message}`)) : resolve(stream))),
+        jump.connection!.forwardOut('127.0.0.1', 0, s.address, s.port, (err, stream) =>
+          err ? reject(new ConnectError(this.host, `jump host ${s.jump!.address} cannot reach ${s.address}:${s.port}: ${err.message}`)) : resolve(stream),
+        ),
       );
     } else {
       sock = await this.tcp(s.address, s.port, connectTimeoutMs, 'host');
     }
     const ssh = new (await lib).NodeSSH();
-    await this.open(ssh, { label: 'host', address: s.address, port: s.port, user: s.user, identityFile: s.identityFile, agent: s.agent }, sock, connectTimeoutMs);
+    await this.open(
+      ssh,
+      { label: 'host', address: s.address, port: s.port, user: s.user, identityFile: s.identityFile, agent: s.agent },
+      sock,
+      connectTimeoutMs,
+    );
     this.ssh = ssh;
     // Every command in flight listens for a drop; dozens at once are normal.
     ssh.connection!.setMaxListeners(0);
@@ -112,7 +124,11 @@ export class SshTransport implements Transport {
       const sock = net.connect({ host: address, port, noDelay: true });
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new ConnectError(this.host, `cannot connect to ${what} ${address}:${port}: no answer within ${timeoutMs / 1000}s`, { hint: 'check that the host is up and the address/port in the inventory are right; raise ssh.connect_timeout for slow links' }));
+        reject(
+          new ConnectError(this.host, `cannot connect to ${what} ${address}:${port}: no answer within ${timeoutMs / 1000}s`, {
+            hint: 'check that the host is up and the address/port in the inventory are right; raise ssh.connect_timeout for slow links',
+          }),
+        );
       }, timeoutMs);
       sock.once('connect', () => {
         clearTimeout(timer);
@@ -121,7 +137,9 @@ export class SshTransport implements Transport {
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new ConnectError(this.host, `cannot connect to ${what} ${address}:${port}: ${err.code ?? err.message}`, { hint: hintFor(err.code), cause: err }));
+        reject(
+          new ConnectError(this.host, `cannot connect to ${what} ${address}:${port}: ${err.code ?? err.message}`, { hint: hintFor(err.code), cause: err }),
+        );
       });
     });
   }
@@ -147,18 +165,24 @@ export class SshTransport implements Transport {
       } else if (verdict.status === 'revoked') {
         refusal = new ConnectError(this.host, `host key for ${name} (${fp}) is marked @revoked in ${s.knownHosts}`);
       } else {
-        refusal = new ConnectError(this.host, `HOST KEY CHANGED for ${name}: it now presents ${fp}, which differs from the key in ${s.knownHosts}. Someone may be intercepting the connection, or the host was reinstalled.`, {
-          hint: `if the change is expected, remove the old key with: ssh-keygen -f ${s.knownHosts} -R '${name}' and add the new one after verifying it`,
-        });
+        refusal = new ConnectError(
+          this.host,
+          `HOST KEY CHANGED for ${name}: it now presents ${fp}, which differs from the key in ${s.knownHosts}. Someone may be intercepting the connection, or the host was reinstalled.`,
+          {
+            hint: `if the change is expected, remove the old key with: ssh-keygen -f ${s.knownHosts} -R '${name}' and add the new one after verifying it`,
+          },
+        );
       }
       return false;
     };
     let privateKey: string | undefined;
     if (ep.identityFile) {
       try {
-        privateKey = await readFile(ep.identityFile, 'utf8');
+        privateKey = await readIdentity(ep.identityFile); // once per run, shared by every host using it
       } catch (e: any) {
-        throw new ConnectError(this.host, `cannot read identity file ${ep.identityFile}: ${e.code ?? e.message}`, { hint: 'fix ssh.identity_file in the inventory or use ssh.agent: true' });
+        throw new ConnectError(this.host, `cannot read identity file ${ep.identityFile}: ${e.reason ?? e.code ?? e.message}`, {
+          hint: isDescriptorLimit(e.code) ? DESCRIPTOR_HINT : 'fix ssh.identity_file in the inventory or use ssh.agent: true',
+        });
       }
     }
     const passphrase = s.passphrase && ep.label === 'host' ? await readSecret(s.passphrase, this.def.where) : undefined;
@@ -180,7 +204,9 @@ export class SshTransport implements Transport {
       if (refusal) throw refusal;
       const msg = String(err?.message ?? err);
       if (/authentication methods failed/i.test(msg)) {
-        throw new ConnectError(this.host, `${ep.user}@${ep.address}:${ep.port} refused our key (authentication failed)`, { hint: `check ssh.user and ssh.identity_file (or ssh-agent) for this host; try: ssh -i KEY -p ${ep.port} ${ep.user}@${ep.address} true` });
+        throw new ConnectError(this.host, `${ep.user}@${ep.address}:${ep.port} refused our key (authentication failed)`, {
+          hint: `check ssh.user and ssh.identity_file (or ssh-agent) for this host; try: ssh -i KEY -p ${ep.port} ${ep.user}@${ep.address} true`,
+        });
       }
       throw new ConnectError(this.host, `SSH handshake with ${ep.address}:${ep.port} failed: ${msg}`, { hint: hintFor(err?.code), cause: err });
     }
@@ -197,7 +223,12 @@ export class SshTransport implements Transport {
 
   async put(dest: string, content: string | Buffer, opts: PutOptions): Promise<ExecResult> {
     const cmd = putCommand(dest, opts);
-    return this.run('put', cmd, { stdin: content, sudo: opts.sudo }, `put ${dest} (${Buffer.byteLength(content)} bytes, mode ${opts.mode}${opts.owner ? `, owner ${opts.owner}` : ''})`);
+    return this.run(
+      'put',
+      cmd,
+      { stdin: content, sudo: opts.sudo },
+      `put ${dest} (${Buffer.byteLength(content)} bytes, mode ${opts.mode}${opts.owner ? `, owner ${opts.owner}` : ''})`,
+    );
   }
 
   /** The persistent shell of the current connection, opened on first use. */
@@ -263,7 +294,11 @@ export class SshTransport implements Transport {
         if (opts.timeoutMs) {
           // The remote `timeout` normally fires first; this is the backstop for a dead peer.
           timer = setTimeout(() => {
-            try { ch.signal('KILL'); } catch { /* older servers */ }
+            try {
+              ch.signal('KILL');
+            } catch {
+              /* older servers */
+            }
             ch.close();
             finish({ code: 124, stderr: `\n[chops] timed out after ${opts.timeoutMs} ms` });
           }, opts.timeoutMs + 10_000);
@@ -308,7 +343,11 @@ export class SshTransport implements Transport {
       },
     };
     this.forwards.add(fwd);
-    this.listener?.({ host: this.host, kind: 'forward', result: { command: `forward 127.0.0.1:${localPort} -> ${remoteHost}:${remotePort}`, stdout: '', stderr: '', code: 0, durationMs: 0 } });
+    this.listener?.({
+      host: this.host,
+      kind: 'forward',
+      result: { command: `forward 127.0.0.1:${localPort} -> ${remoteHost}:${remotePort}`, stdout: '', stderr: '', code: 0, durationMs: 0 },
+    });
     return fwd;
   }
 
@@ -344,8 +383,16 @@ export class SshTransport implements Transport {
     const shell = this.shell;
     this.shell = undefined;
     void shell?.then((sh) => sh?.close());
-    try { ssh?.connection?.end(); } catch { /* already gone */ }
-    try { this.jumpSsh?.connection?.end(); } catch { /* already gone */ }
+    try {
+      ssh?.connection?.end();
+    } catch {
+      /* already gone */
+    }
+    try {
+      this.jumpSsh?.connection?.end();
+    } catch {
+      /* already gone */
+    }
     this.jumpSsh = undefined;
   }
 
@@ -373,6 +420,9 @@ function hintFor(code?: string): string | undefined {
       return 'no route to the host: check the network or use ssh.jump';
     case 'ETIMEDOUT':
       return 'the host did not answer: is it up, or is a firewall dropping packets?';
+    case 'EMFILE':
+    case 'ENFILE':
+      return DESCRIPTOR_HINT;
     default:
       return undefined;
   }

@@ -39,11 +39,7 @@ export interface Forward {
 }
 
 /** Called for every command a transport runs or records, for the run log and the plan. */
-export type CommandListener = (event: {
-  host: string;
-  kind: 'exec' | 'probe' | 'put' | 'forward';
-  result: ExecResult;
-}) => void;
+export type CommandListener = (event: { host: string; kind: 'exec' | 'probe' | 'put' | 'forward'; result: ExecResult }) => void;
 
 export interface Transport {
   readonly kind: 'ssh' | 'local' | 'plan';

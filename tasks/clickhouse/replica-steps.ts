@@ -6,7 +6,10 @@ import type { Step, StepContext, StepResult } from '../../src/engine/playbook.js
 import type { HostHandle } from '../../src/host.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, checkTopology, waitReplicaHealthy } from './gates.js';
 import { serviceState, startService, stopService, type ServiceState } from './service.js';
+import { checkKeeperBeforeStop, waitKeeperBack } from './gates/keeper.js';
 import type { ChClient } from '../../src/clickhouse/client.js';
+import { formatDuration } from '../../src/format.js';
+import { releaseNodeLock, takeNodeLock } from '../backup/node-lock.js';
 
 // Gates take the plain StepContext; steps here work for any playbook's parameters.
 const gateCtx = (ctx: StepContext<any>): StepContext => ctx as StepContext;
@@ -22,43 +25,85 @@ export async function clickhouseServing(ctx: StepContext<any>): Promise<boolean>
 export const checkTopologyStep: Step = {
   name: 'check topology',
   gate: true,
+  description: 'inventory == system.macros / system.clusters of every node',
   run: (ctx) => checkTopology(gateCtx(ctx)),
 };
 
+/**
+ * Steady state first: a replica of the run whose server is already stopped (crashed, or left down
+ * by an interrupted run) is started and waited for until healthy before anything else — its
+ * shard already runs without it, and its peers' gate would otherwise wait the whole deadline
+ * and blame a healthy peer for the inactive replica it sees. Then the peers gate.
+ */
 export const checkPeersStep: Step = {
   name: 'check peers',
   gate: true,
-  run: (ctx) => checkPeersBeforeStop(gateCtx(ctx)),
+  description: 'the other replicas of the shard are up, writable and caught up',
+  run: async (ctx) => {
+    const state = await serviceState(ctx.host);
+    if (state !== 'inactive' && state !== 'failed') return checkPeersBeforeStop(gateCtx(ctx));
+    const since = new Date();
+    rememberRestart(ctx, since);
+    await startService(ctx.host);
+    const healthy = await waitReplicaHealthy(gateCtx(ctx), { since });
+    // A plan made no start: its peers still see this replica down, which the run would not.
+    const peers = await ctx.host.whenApplied<StepResult>(undefined, () => checkPeersBeforeStop(gateCtx(ctx)));
+    return {
+      changed: true,
+      note: `${ctx.host.name} was ${state}: started it first (${healthy?.note ?? 'healthy'}); ${peers?.note ?? ''}`,
+      data: { broughtBack: { was: state, healthy: healthy?.data }, ...((peers?.data as object) ?? {}) },
+    };
+  },
 };
 
 export const checkIdleStep: Step = {
   name: 'check replica is idle',
   gate: true,
-  run: (ctx) => checkSelfBeforeStop(gateCtx(ctx)),
+  description: 'empty queue, no mutations, no pending sends, no queries',
+  run: async (ctx) => {
+    const idle = await checkSelfBeforeStop(gateCtx(ctx));
+    // An embedded Keeper member also waits for the run's Keeper slot and a healthy ensemble.
+    return withKeeper(idle, await checkKeeperBeforeStop(gateCtx(ctx)));
+  },
 };
+
+/** A gate's result with the Keeper gate's appended, when the host carries Keeper. */
+function withKeeper(main: StepResult, keeper: StepResult): StepResult {
+  if (!keeper || !(keeper.data as { keeper?: boolean } | undefined)?.keeper) return main;
+  const m = main ?? {};
+  return { ...m, note: `${m.note ?? ''}; ${keeper.note}`, data: { ...((m.data as object) ?? {}), keeper: keeper.data } };
+}
 
 export const stopClickHouseStep: Step = {
   name: 'stop clickhouse-server',
+  description: 'the replica goes down; its peers serve the shard',
+  skipIf: 'already stopped',
+  downtime: 'starts',
   run: async (ctx) => {
     const { host } = ctx;
     const state = await serviceState(host);
     if (state === 'inactive' || state === 'failed') return { changed: false, skipped: `already stopped (${state})` };
+    // The node lock shared with the backup agent: never stop the server under a running backup.
+    await takeNodeLock(ctx, 'stop clickhouse-server');
     // Our own kept-alive HTTP connections would hold the server's shutdown for seconds
     // (it waits for open connections): close this host's client first.
     await closeClient(ctx);
     const t0 = performance.now();
     await stopService(host);
     const ms = performance.now() - t0;
-    return { note: `stopped in ${seconds(ms)}`, data: { stopMs: Math.round(ms) } };
+    return { note: `stopped in ${formatDuration(ms)}`, data: { stopMs: Math.round(ms) } };
   },
   // A replica whose later step failed is not left down.
-  rollback: async ({ host }) => {
-    await startService(host);
+  rollback: async (ctx) => {
+    await startService(ctx.host);
+    await releaseNodeLock(ctx);
   },
 };
 
 export const startClickHouseStep: Step = {
   name: 'start clickhouse-server',
+  description: 'remembers when, for "no new errors since"',
+  skipIf: 'already running',
   run: async (ctx) => {
     const { host } = ctx;
     // After the stop step the server is down; a plan only recorded that stop, so the state
@@ -72,16 +117,20 @@ export const startClickHouseStep: Step = {
     const t0 = performance.now();
     await startService(host);
     const ms = performance.now() - t0;
-    return { note: `started in ${seconds(ms)}`, data: { startMs: Math.round(ms) } };
+    return { note: `started in ${formatDuration(ms)}`, data: { startMs: Math.round(ms) } };
   },
 };
 
 export const waitHealthyStep: Step = {
   name: 'wait until healthy',
+  waitsFor: 'answers, writable, caught up, sees its shard',
+  downtime: 'ends',
   run: async (ctx) => {
     const since = await restartedAt(ctx);
     const res: StepResult = await waitReplicaHealthy(gateCtx(ctx), { since });
-    return { changed: false, ...(res ?? {}) };
+    const keeper = withKeeper(res, await waitKeeperBack(gateCtx(ctx)));
+    await releaseNodeLock(ctx); // taken before the stop; backups may run again
+    return { changed: false, ...(keeper ?? {}) };
   },
 };
 
@@ -96,6 +145,7 @@ export function withReplicaGates(work: Step[]): Step[] {
     ...first,
     run: async (ctx) => {
       await closeClient(ctx); // the work may stop the server: do not hold its shutdown
+      await takeNodeLock(ctx, first.name); // ... nor run under a backup
       rememberRestart(ctx, new Date());
       return first.run(ctx);
     },
@@ -130,15 +180,15 @@ async function restartedAt(ctx: StepContext<any>): Promise<Date> {
   return at;
 }
 
-/** systemd's ActiveEnterTimestamp of the unit; now when unknown (custom start commands). */
+/**
+ * When systemd started the unit's main process (ExecMainStartTimestamp: under Type=notify, as on
+ * 22.12+, ActiveEnterTimestamp is when the server said it was ready, after the early start-up
+ * errors); now when unknown (custom start commands).
+ */
 async function serviceStartedAt(host: HostHandle): Promise<Date> {
   const c = host.def.clickhouse;
   if (c.startCommand) return new Date();
-  const r = await host.probe({ nothrow: true, timeoutMs: 15_000 })`date -d "$(systemctl show -p ActiveEnterTimestamp --value ${c.service})" +%s%3N`;
+  const r = await host.probe({ nothrow: true, timeoutMs: 15_000 })`date -d "$(systemctl show -p ExecMainStartTimestamp --value ${c.service})" +%s%3N`;
   const ms = Number(r.stdout.trim());
   return r.code === 0 && Number.isFinite(ms) && ms > 0 ? new Date(ms) : new Date();
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }

@@ -19,5 +19,12 @@ export type ChLab = TestLab;
 export async function chLabUp(name: string, reuse?: string): Promise<TestLab> {
   if (!reuse) return clickhouseLab(name);
   const lab = labOpen(path.basename(reuse), reuse);
-  return { lab, name: lab.name, dir: lab.dir, inventoryPath: lab.inventoryPath, nodes: lab.hosts.map((h) => ({ name: h.name, address: h.address, shard: h.shard, replica: h.replica })), down: async () => {} };
+  return {
+    lab,
+    name: lab.name,
+    dir: lab.dir,
+    inventoryPath: lab.inventoryPath,
+    nodes: lab.hosts.map((h) => ({ name: h.name, address: h.address, shard: h.shard, replica: h.replica })),
+    down: async () => {},
+  };
 }

@@ -46,7 +46,12 @@ export function makeRunContext(inventory: Inventory, opts: { selected?: Array<Ho
       const handle = session.handle(find(host));
       handle.onNote = (text) => notes.push({ host: handle.name, text });
       const memory = (memories[handle.name] ??= {});
-      return { host: handle, params: (params ?? {}) as P, run: ctx, memory: { get: <T>(k: string) => memory[k] as T | undefined, set: (k, v) => void (memory[k] = v) } };
+      return {
+        host: handle,
+        params: (params ?? {}) as P,
+        run: ctx,
+        memory: { get: <T>(k: string) => memory[k] as T | undefined, set: (k, v) => void (memory[k] = v) },
+      };
     },
     stop(reason = 'stopped') {
       if (!abort.signal.aborted) abort.abort(new Error(reason));

@@ -103,7 +103,7 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
     for (const s of sampler.samples) {
       for (const shard of shards()) {
         const down = shard.filter((n) => s.state[n.name] !== 'up').map((n) => n.name);
-        down.forEach((n) => seenDown.add(n));
+        for (const n of down) seenDown.add(n);
         assert.ok(down.length < 2, `at ${new Date(s.t).toISOString()} shard ${shard[0].shard} had ${down.join(' and ')} down at once`);
       }
     }
@@ -112,7 +112,10 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
     const gaps = sampler.samples.slice(1).map((s, i) => s.t - sampler.samples[i].t);
     const maxGap = Math.max(...gaps);
     for (const shard of shards()) {
-      assert.ok(shard.some((n) => seenDown.has(n.name)), `the sampler (${sampler.samples.length} samples, max gap ${maxGap} ms) saw a replica of shard ${shard[0].shard} down`);
+      assert.ok(
+        shard.some((n) => seenDown.has(n.name)),
+        `the sampler (${sampler.samples.length} samples, max gap ${maxGap} ms) saw a replica of shard ${shard[0].shard} down`,
+      );
     }
 
     // replicas converge to the same rows, and every acknowledged batch is there
@@ -126,7 +129,9 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
     }
     const lost = inserter.acked.filter((b) => !Array.from({ length: 10 }, (_, k) => b * 100 + k).every((id) => present.has(id)));
     assert.deepEqual(lost, [], 'no acknowledged insert is missing');
-    console.log(`# ${inserter.acked.length} batches acknowledged, ${inserter.failed} refused (next batch sent elsewhere); ${sampler.samples.length} ping samples (max gap ${maxGap} ms), seen down: ${[...seenDown].sort().join(' ')}; run took ${(run.ms / 1000).toFixed(1)} s`);
+    console.log(
+      `# ${inserter.acked.length} batches acknowledged, ${inserter.failed} refused (next batch sent elsewhere); ${sampler.samples.length} ping samples (max gap ${maxGap} ms), seen down: ${[...seenDown].sort().join(' ')}; run took ${(run.ms / 1000).toFixed(1)} s`,
+    );
   });
 
   test('refuses to stop a replica whose peer is already down, naming the peer', async () => {
@@ -197,7 +202,8 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
     const r1 = await first.done;
     assert.equal(r1.signal, 'SIGKILL', `killed after the gates:\n${r1.stdout}${r1.stderr}`);
     const runId = runIdOf(r1.stdout)!;
-    const { RunStore, markStep } = await import('../../src/run/state.js');
+    const { RunStore } = await import('../../src/run/state/store.js');
+    const { markStep } = await import('../../src/run/state/steps.js');
     const inv = (await import('yaml')).parse((await import('node:fs')).readFileSync(lab.inventoryPath, 'utf8'));
     const store = new RunStore(inv.state.dir);
     const st = await store.load(runId);
@@ -215,7 +221,10 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
       assert.match(resumed.stdout, /ch1 > check peers/, 'the gates were checked again');
       assert.match(resumed.stderr, /ch2/, 'the refusal names the peer that is down');
       assert.doesNotMatch(resumed.stdout, /ch1 > stop clickhouse-server/, 'ch1 was not stopped');
-      assert.ok(sampler.samples.every((x) => x.state.ch1 === 'up'), 'ch1 served throughout the resume');
+      assert.ok(
+        sampler.samples.every((x) => x.state.ch1 === 'up'),
+        'ch1 served throughout the resume',
+      );
       assert.deepEqual(restartedBetween(before, await uptimes([node('ch1')])), [], 'ch1 kept running');
     } finally {
       await labSh(lab, 'ch2', 'systemctl start clickhouse-server');
@@ -239,7 +248,11 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
       for (const [name, status] of hosts) assert.ok(status === 'pending' || status === 'failed', `after the rollback ${name} is ${status}, not done`);
     } finally {
       // the operator's fix: remove the file, start the server by hand
-      await labSh(lab, 'ch3', 'rm -f /etc/clickhouse-server/config.d/zz-broken.xml; systemctl reset-failed clickhouse-server; systemctl start clickhouse-server');
+      await labSh(
+        lab,
+        'ch3',
+        'rm -f /etc/clickhouse-server/config.d/zz-broken.xml; systemctl reset-failed clickhouse-server; systemctl start clickhouse-server',
+      );
     }
     await waitClusterIdle(nodes);
     const before = await uptimes([node('ch3')]);

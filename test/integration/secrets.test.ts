@@ -31,7 +31,7 @@ test('a secret read by chops never reaches output, events, run log or state', as
 
   // a world-readable secret file is refused before anything connects
   chmodSync(pwFile, 0o644);
-  const loose = await chops(['run', 'exec', '-i', inv, '--rolling', '--limit', 'ch1,ch2', '--cmd', 'true', '--output', 'plain']);
+  const loose = await chops(['run', 'exec', '-i', inv, '--rolling', '--limit', 'ch1,ch2', '--cmd', 'true', '--output', 'plain', '--yes']);
   assert.notEqual(loose.code, 0);
   assert.match(loose.stderr, /chmod 600/);
   chmodSync(pwFile, 0o600);
@@ -41,7 +41,7 @@ test('a secret read by chops never reaches output, events, run log or state', as
   await labExec(lab, 'ch2', `printf %s '${secret}' > /root/pw`);
   const echo = 'echo "the password is $(cat /root/pw)"';
   for (const output of [['--output', 'plain'], ['--json']]) {
-    const r = await chops(['run', 'exec', '-i', inv, '--rolling', '--limit', 'ch1,ch2', '--cmd', echo, ...output]);
+    const r = await chops(['run', 'exec', '-i', inv, '--rolling', '--limit', 'ch1,ch2', '--cmd', echo, ...output, '--yes']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /the password is \*\*\*/, 'the command ran and its output was masked');
     assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), `secret in ${output.join(' ')} output`);

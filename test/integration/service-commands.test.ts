@@ -32,7 +32,7 @@ test('custom service commands are what plan shows and run uses', async () => {
   assert.match(plan.stdout, /\$ touch \/root\/custom-start && systemctl start clickhouse-server/);
   assert.doesNotMatch(plan.stdout, /\$ systemctl stop clickhouse-server/);
 
-  const run = await chops(['run', 'rolling-restart', '-i', inv, '--limit', 'ch1', '--output', 'plain']);
+  const run = await chops(['run', 'rolling-restart', '-i', inv, '--limit', 'ch1', '--output', 'plain', '--yes']);
   assert.equal(run.code, 0, run.stderr + run.stdout);
   assert.equal((await labExec(lab, 'ch1', 'ls /root/custom-stop /root/custom-start')).code, 0);
   assert.notEqual((await labExec(lab, 'ch2', 'ls /root/custom-stop', { check: false })).code, 0, 'only the limited host was touched');

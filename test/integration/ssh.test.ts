@@ -10,6 +10,7 @@ import { chops, events } from './chops-cli.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { Session } from '../../src/engine/session.js';
 import YAML from 'yaml';
+import { readRunStateIn } from '../support/run-state.js';
 
 let lab: Lab;
 const HOSTILE_DIR = `/srv/ch data/$(touch /tmp/pwned)/\`id\`/'q' "d";x*`;
@@ -119,7 +120,18 @@ test('an unreachable host refuses the run before the first change, naming the ho
 });
 
 test('a failing command names host, step, command, exit code, stderr and the resume command', async () => {
-  const r = await chops(['run', 'exec', '-i', lab.inventoryPath, '--limit', 'h2', '--cmd', 'echo to-stdout; echo something broke >&2; exit 7', '--output', 'plain']);
+  const r = await chops([
+    'run',
+    'exec',
+    '-i',
+    lab.inventoryPath,
+    '--limit',
+    'h2',
+    '--cmd',
+    'echo to-stdout; echo something broke >&2; exit 7',
+    '--output',
+    'plain',
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /host:\s+h2/);
   assert.match(r.stderr, /step:\s+commands › \$ echo to-stdout/);
@@ -183,7 +195,11 @@ test('the persistent shell keeps commands apart and reports exactly what a fresh
     assert.equal((await h.$`echo still alive`).stdout, 'still alive\n', 'a syntax error does not kill the shell');
     assert.equal((await h.$`cat`).stdout, '', 'stdin is /dev/null: nothing waits for input');
     const parallel = await Promise.all([1, 2, 3, 4, 5].map((i) => h.$`sleep 0.2; echo ${i}`));
-    assert.deepEqual(parallel.map((r) => r.stdout.trim()), ['1', '2', '3', '4', '5'], 'concurrent commands fall back to exec channels');
+    assert.deepEqual(
+      parallel.map((r) => r.stdout.trim()),
+      ['1', '2', '3', '4', '5'],
+      'concurrent commands fall back to exec channels',
+    );
     const fed = await h.transport.exec('cat', { stdin: 'fed through stdin' });
     assert.equal(fed.stdout, 'fed through stdin');
   } finally {
@@ -194,8 +210,24 @@ test('the persistent shell keeps commands apart and reports exactly what a fresh
 test('runner killed with SIGKILL mid-run; chops resume finishes from the exact step', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/s1 /root/s3');
   // --gates false: these hosts run no ClickHouse server, so only the rolling order is exercised
-  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain',
-    '--cmd', 'date +%s%N >> /root/s1', '--cmd', 'sleep 1.5', '--cmd', 'date +%s%N >> /root/s3'];
+  const args = [
+    'run',
+    'exec',
+    '-i',
+    lab.inventoryPath,
+    '--rolling',
+    '--gates',
+    'false',
+    '--output',
+    'plain',
+    '--yes',
+    '--cmd',
+    'date +%s%N >> /root/s1',
+    '--cmd',
+    'sleep 1.5',
+    '--cmd',
+    'date +%s%N >> /root/s3',
+  ];
   let killedAt = '';
   const first = await chops(args, {
     onStdout: (out, child) => {
@@ -209,8 +241,9 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   });
   assert.equal(first.signal, 'SIGKILL');
   const runId = /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(first.stdout)![1];
-  const st = readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8');
-  assert.match(st, /outcome: running/);
+  // state.yml with the journal of the killed process folded in, as `chops resume` reads it
+  const atKill = readRunStateIn(join(lab.dir, 'state'), runId);
+  assert.equal(atKill.outcome, 'running');
 
   // the dead run's lock is reported as stale, with how to clear it; nothing else may start meanwhile
   const blocked = await chops(['run', 'exec', '-i', lab.inventoryPath, '--cmd', 'true', '--output', 'plain']);
@@ -223,20 +256,24 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   // a changed inventory is refused (a comment is enough: the run was planned on other bytes)
   const original = readFileSync(lab.inventoryPath, 'utf8');
   writeFileSync(lab.inventoryPath, original + '# edited\n');
-  const refused = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  const refused = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain', '--yes']);
   writeFileSync(lab.inventoryPath, original);
   assert.equal(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /inventory/i);
 
-  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain', '--yes']);
   assert.equal(res.code, 0, res.stderr + res.stdout);
   assert.match(res.stdout, /already done|skipped|succeeded/);
   // A step that was done at the kill is never repeated; only a step in progress ("started") may
   // run again on resume (steps are idempotent for that reason).
-  const atKill = YAML.parse(st);
   const statusAtKill = (step: number, host: string) => atKill.steps[0].steps[step].hosts[host]?.status ?? 'pending';
+  // the step whose command was seen running had its start on disk before that command
+  assert.notEqual(statusAtKill(0, killedAt), 'pending', `${killedAt}: step 1 recorded as started before its command ran`);
   for (const h of lab.hosts) {
-    for (const [step, file] of [[0, '/root/s1'], [2, '/root/s3']] as const) {
+    for (const [step, file] of [
+      [0, '/root/s1'],
+      [2, '/root/s3'],
+    ] as const) {
       const lines = (await labExec(lab, h.name, `cat ${file}`)).trim().split('\n').length;
       const was = statusAtKill(step, h.name);
       if (was === 'started') assert.ok(lines === 1 || lines === 2, `${h.name} step ${step + 1}: in progress at the kill, ran ${lines} times`);
@@ -245,7 +282,10 @@ test('runner killed with SIGKILL mid-run; chops resume finishes from the exact s
   }
   assert.ok(killedAt);
   // replicas of a shard never overlapped: replica 2 started after replica 1 finished
-  for (const [a, b] of [['h1', 'h2'], ['h3', 'h4']]) {
+  for (const [a, b] of [
+    ['h1', 'h2'],
+    ['h3', 'h4'],
+  ]) {
     const aEnd = Number((await labExec(lab, a, 'tail -1 /root/s3')).trim());
     const bStart = Number((await labExec(lab, b, 'head -1 /root/s1')).trim());
     assert.ok(bStart > aEnd, `${b} started after ${a} finished`);
@@ -261,8 +301,24 @@ async function labExec(l: Lab, host: string, cmd: string): Promise<string> {
 
 test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run resumes', async () => {
   for (const h of lab.hosts) await labExec(lab, h.name, 'rm -f /root/c1 /root/c3');
-  const args = ['run', 'exec', '-i', lab.inventoryPath, '--rolling', '--gates', 'false', '--output', 'plain',
-    '--cmd', 'touch /root/c1', '--cmd', 'sleep 1', '--cmd', 'touch /root/c3'];
+  const args = [
+    'run',
+    'exec',
+    '-i',
+    lab.inventoryPath,
+    '--rolling',
+    '--gates',
+    'false',
+    '--output',
+    'plain',
+    '--yes',
+    '--cmd',
+    'touch /root/c1',
+    '--cmd',
+    'sleep 1',
+    '--cmd',
+    'touch /root/c3',
+  ];
   let sent = false;
   const first = await chops(args, {
     onStdout: (out, child) => {
@@ -275,11 +331,16 @@ test('Ctrl-C lets replicas in progress finish, starts nothing new, and the run r
   assert.equal(first.code, 130, first.stderr + first.stdout);
   assert.match(first.stderr, /stopping/);
   const runId = /run (\d{8}-\d{6}-[0-9a-f]{4})/.exec(first.stdout)![1];
-  assert.match(readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8'), /outcome: interrupted/);
+  assert.equal(readRunStateIn(join(lab.dir, 'state'), runId).outcome, 'interrupted');
+  assert.equal(
+    JSON.parse(readFileSync(join(lab.dir, 'state', 'runs', runId, 'state.yml'), 'utf8')).outcome,
+    'interrupted',
+    'state.yml itself has the final outcome',
+  );
   // the first replicas finished all their steps; the second replicas never began
   for (const h of ['h1', 'h3']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
   for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 2>/dev/null || echo none'), 'none\n');
-  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain']);
+  const res = await chops(['resume', runId, '-i', lab.inventoryPath, '--output', 'plain', '--yes']);
   assert.equal(res.code, 0, res.stderr + res.stdout);
   for (const h of ['h2', 'h4']) assert.equal(await labExec(lab, h, 'ls /root/c1 /root/c3 >/dev/null && echo both'), 'both\n');
 });
@@ -292,4 +353,3 @@ async function acceptedLogins(host: string): Promise<number> {
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
-

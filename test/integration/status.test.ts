@@ -46,7 +46,12 @@ test('healthy lab: 4 healthy rows, exit 0', async () => {
   assert.equal(s.healthy, true);
   assert.deepEqual(
     s.replicas.map((x) => [x.cluster, x.shard, x.replica, x.host]),
-    [['lab', '01', 'ch1', 'ch1'], ['lab', '01', 'ch2', 'ch2'], ['lab', '02', 'ch3', 'ch3'], ['lab', '02', 'ch4', 'ch4']],
+    [
+      ['lab', '01', 'ch1', 'ch1'],
+      ['lab', '01', 'ch2', 'ch2'],
+      ['lab', '02', 'ch3', 'ch3'],
+      ['lab', '02', 'ch4', 'ch4'],
+    ],
   );
   for (const row of s.replicas) {
     assert.equal(row.reachable, true);
@@ -71,7 +76,10 @@ test('healthy lab: 4 healthy rows, exit 0', async () => {
 test('--limit selects rows; a bad --limit is a usage error (exit 2)', async () => {
   const r = await status(['-i', lab.inventoryPath, '--limit', 'ch1,ch3', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(json(r).replicas.map((x) => x.host), ['ch1', 'ch3']);
+  assert.deepEqual(
+    json(r).replicas.map((x) => x.host),
+    ['ch1', 'ch3'],
+  );
   const bad = await status(['-i', lab.inventoryPath, '--limit', 'nope']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown host "nope"/);
@@ -90,7 +98,10 @@ test('clickhouse-server stopped on ch2: exit 1, ch2 down, the others healthy', a
     assert.equal(ch2.reachable, true);
     assert.equal(ch2.service, 'inactive');
     assert.equal(ch2.healthy, false);
-    assert.ok(ch2.problems.some((p: string) => /service clickhouse-server is inactive/.test(p)), ch2.problems.join('; '));
+    assert.ok(
+      ch2.problems.some((p: string) => /service clickhouse-server is inactive/.test(p)),
+      ch2.problems.join('; '),
+    );
     assert.ok(ch2.disk, 'the disk is still reported');
     for (const h of ['ch1', 'ch3', 'ch4']) assert.equal(s.replicas.find((x) => x.host === h).healthy, true, h);
     const text = await status(['-i', lab.inventoryPath]);
@@ -106,9 +117,7 @@ test('clickhouse-server stopped on ch2: exit 1, ch2 down, the others healthy', a
 test('a host that does not answer ssh is a row (reachable: no, with the reason), not a crash', async () => {
   // ch4 moved to an address nobody answers on, with a short connect timeout
   const text = readFileSync(lab.inventoryPath, 'utf8');
-  const moved = text
-    .replace(/(- host: ch4\n\s+address: )(\d+\.\d+\.\d+)\.\d+/, '$1$2.250')
-    .replace(/connect_timeout: \S+/, 'connect_timeout: 2s');
+  const moved = text.replace(/(- host: ch4\n\s+address: )(\d+\.\d+\.\d+)\.\d+/, '$1$2.250').replace(/connect_timeout: \S+/, 'connect_timeout: 2s');
   assert.notEqual(moved, text);
   const inv = path.join(lab.dir, 'inventory-unreachable.yml');
   writeFileSync(inv, moved);

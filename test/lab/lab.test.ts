@@ -22,11 +22,20 @@ describe('ssh lab (3 hosts)', { timeout: 10 * 60_000 }, () => {
   it('renders inventory, known_hosts and hosts.json', () => {
     assert.ok(lab);
     assert.equal(lab.hosts.length, 3);
-    assert.deepEqual(lab.hosts.map((h) => h.name), ['h1', 'h2', 'h3']);
-    assert.deepEqual(lab.hosts.map((h) => h.address), [11, 12, 13].map((n) => `127.0.${octet}.${n}`));
+    assert.deepEqual(
+      lab.hosts.map((h) => h.name),
+      ['h1', 'h2', 'h3'],
+    );
+    assert.deepEqual(
+      lab.hosts.map((h) => h.address),
+      [11, 12, 13].map((n) => `127.0.${octet}.${n}`),
+    );
     const kh = readFileSync(lab.knownHosts, 'utf8').trim().split('\n');
     assert.equal(kh.length, 3);
-    assert.deepEqual(kh, lab.hosts.map((h) => h.hostKeyLine));
+    assert.deepEqual(
+      kh,
+      lab.hosts.map((h) => h.hostKeyLine),
+    );
     assert.equal(new Set(lab.hosts.map((h) => h.hostKey)).size, 3, 'every host has its own host key');
     const inv = readFileSync(lab.inventoryPath, 'utf8');
     assert.match(inv, new RegExp(`identity_file: ${lab.identityFile}`));
@@ -107,7 +116,15 @@ describe('ClickHouse lab (2 shards x 2 replicas + ZooKeeper)', { timeout: 10 * 6
 
   it('renders the inventory with shards 01/02 and replica names', () => {
     assert.ok(lab);
-    assert.deepEqual(lab.hosts.map((h) => [h.name, h.shard]), [['ch1', '01'], ['ch2', '01'], ['ch3', '02'], ['ch4', '02']]);
+    assert.deepEqual(
+      lab.hosts.map((h) => [h.name, h.shard]),
+      [
+        ['ch1', '01'],
+        ['ch2', '01'],
+        ['ch3', '02'],
+        ['ch4', '02'],
+      ],
+    );
     const inv = readFileSync(lab.inventoryPath, 'utf8');
     assert.match(inv, /http_port: 8123/);
     assert.match(inv, /service: clickhouse-server/);
@@ -133,9 +150,12 @@ describe('ClickHouse lab (2 shards x 2 replicas + ZooKeeper)', { timeout: 10 * 6
 
   it('an insert through the Distributed table is replicated within each shard', async () => {
     assert.ok(lab);
-    await chQuery(lab, 'ch1',
+    await chQuery(
+      lab,
+      'ch1',
       "INSERT INTO lab.events (ts, id, v) SELECT toDateTime('2024-01-01 00:00:00') + number, number, toString(number) FROM system.numbers LIMIT 1000",
-      { settings: { insert_distributed_sync: 1 } });
+      { settings: { insert_distributed_sync: 1 } },
+    );
     const deadline = Date.now() + 30_000;
     let counts: number[] = [];
     for (;;) {

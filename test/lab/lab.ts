@@ -73,7 +73,10 @@ export interface RunResult {
 }
 
 export class LabCommandError extends Error {
-  constructor(message: string, readonly result: RunResult) {
+  constructor(
+    message: string,
+    readonly result: RunResult,
+  ) {
     super(message);
     this.name = 'LabCommandError';
   }
@@ -84,7 +87,9 @@ function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: nu
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
       if (opts.tee) process.stderr.write(d);
@@ -203,7 +208,12 @@ export async function labSsh(lab: Lab, host: string, cmd: string, opts: ExecOpti
  * Query a ClickHouse lab node over HTTP from this machine (http://ADDRESS:8123/).
  * Returns the response body (use FORMAT TSV/JSON in the SQL). Throws on HTTP errors.
  */
-export async function chQuery(lab: Lab, host: string, sql: string, opts: { user?: string; password?: string; settings?: Record<string, string | number> } = {}): Promise<string> {
+export async function chQuery(
+  lab: Lab,
+  host: string,
+  sql: string,
+  opts: { user?: string; password?: string; settings?: Record<string, string | number> } = {},
+): Promise<string> {
   const h = labHost(lab, host);
   const url = new URL(`http://${h.address}:8123/`);
   for (const [k, v] of Object.entries(opts.settings ?? {})) url.searchParams.set(k, String(v));

@@ -10,13 +10,16 @@ export interface LabNode {
   replica: string;
 }
 
-
 /**
  * Run SQL on NODE over HTTP (default user), on a fresh connection that is closed afterwards: an
  * idle kept-alive connection would hold the server's shutdown for seconds and skew timings.
  * The body on 200, an Error with ClickHouse's text otherwise.
  */
-export function chQuery(node: LabNode, sql: string, opts: { timeoutMs?: number; settings?: Record<string, string | number>; user?: string; password?: string } = {}): Promise<string> {
+export function chQuery(
+  node: LabNode,
+  sql: string,
+  opts: { timeoutMs?: number; settings?: Record<string, string | number>; user?: string; password?: string } = {},
+): Promise<string> {
   const qs = new URLSearchParams(Object.entries(opts.settings ?? {}).map(([k, v]) => [k, String(v)]));
   const headers: Record<string, string> = { connection: 'close' };
   if (opts.user) headers.authorization = `Basic ${Buffer.from(`${opts.user}:${opts.password ?? ''}`).toString('base64')}`;
@@ -73,7 +76,9 @@ export async function waitClusterIdle(nodes: LabNode[], timeoutMs = 60_000): Pro
   for (;;) {
     try {
       const rows = await Promise.all(
-        nodes.map((n) => chQuery(n, "SELECT sum(queue_size), sum(is_readonly), min(active_replicas) FROM system.replicas WHERE database = 'lab'", { timeoutMs: 3000 })),
+        nodes.map((n) =>
+          chQuery(n, "SELECT sum(queue_size), sum(is_readonly), min(active_replicas) FROM system.replicas WHERE database = 'lab'", { timeoutMs: 3000 }),
+        ),
       );
       last = rows.map((r, i) => `${nodes[i].name}: ${r.trim()}`).join('; ');
       if (rows.every((r) => /^0\t0\t2$/.test(r.trim()))) return;
@@ -84,4 +89,3 @@ export async function waitClusterIdle(nodes: LabNode[], timeoutMs = 60_000): Pro
     await sleep(200);
   }
 }
-

@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { readRunStateIn } from './run-state.js';
 
 /** Write INVENTORY with EDIT applied (to the parsed YAML, in place) as <inventory>-SUFFIX.yml; its path. */
 export function inventoryVariant(inventoryPath: string, suffix: string, edit: (doc: any) => void): string {
@@ -20,9 +21,8 @@ export function inventoryTextVariant(inventoryPath: string, suffix: string, edit
   return out;
 }
 
-/** A run's state file, parsed. */
+/** A run's state as chops reads it: state.yml with the run's journal folded in. */
 export function readRunState(inventoryPath: string, runId: string): any {
   const inv = parseYaml(readFileSync(inventoryPath, 'utf8'));
-  const dir = path.resolve(path.dirname(inventoryPath), inv.state.dir);
-  return parseYaml(readFileSync(path.join(dir, 'runs', runId, 'state.yml'), 'utf8'));
+  return readRunStateIn(path.resolve(path.dirname(inventoryPath), inv.state.dir), runId);
 }

@@ -35,7 +35,9 @@ test('clickhouse-client formats (18.16 and "Received exception from server")', (
     type: 'SYNTAX_ERROR',
     message: 'Syntax error: failed at position 1: SELEC 1. Expected one of: SELECT',
   });
-  const p = parseClickHouseError("Received exception from server (version 18.16.1):\nCode: 60. DB::Exception: Received from localhost:9000, 127.0.0.1. DB::Exception: Table default.x doesn't exist..");
+  const p = parseClickHouseError(
+    "Received exception from server (version 18.16.1):\nCode: 60. DB::Exception: Received from localhost:9000, 127.0.0.1. DB::Exception: Table default.x doesn't exist..",
+  );
   assert.equal(p.code, 60);
   assert.match(p.message, /Table default\.x doesn't exist/);
 });

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { sql, sqlIdent, sqlLiteral, sqlString } from '../../src/clickhouse/sql.js';
 import { HOSTILE } from '../fixtures/hostile-strings.js';
 
-
 /** Decode a literal the way ClickHouse's parser does (for the subset sqlString emits). */
 function decode(lit: string): string {
   assert.ok(lit.startsWith("'") && lit.endsWith("'"), `not quoted: ${lit}`);

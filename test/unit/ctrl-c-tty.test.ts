@@ -20,7 +20,10 @@ import { REPO, sleep } from '../support/process.js';
 const dir = mkdtempSync(path.join(tmpdir(), 'chops-ctrlc-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const inventory = path.join(dir, 'inventory.yml');
-writeFileSync(inventory, `version: 1\nstate: {dir: ${dir}/state}\nclusters:\n  c1:\n    shards:\n      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]\n`);
+writeFileSync(
+  inventory,
+  `version: 1\nstate: {dir: ${dir}/state}\nclusters:\n  c1:\n    shards:\n      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]\n`,
+);
 
 /** chops in a pty of SIZE; the handle, its output so far, and the pid of chops itself. */
 function inPty(args: string[], size: { cols: number; rows: number }) {
@@ -67,7 +70,10 @@ test('on a terminal, the first Ctrl-C is acknowledged at once with the resume co
   const exitMs = performance.now() - t0;
   assert.equal(r.exitCode, 130, `exit code 130 after the second Ctrl-C:\n${seen.text}`);
   assert.ok(exitMs < 3000, `left ${exitMs.toFixed(0)} ms after the second Ctrl-C (sleep 5 was still running)`);
-  assert.match(seen.text, new RegExp(`Aborted by SIGINT; the state is saved\\. Resume with: chops resume ${runId} -i ${inventory.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(
+    seen.text,
+    new RegExp(`Aborted by SIGINT; the state is saved\\. Resume with: chops resume ${runId} -i ${inventory.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+  );
   // The state on disk says so, and `chops resume` would pick this run.
   const state = parseYaml(readFileSync(path.join(dir, 'state', 'runs', runId, 'state.yml'), 'utf8'));
   assert.equal(state.outcome, 'interrupted');

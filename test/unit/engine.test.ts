@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
 import { Runner } from '../../src/engine/runner.js';
 import { makeOutput } from '../../src/engine/output.js';
-import { RunStore, buildSteps, getStep, markStep } from '../../src/run/state.js';
+import { RunStore } from '../../src/run/state/store.js';
+import { buildSteps, getStep, markStep } from '../../src/run/state/steps.js';
 import { definePlaybook, type Phase } from '../../src/engine/playbook.js';
 import { sh } from '../../src/quote.js';
 import { Writable } from 'node:stream';
@@ -31,16 +32,23 @@ clusters:
 
 const sink = () => {
   const lines: string[] = [];
-  const w = new Writable({ write(c, _e, cb) { lines.push(...c.toString().split('\n').filter(Boolean)); cb(); } });
+  const w = new Writable({
+    write(c, _e, cb) {
+      lines.push(...c.toString().split('\n').filter(Boolean));
+      cb();
+    },
+  });
   return { w, lines };
 };
 
 /** A playbook whose steps append "<host>:<step>" to a journal file, in order. */
 function journalPlaybook(dir: string, phases: (log: (tag: string) => any) => Phase[]) {
   const journal = join(dir, 'journal');
-  const log = (tag: string) => async ({ host }: any) => {
-    await host.$`echo ${`${host.name}:${tag}`} >> ${journal}`;
-  };
+  const log =
+    (tag: string) =>
+    async ({ host }: any) => {
+      await host.$`echo ${`${host.name}:${tag}`} >> ${journal}`;
+    };
   return { journal, pb: definePlaybook({ name: 'test', description: 't', params: [], phases: () => phases(log) }) };
 }
 
@@ -48,11 +56,32 @@ async function run(inv: any, pb: any, opts: { state?: boolean; plan?: boolean; e
   const out = sink();
   const store = new RunStore(inv.stateDir);
   const phases = pb.phases({}, inv);
-  const state = opts.existing ?? (opts.state === false || opts.plan ? undefined : await store.create({
-    playbook: pb.name, params: {}, inventory: inv.path, inventoryHash: inv.hash, cluster: 'c1',
-    steps: buildSteps(phases.map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
-  }));
-  const runner = new Runner({ playbook: pb, params: {}, inventory: inv, selected: inv.hosts, plan: !!opts.plan, output: makeOutput('json', out.w, out.w), parallelShards: opts.parallelShards ?? 2, parallelHosts: 8, state, store: state ? store : undefined });
+  const state =
+    opts.existing ??
+    (opts.state === false || opts.plan
+      ? undefined
+      : await store.create({
+          playbook: pb.name,
+          params: {},
+          inventory: inv.path,
+          inventoryHash: inv.hash,
+          cluster: 'c1',
+          steps: buildSteps(
+            phases.map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) })),
+          ),
+        }));
+  const runner = new Runner({
+    playbook: pb,
+    params: {},
+    inventory: inv,
+    selected: inv.hosts,
+    plan: !!opts.plan,
+    output: makeOutput('json', out.w, out.w),
+    parallelShards: opts.parallelShards ?? 2,
+    parallelHosts: 8,
+    state,
+    store: state ? store : undefined,
+  });
   const res = await runner.execute();
   if (state) await store.flush();
   return { res, state, events: out.lines.map((l) => JSON.parse(l)), store };
@@ -62,12 +91,22 @@ test('rolling: replicas of a shard strictly one after another, each running all 
   const { dir, inv, cleanup } = setup();
   try {
     const { journal, pb } = journalPlaybook(dir, (log) => [
-      { name: 'roll', scope: 'rolling', steps: [{ name: 'stop', run: log('stop') }, { name: 'start', run: log('start') }] },
+      {
+        name: 'roll',
+        scope: 'rolling',
+        steps: [
+          { name: 'stop', run: log('stop') },
+          { name: 'start', run: log('start') },
+        ],
+      },
     ]);
     const { res } = await run(inv, pb);
     assert.equal(res.ok, true);
     const lines = readFileSync(journal, 'utf8').trim().split('\n');
-    for (const shard of [['a1', 'a2'], ['b1', 'b2']]) {
+    for (const shard of [
+      ['a1', 'a2'],
+      ['b1', 'b2'],
+    ]) {
       const mine = lines.filter((l) => shard.includes(l.split(':')[0]));
       assert.deepEqual(mine, [`${shard[0]}:stop`, `${shard[0]}:start`, `${shard[1]}:stop`, `${shard[1]}:start`]);
     }
@@ -85,7 +124,13 @@ test('a failure stops new work, rolls back the failing replica and records state
         scope: 'rolling',
         steps: [
           { name: 'stop', run: log('stop'), rollback: log('rollback-stop') },
-          { name: 'work', run: async (ctx: any) => { await log('work')(ctx); if (ctx.host.name === 'a1' && !existsSync(join(dir, 'fixed'))) await ctx.host.$`echo boom >&2; exit 3`; } },
+          {
+            name: 'work',
+            run: async (ctx: any) => {
+              await log('work')(ctx);
+              if (ctx.host.name === 'a1' && !existsSync(join(dir, 'fixed'))) await ctx.host.$`echo boom >&2; exit 3`;
+            },
+          },
           { name: 'start', run: log('start') },
         ],
       },
@@ -97,7 +142,11 @@ test('a failure stops new work, rolls back the failing replica and records state
     assert.ok(lines.includes('a1:rollback-stop'), 'the failed replica was rolled back');
     assert.ok(!lines.some((l) => l.startsWith('a2:')), 'the next replica of the failed shard never started');
     assert.ok(!lines.includes('b2:stop'), 'the other shard did not start a new replica');
-    assert.deepEqual(lines.filter((l) => l.startsWith('b1:')), ['b1:stop', 'b1:work', 'b1:start'], 'the replica in flight in the other shard finished its steps');
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('b1:')),
+      ['b1:stop', 'b1:work', 'b1:start'],
+      'the replica in flight in the other shard finished its steps',
+    );
     const st = first.state!;
     assert.equal(getStep(st, 0, 'work', 'a1')?.status, 'failed');
     assert.match(getStep(st, 0, 'work', 'a1')?.error ?? '', /exited 3.*boom/s);
@@ -113,7 +162,10 @@ test('a failure stops new work, rolls back the failing replica and records state
     const again = await run(inv, pb, { existing: st });
     assert.equal(again.res.ok, true);
     const l2 = readFileSync(journal, 'utf8').trim().split('\n');
-    assert.deepEqual(l2.filter((l) => l.startsWith('a')), ['a1:stop', 'a1:work', 'a1:start', 'a2:stop', 'a2:work', 'a2:start']);
+    assert.deepEqual(
+      l2.filter((l) => l.startsWith('a')),
+      ['a1:stop', 'a1:work', 'a1:start', 'a2:stop', 'a2:work', 'a2:start'],
+    );
     for (const l of lines.filter((x) => x.startsWith('b1:') && !x.includes('rollback'))) assert.ok(!l2.includes(l), `${l} was not repeated`);
   } finally {
     cleanup();
@@ -124,7 +176,19 @@ test('each: all hosts run in parallel; a failing host stops later phases', async
   const { dir, inv, cleanup } = setup();
   try {
     const { journal, pb } = journalPlaybook(dir, (log) => [
-      { name: 'p1', scope: 'each', steps: [{ name: 's1', run: async (ctx: any) => { await log('s1')(ctx); if (ctx.host.name === 'b2') await ctx.host.$`false`; } }] },
+      {
+        name: 'p1',
+        scope: 'each',
+        steps: [
+          {
+            name: 's1',
+            run: async (ctx: any) => {
+              await log('s1')(ctx);
+              if (ctx.host.name === 'b2') await ctx.host.$`false`;
+            },
+          },
+        ],
+      },
       { name: 'p2', scope: 'once', steps: [{ name: 'never', run: log('never') }] },
     ]);
     const { res } = await run(inv, pb);
@@ -142,20 +206,29 @@ test('plan mode: probes run for real, changes are recorded and not performed', a
   try {
     const marker = join(dir, 'should-not-exist');
     const pb = definePlaybook({
-      name: 'p', description: '', params: [],
-      phases: () => [{
-        name: 'ph', scope: 'each', steps: [{
-          name: 'look',
-          run: async ({ host }) => ({ note: (await host.probe`echo probed-${host.name}`).stdout.trim() }),
-        }, {
-          name: 'touch',
-          run: async ({ host }) => {
-            await host.$`touch ${marker}`;
-            await host.putFile(join(dir, 'f'), 'content', { mode: '0644' });
-            return { note: 'touched in 0.01 s' };
-          },
-        }],
-      }],
+      name: 'p',
+      description: '',
+      params: [],
+      phases: () => [
+        {
+          name: 'ph',
+          scope: 'each',
+          steps: [
+            {
+              name: 'look',
+              run: async ({ host }) => ({ note: (await host.probe`echo probed-${host.name}`).stdout.trim() }),
+            },
+            {
+              name: 'touch',
+              run: async ({ host }) => {
+                await host.$`touch ${marker}`;
+                await host.putFile(join(dir, 'f'), 'content', { mode: '0644' });
+                return { note: 'touched in 0.01 s' };
+              },
+            },
+          ],
+        },
+      ],
     });
     const { res, events } = await run(inv, pb, { plan: true });
     assert.equal(res.ok, true);
@@ -182,15 +255,36 @@ test('resume: a gate is checked again unless its work has begun on a replica tha
   const { dir, inv, cleanup } = setup();
   try {
     const { journal, pb: base } = journalPlaybook(dir, (log) => [
-      { name: 'roll', scope: 'rolling', steps: [{ name: 'check', gate: true, run: log('check') }, { name: 'work', run: log('work') }, { name: 'finish', run: log('finish') }] },
+      {
+        name: 'roll',
+        scope: 'rolling',
+        steps: [
+          { name: 'check', gate: true, run: log('check') },
+          { name: 'work', run: log('work') },
+          { name: 'finish', run: log('finish') },
+        ],
+      },
     ]);
     // the replica is serving unless a "down-<host>" file says otherwise (the real playbooks ask systemd)
-    const pb = { ...base, phases: (p: any, i: any) => base.phases(p, i).map((ph: Phase) => ({ ...ph, replicaServing: async ({ host }: any) => !existsSync(join(dir, `down-${host.name}`)) })) };
+    const pb = {
+      ...base,
+      phases: (p: any, i: any) =>
+        base.phases(p, i).map((ph: Phase) => ({ ...ph, replicaServing: async ({ host }: any) => !existsSync(join(dir, `down-${host.name}`)) })),
+    };
     const store = new RunStore(inv.stateDir);
-    const fresh = () => store.create({
-      playbook: pb.name, params: {}, inventory: inv.path, inventoryHash: inv.hash, cluster: 'c1',
-      steps: buildSteps(pb.phases({}, inv).map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) }))),
-    });
+    const fresh = () =>
+      store.create({
+        playbook: pb.name,
+        params: {},
+        inventory: inv.path,
+        inventoryHash: inv.hash,
+        cluster: 'c1',
+        steps: buildSteps(
+          pb
+            .phases({}, inv)
+            .map((p: Phase) => ({ phase: p.name, scope: p.scope, steps: p.steps.map((s) => s.name), hosts: inv.hosts.map((h: any) => h.name) })),
+        ),
+      });
     const state = await fresh();
     // a1: gate passed, work not begun (crash right after the gate) -> the gate runs again
     markStep(state, 0, 'check', 'a1', { status: 'done' });
@@ -205,10 +299,22 @@ test('resume: a gate is checked again unless its work has begun on a replica tha
     const { res } = await run(inv, pb, { existing: state });
     assert.equal(res.ok, true);
     const lines = readFileSync(journal, 'utf8').trim().split('\n');
-    assert.deepEqual(lines.filter((l) => l.startsWith('a1:')), ['a1:check', 'a1:work', 'a1:finish']);
-    assert.deepEqual(lines.filter((l) => l.startsWith('b1:')), ['b1:work', 'b1:finish']);
-    assert.deepEqual(lines.filter((l) => l.startsWith('a2:')), []);
-    assert.deepEqual(lines.filter((l) => l.startsWith('b2:')), ['b2:finish']);
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('a1:')),
+      ['a1:check', 'a1:work', 'a1:finish'],
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('b1:')),
+      ['b1:work', 'b1:finish'],
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('a2:')),
+      [],
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('b2:')),
+      ['b2:finish'],
+    );
 
     // b1 again, but still serving when the run resumes (killed before its stop took effect):
     // its gate is checked again before anything can take it down
@@ -219,7 +325,13 @@ test('resume: a gate is checked again unless its work has begun on a replica tha
     markStep(second, 0, 'work', 'b1', { status: 'started' });
     const again = await run(inv, pb, { existing: second });
     assert.equal(again.res.ok, true);
-    assert.deepEqual(readFileSync(journal, 'utf8').trim().split('\n').filter((l) => l.startsWith('b1:')), ['b1:check', 'b1:work', 'b1:finish']);
+    assert.deepEqual(
+      readFileSync(journal, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('b1:')),
+      ['b1:check', 'b1:work', 'b1:finish'],
+    );
   } finally {
     cleanup();
   }
@@ -243,23 +355,33 @@ test('host memory: persisted in the state file, seen by a rollback and by a resu
     const journal = join(dir, 'journal');
     const fixed = join(dir, 'fixed');
     const pb = definePlaybook({
-      name: 'mem', description: '', params: [],
-      phases: () => [{
-        name: 'ph', scope: 'rolling', steps: [
-          {
-            name: 'learn',
-            run: async ({ host, memory }) => { memory.set('t.before', { v: `old-${host.name}` }); },
-            rollback: async ({ host, memory }) => { await host.$`echo ${`rollback:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`; },
-          },
-          {
-            name: 'use',
-            run: async ({ host, memory }) => {
-              await host.$`echo ${`use:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`;
-              if (host.name === 'a1') await host.$`test -e ${fixed}`;
+      name: 'mem',
+      description: '',
+      params: [],
+      phases: () => [
+        {
+          name: 'ph',
+          scope: 'rolling',
+          steps: [
+            {
+              name: 'learn',
+              run: async ({ host, memory }) => {
+                memory.set('t.before', { v: `old-${host.name}` });
+              },
+              rollback: async ({ host, memory }) => {
+                await host.$`echo ${`rollback:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`;
+              },
             },
-          },
-        ],
-      }],
+            {
+              name: 'use',
+              run: async ({ host, memory }) => {
+                await host.$`echo ${`use:${host.name}:${memory.get<{ v: string }>('t.before')?.v}`} >> ${journal}`;
+                if (host.name === 'a1') await host.$`test -e ${fixed}`;
+              },
+            },
+          ],
+        },
+      ],
     });
     const first = await run(inv, pb);
     assert.equal(first.res.ok, false);
@@ -271,7 +393,12 @@ test('host memory: persisted in the state file, seen by a rollback and by a resu
     const again = await run(inv, pb, { existing: onDisk });
     assert.equal(again.res.ok, true);
     assert.ok(readFileSync(journal, 'utf8').trim().split('\n').includes('use:a2:old-a2'));
-    assert.ok(readFileSync(journal, 'utf8').trim().split('\n').filter((l) => l === 'use:a1:old-a1').length >= 2);
+    assert.ok(
+      readFileSync(journal, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => l === 'use:a1:old-a1').length >= 2,
+    );
   } finally {
     cleanup();
   }

@@ -13,12 +13,15 @@ import { shq } from '../../src/quote.js';
 import { parseInventory } from '../../src/inventory/load.js';
 
 const localHost = () =>
-  parseInventory(`version: 1
+  parseInventory(
+    `version: 1
 clusters:
   c:
     shards:
       - replicas: [{host: me, connection: local}]
-`, join(tmpdir(), 'inventory.yml')).hosts[0];
+`,
+    join(tmpdir(), 'inventory.yml'),
+  ).hosts[0];
 
 const fileContent = defineFact({
   name: 'file content',

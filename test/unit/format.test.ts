@@ -23,7 +23,16 @@ test('formatBytes: binary units like df -h', () => {
 });
 
 test('renderTable: padded columns, no trailing blanks, any number of rows', () => {
-  assert.equal(renderTable(['A', 'BB'], [['xyz', 1], ['', undefined]]), 'A    BB\nxyz  1\n\n');
+  assert.equal(
+    renderTable(
+      ['A', 'BB'],
+      [
+        ['xyz', 1],
+        ['', undefined],
+      ],
+    ),
+    'A    BB\nxyz  1\n\n',
+  );
   const many = Array.from({ length: 200_000 }, (_, i) => [String(i), 'x']);
   assert.equal(renderTable(['N', 'V'], many).split('\n').length, 200_002);
 });

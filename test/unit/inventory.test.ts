@@ -35,18 +35,27 @@ function problemsOf(text: string): string {
 describe('the example inventory.yml', () => {
   test('loads cleanly with the documented topology', async () => {
     const inv = await loadInventory(join(repoRoot, 'inventory.yml'), { env });
-    assert.deepEqual(inv.hosts.map((h) => h.name), ['ch-01-1', 'ch-01-2', 'ch-02-1', 'ch-02-2']);
+    assert.deepEqual(
+      inv.hosts.map((h) => h.name),
+      ['ch-01-1', 'ch-01-2', 'ch-02-1', 'ch-02-2'],
+    );
     assert.equal(inv.clusters.length, 1);
-    assert.deepEqual(inv.clusters[0].shards.map((s) => [s.index, s.name, s.replicas.length]), [[1, '01', 2], [2, '02', 2]]);
+    assert.deepEqual(
+      inv.clusters[0].shards.map((s) => [s.index, s.name, s.replicas.length]),
+      [
+        [1, '01', 2],
+        [2, '02', 2],
+      ],
+    );
     const [first, , , last] = inv.hosts;
     assert.equal(first.ssh.identityFile, '/home/op/.ssh/id_ed25519');
     assert.equal(first.ssh.knownHosts, '/home/op/.ssh/known_hosts');
     assert.equal(first.ssh.connectTimeoutMs, 10_000);
     assert.equal(first.ssh.keepaliveIntervalMs, 15_000);
     assert.deepEqual(first.vars, { data_disk: '/dev/nvme1n1' });
-    assert.equal(first.gates.waitTimeoutSeconds, 300);
+    assert.equal(first.gates.waitTimeoutMs, 300_000);
     assert.equal(first.gates.pollIntervalMs, 500);
-    assert.equal(first.gates.maxDelaySeconds, 10);
+    assert.equal(first.gates.maxDelayMs, 10_000);
     assert.match(first.where, /inventory\.yml:54:13$/);
     assert.equal(last.ssh.user, 'ops');
     assert.equal(last.ssh.sudo, true);
@@ -60,7 +69,12 @@ describe('the example inventory.yml', () => {
   test('hash is the sha256 of the file bytes; path is absolute', async () => {
     const file = join(repoRoot, 'inventory.yml');
     const inv = await loadInventory(file, { env });
-    assert.equal(inv.hash, createHash('sha256').update(await readFile(file)).digest('hex'));
+    assert.equal(
+      inv.hash,
+      createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex'),
+    );
     assert.equal(inv.path, file);
     const changed = parseInventory(`${await readFile(file, 'utf8')}\n# edited\n`, file, { env });
     assert.notEqual(changed.hash, inv.hash);
@@ -97,8 +111,8 @@ describe('merging defaults and overrides', () => {
     assert.equal(edge1.clickhouse.tcpPort, 9000);
     assert.deepEqual(edge1.clickhouse.password, { env: 'CH_PASSWORD' });
     assert.equal(edge1.clickhouse.stopCommand, 'systemctl stop clickhouse-server; sleep 1');
-    assert.equal(edge1.gates.maxDelaySeconds, 30);
-    assert.equal(edge1.gates.waitTimeoutSeconds, 120);
+    assert.equal(edge1.gates.maxDelayMs, 30_000);
+    assert.equal(edge1.gates.waitTimeoutMs, 120_000);
     assert.equal(edge1.gates.pollIntervalMs, 250);
     // vars merge deeply; lists are replaced; hostile values are kept verbatim (quoted later).
     assert.deepEqual(edge1.vars, { disks: { data: '/dev/nvme1n1', log: '/dev/sdc' }, tags: ['c'], motd: '$(reboot); `id` \'x\' "y"' });
@@ -116,7 +130,11 @@ describe('merging defaults and overrides', () => {
   });
 
   test('hosts do not share vars objects', () => {
-    const inv = parseInventory(withReplica('          - {host: h2, address: 10.0.0.2}\n', 'defaults:\n  ssh: {agent: true}\n  vars: {d: {x: 1}}\n'), 'inv.yml', { env });
+    const inv = parseInventory(
+      withReplica('          - {host: h2, address: 10.0.0.2}\n', 'defaults:\n  ssh: {agent: true}\n  vars: {d: {x: 1}}\n'),
+      'inv.yml',
+      { env },
+    );
     (inv.hosts[0].vars.d as Record<string, number>).x = 2;
     assert.deepEqual(inv.hosts[1].vars, { d: { x: 1 } });
   });
@@ -132,21 +150,23 @@ describe('merging defaults and overrides', () => {
 });
 
 describe('limitHosts', () => {
-  const inv = parseInventory(
-    withReplica('          - {host: h2, address: 10.0.0.2}\n          - {host: h3, address: 10.0.0.3}\n'),
-    'inv.yml',
-    { env },
-  );
+  const inv = parseInventory(withReplica('          - {host: h2, address: 10.0.0.2}\n          - {host: h3, address: 10.0.0.3}\n'), 'inv.yml', { env });
   test('no limit means every host', () => assert.equal(limitHosts(inv, undefined).length, 3));
   test('keeps inventory order and ignores spaces', () => {
-    assert.deepEqual(limitHosts(inv, 'h3, h1').map((h) => h.name), ['h1', 'h3']);
+    assert.deepEqual(
+      limitHosts(inv, 'h3, h1').map((h) => h.name),
+      ['h1', 'h3'],
+    );
   });
   test('unknown names are a UsageError listing the valid names', () => {
-    assert.throws(() => limitHosts(inv, 'h1,nope'), (err: unknown) => {
-      assert.ok(err instanceof UsageError);
-      assert.match(err.message, /unknown host "nope"; valid host names: h1, h2, h3/);
-      return true;
-    });
+    assert.throws(
+      () => limitHosts(inv, 'h1,nope'),
+      (err: unknown) => {
+        assert.ok(err instanceof UsageError);
+        assert.match(err.message, /unknown host "nope"; valid host names: h1, h2, h3/);
+        return true;
+      },
+    );
   });
   test('an empty limit is refused rather than meaning "all"', () => {
     assert.throws(() => limitHosts(inv, ' , '), UsageError);
@@ -195,7 +215,10 @@ describe('inventory errors (all reported at once, with file:line:col)', () => {
 
   test('numbers where a string is required: quote it', () => {
     const msg = problemsOf('version: 1\nclusters:\n  c:\n    shards:\n      - name: 01\n        replicas: [{host: h, address: a, ssh: {agent: true}}]\n');
-    assert.match(msg, /inv\.yml:5:15: key 'clusters\.c\.shards\[0\]\.name': expected a shard name .*found 01 \(YAML 1\.2 reads it as the number 1\)\n\s+fix: quote it: "01"/);
+    assert.match(
+      msg,
+      /inv\.yml:5:15: key 'clusters\.c\.shards\[0\]\.name': expected a shard name .*found 01 \(YAML 1\.2 reads it as the number 1\)\n\s+fix: quote it: "01"/,
+    );
     const vars = problemsOf(withReplica('            vars: {mode: 0644, version: 22.10, fine: 10, hostile: "$(rm -rf /)"}\n'));
     assert.match(vars, /key '.*\.vars\.mode': YAML 1\.2 reads 0644 as the number 644\n\s+fix: quote it: "0644"/);
     assert.match(vars, /key '.*\.vars\.version': YAML 1\.2 reads 22\.10 as the number 22\.1\n\s+fix: quote it: "22\.10"/);
@@ -210,14 +233,23 @@ describe('inventory errors (all reported at once, with file:line:col)', () => {
     assert.match(msg, /key '.*\.gates\.allow_mutations': expected true or false, found "no"/);
   });
 
-  for (const [written, found] of [['0', '0'], ['70000', '70000'], ['22a', '"22a"'], ['"22"', '"22"']]) {
+  for (const [written, found] of [
+    ['0', '0'],
+    ['70000', '70000'],
+    ['22a', '"22a"'],
+    ['"22"', '"22"'],
+  ]) {
     test(`bad port ${written}`, () => {
       const msg = problemsOf(withReplica(`            ssh: {port: ${written}}\n`));
       assert.ok(msg.includes(`inv.yml:10:25: key 'clusters.c.shards[0].replicas[0].ssh.port': expected an integer 1-65535, found ${found}`), msg);
     });
   }
 
-  for (const [written, found] of [['10', '10'], ['"10 parsecs"', '"10 parsecs"'], ['0s', '"0s"']]) {
+  for (const [written, found] of [
+    ['10', '10'],
+    ['"10 parsecs"', '"10 parsecs"'],
+    ['0s', '"0s"'],
+  ]) {
     test(`bad duration ${written}`, () => {
       const msg = problemsOf(withReplica(`            ssh: {connect_timeout: ${written}}\n`));
       assert.match(msg, /key '.*\.ssh\.connect_timeout': expected a duration with a unit/);
@@ -248,9 +280,9 @@ describe('inventory errors (all reported at once, with file:line:col)', () => {
   });
 
   test('alias bombs stop at a budget instead of expanding', () => {
-    const lists = ['a: &a [1,1,1,1,1,1,1,1,1,1]', ...'bcde'.split('').map((l, i) => `${l}: &${l} [${Array(10).fill(`*${'abcd'[i]}`).join(',')}]`)];
+    const lists = ['a: &a [1,1,1,1,1,1,1,1,1,1]', ...'bcdefg'.split('').map((l, i) => `${l}: &${l} [${Array(10).fill(`*${'abcdef'[i]}`).join(',')}]`)];
     const msg = problemsOf(withReplica(`            vars:\n${lists.map((l) => `              ${l}`).join('\n')}\n`));
-    assert.match(msg, /more than 10000 alias expansions/);
+    assert.match(msg, /expands to more than 1000000 nodes; alias \*[a-g] \(\d+ nodes\) is used \d+ times/);
   });
 
   test('one document per file', () => {
@@ -264,7 +296,7 @@ describe('inventory errors (all reported at once, with file:line:col)', () => {
 
   test('hostile host names are refused, escaped in the message', () => {
     const msg = problemsOf(withReplica('          - {host: "h; rm -rf /\\u001b[2J", address: 10.0.0.2}\n'));
-    assert.match(msg, /key '.*\.replicas\[1\]\.host': expected a host name .*found "h; rm -rf \/\\u001b\[2J"/);
+    assert.match(msg, /key '.*\.replicas\[1\]\.host': expected a host name .*found "h; rm -rf \/\\x1b\[2J"/);
     assert.match(problemsOf(withReplica('          - {host: -x, address: 10.0.0.2}\n')), /expected a host name/);
   });
 

@@ -27,7 +27,11 @@ function term(cols: number, rows: number) {
 function lastFrame(writes: string[]): string[] {
   const all = writes.join('');
   const at = all.lastIndexOf('\x1b[J');
-  return all.slice(at + 3).replace(/\x1b\[\?25[hl]/g, '').split('\n').filter(Boolean);
+  return all
+    .slice(at + 3)
+    .replace(/\x1b\[\?25[hl]/g, '')
+    .split('\n')
+    .filter(Boolean);
 }
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => `h${i + 1}`);

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { Redactor } from '../../src/run/redact.js';
 import { formatDuration, pruneLogs, RunLog } from '../../src/run/runlog.js';
-import { buildSteps, RunStore, writeFileAtomic, type RunOutcome } from '../../src/run/state.js';
+import { writeFileAtomic } from '../../src/run/state/atomic-write.js';
+import type { RunOutcome } from '../../src/run/state/model.js';
+import { serializeState } from '../../src/run/state/state-file.js';
+import { buildSteps } from '../../src/run/state/steps.js';
+import { RunStore } from '../../src/run/state/store.js';
 
 let root: string;
 before(() => {
@@ -82,7 +86,15 @@ describe('RunLog', () => {
       stderr: 'warn: PASSWORD=zzz9\n',
       at: new Date('2026-11-21T08:00:00.123Z'),
     });
-    log.logCommand({ host: 'h2', step: 'facts', kind: 'probe', command: 'cat <<EOF\nmulti\nEOF', code: 3, durationMs: 2500, at: new Date('2026-11-21T08:00:01.000Z') });
+    log.logCommand({
+      host: 'h2',
+      step: 'facts',
+      kind: 'probe',
+      command: 'cat <<EOF\nmulti\nEOF',
+      code: 3,
+      durationMs: 2500,
+      at: new Date('2026-11-21T08:00:01.000Z'),
+    });
     log.logEvent('phase "restart" started\nsecond line hunter22', new Date('2026-11-21T08:00:02.000Z'));
     await log.close();
     await log.close(); // idempotent
@@ -114,11 +126,15 @@ describe('RunLog', () => {
     await log.close();
     const text = readFileSync(join(dir, 'run.log'), 'utf8');
     const lines = text.trimEnd().split('\n');
-    assert.match(lines[1], /^  \| out 0$/);
+    assert.match(lines[1], /^ {2}\| out 0$/);
     assert.ok(text.includes('  | out 999\n'), 'tail kept');
     assert.match(text, /\| … \[stdout: \d+ of \d+ bytes not logged\]/);
     assert.ok(text.includes(`  ! ${'E'.repeat(30)}\n`), 'stderr kept whole');
-    const body = lines.slice(1).filter((l) => !l.includes('not logged')).map((l) => l.slice(4)).join('');
+    const body = lines
+      .slice(1)
+      .filter((l) => !l.includes('not logged'))
+      .map((l) => l.slice(4))
+      .join('');
     assert.ok(body.length <= 100, `body ${body.length}`);
   });
 
@@ -139,7 +155,7 @@ describe('pruneLogs', () => {
     const store = new RunStore(dir);
     const now = new Date('2026-11-21T08:00:00Z');
     const day = 86_400_000;
-    const mk = async (outcome: RunOutcome, ageDays: number) => {
+    const mk = async (outcome: RunOutcome, ageDays: number, format: 'json' | 'old-yaml' = 'json') => {
       const st = await store.create(
         {
           playbook: 'p',
@@ -155,7 +171,8 @@ describe('pruneLogs', () => {
       // Write the final state with an old updatedAt directly (save() stamps the current time).
       st.outcome = outcome;
       st.updatedAt = new Date(now.getTime() - ageDays * day).toISOString();
-      await writeFileAtomic(store.statePath(st.id), stringify(st));
+      // (old-yaml: a state file of the chops before the journal, block-style YAML, read whole)
+      await writeFileAtomic(store.statePath(st.id), format === 'json' ? serializeState(st) : stringify(st));
       const log = await RunLog.open(store.logPath(st.id));
       log.logEvent('hello');
       await log.close();
@@ -165,21 +182,39 @@ describe('pruneLogs', () => {
     const oldFailed = await mk('failed', 40);
     const oldInterrupted = await mk('interrupted', 40);
     const oldRunning = await mk('running', 40);
+    const oldYaml = await mk('succeeded', 40, 'old-yaml');
+    const newYaml = await mk('failed', 2, 'old-yaml');
+    // Only the head of state.yml is read: a body that would not even parse does not matter.
+    const oldBigBody = await mk('succeeded', 40);
+    writeFileSync(
+      store.statePath(oldBigBody),
+      readFileSync(store.statePath(oldBigBody), 'utf8').replace(/"steps": [\s\S]*$/, `"steps": [${'{'.repeat(100_000)}`),
+    );
+    // A crashed run whose state.yml is old but whose journal got a transition a day ago: kept.
+    const crashedRecently = await mk('running', 40);
+    const journal = store.journalPath(crashedRecently, JSON.parse(readFileSync(store.statePath(crashedRecently), 'utf8')).journalEpoch);
+    writeFileSync(journal, '');
+    utimesSync(journal, new Date(now.getTime() - day), new Date(now.getTime() - day));
+    // Created long ago, resumed and finished a day ago: its head says so.
+    const resumedLately = await mk('succeeded', 40);
+    const doc = JSON.parse(readFileSync(store.statePath(resumedLately), 'utf8'));
+    writeFileSync(store.statePath(resumedLately), JSON.stringify({ ...doc, updatedAt: new Date(now.getTime() - day).toISOString() }, null, 2));
     const newOk = await mk('succeeded', 2);
     const current = await mk('succeeded', 50);
     const corrupt = await mk('succeeded', 60);
     await writeFileAtomic(store.statePath(corrupt), '::: not yaml {{{');
 
     const removed = await pruneLogs(dir, 30, { now, currentRunId: current });
-    assert.deepEqual(removed.map((r) => r.id).sort(), [oldOk, oldFailed, oldInterrupted, oldRunning].sort());
+    const gone = [oldOk, oldFailed, oldInterrupted, oldRunning, oldYaml, oldBigBody];
+    assert.deepEqual(removed.map((r) => r.id).sort(), gone.sort());
     assert.equal(removed.find((r) => r.id === oldOk)!.path, store.runDir(oldOk));
-    for (const id of [oldOk, oldFailed, oldInterrupted, oldRunning]) assert.ok(!existsSync(store.runDir(id)), id);
-    for (const id of [newOk, current, corrupt]) {
+    for (const id of gone) assert.ok(!existsSync(store.runDir(id)), id);
+    for (const id of [newOk, current, corrupt, newYaml, crashedRecently, resumedLately]) {
       assert.ok(existsSync(store.runDir(id)), id);
     }
     // Date form of the third argument; 0 days: every finished run except the current one.
     const removed2 = await pruneLogs(dir, 0, new Date(now.getTime() + 1000));
-    assert.deepEqual(removed2.map((r) => r.id).sort(), [current, newOk].sort());
+    assert.deepEqual(removed2.map((r) => r.id).sort(), [current, newOk, newYaml, crashedRecently, resumedLately].sort());
     await assert.rejects(pruneLogs(dir, -1), RangeError);
     assert.deepEqual(await pruneLogs(join(dir, 'nope'), 30), []);
   });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,19 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../src/errors.js';
 import { Redactor } from '../../src/run/redact.js';
-import {
-  assertResumable,
-  buildSteps,
-  getStep,
-  isRunId,
-  markStep,
-  newRunId,
-  paramsHash,
-  reopenForResume,
-  RunStore,
-  type RunInit,
-  type RunState,
-} from '../../src/run/state.js';
+import { isRunId, paramsHash } from '../../src/run/state/ids.js';
+import type { RunInit, RunState } from '../../src/run/state/model.js';
+import { buildSteps, getStep, markStep } from '../../src/run/state/steps.js';
+import { RunStore } from '../../src/run/state/store.js';
+import type { RunWriter } from '../../src/run/state/writer.js';
 
 let root: string;
 before(() => {
@@ -48,32 +39,6 @@ function init(over: Partial<RunInit> = {}): RunInit {
     ...over,
   };
 }
-
-/** Spawn a node child that stays alive until killed. */
-function spawnSleeper() {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  return child;
-}
-
-describe('run ids and params hash', () => {
-  it('ids are sortable YYYYMMDD-HHMMSS-xxxx', () => {
-    const a = newRunId(new Date('2026-11-21T08:00:00Z'));
-    const b = newRunId(new Date('2026-11-21T08:00:01Z'));
-    assert.match(a, /^20261121-080000-[0-9a-f]{4}$/);
-    assert.ok(a < b);
-    assert.ok(isRunId(a));
-    assert.ok(!isRunId('../../etc'));
-  });
-
-  it('paramsHash ignores key order at every depth', () => {
-    const h1 = paramsHash({ a: 1, b: { x: [1, 2], y: 'z' } });
-    const h2 = paramsHash({ b: { y: 'z', x: [1, 2] }, a: 1 });
-    assert.equal(h1, h2);
-    assert.match(h1, /^[0-9a-f]{64}$/);
-    assert.notEqual(h1, paramsHash({ a: 2, b: { x: [1, 2], y: 'z' } }));
-    assert.equal(paramsHash({ a: 1, u: undefined }), paramsHash({ a: 1 }));
-  });
-});
 
 describe('RunStore', () => {
   it('create() writes a loadable state; load() round-trips', async () => {
@@ -120,18 +85,20 @@ describe('RunStore', () => {
   it('concurrent saves coalesce, never overlap, and end with the last state', async () => {
     const store = freshStore();
     const st = await store.create(init());
-    // Spy on the private writer: count writes and track overlap.
-    const anyStore = store as unknown as { writeNow: (s: RunState, sweep: boolean) => Promise<void> };
-    const orig = anyStore.writeNow.bind(store);
+    // Spy on the run's private writer: count whole rewrites and track overlap.
+    const writer = (store as unknown as { writers: Map<string, RunWriter> }).writers.get(st.id) as unknown as {
+      writeFold: () => Promise<void>;
+    };
+    const orig = writer.writeFold.bind(writer);
     let inFlight = 0;
     let maxInFlight = 0;
     let writes = 0;
-    anyStore.writeNow = async (s, sweep) => {
+    writer.writeFold = async () => {
       inFlight++;
       writes++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       try {
-        await orig(s, sweep);
+        await orig();
       } finally {
         inFlight--;
       }
@@ -261,67 +228,42 @@ describe('RunStore', () => {
   });
 });
 
-describe('assertResumable', () => {
-  const base = async () => {
+describe('RunStore: memory and step data', () => {
+  it('remember() keeps a JSON copy per host, forgets on undefined, and is on disk when it resolves', async () => {
     const store = freshStore();
     const st = await store.create(init());
+    const value = { dir: '/var/lib/clickhouse', size: 10n, list: [1, 2] };
+    await store.remember(st, 'h1', 'move-data.oldDir', value);
+    value.list.push(3); // the step changing its object later does not change what was remembered
+    await store.remember(st, 'h1', 'gone', true);
+    await store.remember(st, 'h1', 'gone', undefined);
+    await store.remember(st, 'h2', 'upgrade.previousVersion', '18.16.1');
+    assert.deepEqual(st.memory, {
+      h1: { 'move-data.oldDir': { dir: '/var/lib/clickhouse', size: '10', list: [1, 2] } },
+      h2: { 'upgrade.previousVersion': '18.16.1' },
+    });
+    assert.deepEqual((await new RunStore(store.stateDir).load(st.id)).memory, st.memory);
+    assert.throws(() => store.remember(st, 'h1', '', 1), /memory key must be a non-empty string/);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    assert.throws(() => store.remember(st, 'h1', 'x', cyclic), /the value remembered as "x" on h1 is not JSON data/);
+  });
+
+  it('memory, data, errors and notes are redacted in the journal and in state.yml', async () => {
+    const r = new Redactor();
+    r.add('hunter22');
+    const store = freshStore({ redactor: r });
+    const st = await store.create(init());
+    await store.mark(st, 1, 'stop server', 'h1', { status: 'started' });
+    await store.mark(st, 1, 'stop server', 'h1', { status: 'failed', error: 'exit 1: hunter22', note: 'pw hunter22', data: { out: 'hunter22' } });
+    await store.remember(st, 'h1', 'k', { v: 'hunter22' });
+    await store.flush();
+    const journal = readFileSync(store.journalPath(st.id, st.journalEpoch!), 'utf8');
+    assert.ok(!journal.includes('hunter22'), journal);
+    assert.equal(st.memory.h1.k && (st.memory.h1.k as { v: string }).v, 'hunter22', 'in-memory state untouched');
     st.outcome = 'failed';
-    st.pid = 2 ** 22 + 1; // not alive
-    return st;
-  };
-
-  it('accepts an unchanged failed/interrupted run', async () => {
-    const st = await base();
-    assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: st.paramsHash });
-    st.outcome = 'interrupted';
-    assertResumable(st, { inventoryHash: 'inv-hash-1', params: { batch: 1, version: '24.8' } });
-    st.outcome = 'running'; // crashed: its pid is gone
-    assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: st.paramsHash });
-  });
-
-  it('names a changed inventory and changed parameters, with the fix', async () => {
-    const st = await base();
-    assert.throws(
-      () => assertResumable(st, { inventoryHash: 'other', params: { batch: 2, version: '24.8', extra: true } }),
-      (err: unknown) => {
-        assert.ok(err instanceof UsageError);
-        assert.match(err.message, /inventory \/etc\/chops\/inventory\.yml changed/);
-        assert.match(err.message, /parameters differ from the original run: batch, extra/);
-        assert.match(err.hint ?? '', /re-run with the original parameters, or start a new run with `chops run`/);
-        return true;
-      },
-    );
-    assert.throws(() => assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: 'x' }), /parameters differ/);
-  });
-
-  it('refuses a succeeded run', async () => {
-    const st = await base();
-    st.outcome = 'succeeded';
-    assert.throws(
-      () => assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: st.paramsHash }),
-      (err: unknown) => err instanceof UsageError && /already succeeded/.test(err.message) && /chops run/.test(err.hint ?? ''),
-    );
-  });
-
-  it('refuses a run whose process is still alive on this controller', async () => {
-    const st = await base();
-    const child = spawnSleeper();
-    try {
-      await new Promise((r) => child.once('spawn', r));
-      st.outcome = 'running';
-      st.pid = child.pid!;
-      st.updatedAt = new Date().toISOString();
-      assert.throws(
-        () => assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: st.paramsHash }),
-        new RegExp(`still running \\(pid ${child.pid}`),
-      );
-    } finally {
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    }
-    assertResumable(st, { inventoryHash: 'inv-hash-1', paramsHash: st.paramsHash });
-    reopenForResume(st);
-    assert.equal(st.pid, process.pid);
-    assert.equal(st.outcome, 'running');
+    await store.save(st);
+    await store.flush();
+    assert.ok(!readFileSync(store.statePath(st.id), 'utf8').includes('hunter22'));
   });
 });

@@ -23,16 +23,35 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
-  type Accel, DATA_DISK_SIZE, HOTPLUG_PORTS, Qmp, type RunResult, type SshTarget, consoleTail, freePort,
-  isOurQemu, pidAlive, qemuArgs, sleep, spawnQemu, sshRun,
+  type Accel,
+  DATA_DISK_SIZE,
+  HOTPLUG_PORTS,
+  Qmp,
+  type RunResult,
+  type SshTarget,
+  consoleTail,
+  freePort,
+  isOurQemu,
+  pidAlive,
+  qemuArgs,
+  sleep,
+  spawnQemu,
+  sshRun,
 } from './machine.js';
 
 const execFileP = promisify(execFile);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 export interface ImageInfo {
-  dir: string; accel: Accel; memMiB: number; kernel: string; initrd: string;
-  identityFile: string; hostKeyFile: string; state: string; root: string;
+  dir: string;
+  accel: Accel;
+  memMiB: number;
+  kernel: string;
+  initrd: string;
+  identityFile: string;
+  hostKeyFile: string;
+  state: string;
+  root: string;
 }
 
 export interface Guest {
@@ -71,7 +90,11 @@ export interface StartOptions {
   runDir?: string;
 }
 
-export interface SshOptions { timeoutMs?: number; input?: string; user?: 'root' | 'ops' }
+export interface SshOptions {
+  timeoutMs?: number;
+  input?: string;
+  user?: 'root' | 'ops';
+}
 
 export interface Lab {
   name: string;
@@ -105,7 +128,10 @@ export interface Lab {
   writeInventory(file: string, opts?: { guests?: Guest[]; layout?: 'shards' | 'replicas'; user?: 'root' | 'ops' }): string;
 }
 
-export interface WaitSshOptions { previousBootId?: string; timeoutMs?: number }
+export interface WaitSshOptions {
+  previousBootId?: string;
+  timeoutMs?: number;
+}
 
 // ---- image ---------------------------------------------------------------------------------
 const images = new Map<number, Promise<ImageInfo>>();
@@ -116,10 +142,14 @@ export function ensureImage(memMiB = 1024): Promise<ImageInfo> {
   if (!p) {
     p = new Promise<ImageInfo>((resolve, reject) => {
       const child = spawn('bash', [path.join(HERE, 'image.sh'), '--mem', String(memMiB)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '', err = '';
+      let out = '',
+        err = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
       // progress of a (cold) build goes to our stderr; a warm cache check prints nothing
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; process.stderr.write(d); });
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        process.stderr.write(d);
+      });
       child.on('close', (code) => {
         const line = out.trim().split('\n').pop() ?? '';
         if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line));
@@ -133,7 +163,13 @@ export function ensureImage(memMiB = 1024): Promise<ImageInfo> {
 }
 
 // ---- bookkeeping for cleanup -----------------------------------------------------------------
-interface GuestState { guest: Guest; qmpSocket: string; qmp?: Qmp; target: SshTarget; labDir: string }
+interface GuestState {
+  guest: Guest;
+  qmpSocket: string;
+  qmp?: Qmp;
+  target: SshTarget;
+  labDir: string;
+}
 const states = new WeakMap<Guest, GuestState>();
 const running = new Set<GuestState>();
 let exitHookInstalled = false;
@@ -144,19 +180,28 @@ function installExitHook(): void {
   // Last resort when a test forgot stop() or threw before it: synchronous, our PIDs only.
   process.on('exit', () => {
     for (const s of running) {
-      if (isOurQemu(s.guest.pid, s.qmpSocket)) { try { process.kill(s.guest.pid, 'SIGKILL'); } catch { /* gone */ } }
+      if (isOurQemu(s.guest.pid, s.qmpSocket)) {
+        try {
+          process.kill(s.guest.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
     }
   });
 }
 
 function sanitize(name: string): string {
-  const s = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  const s = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
   return s || 'vm';
 }
 
 // ---- one guest -------------------------------------------------------------------------------
-async function startGuest(image: ImageInfo, labDir: string, name: string, index: number,
-  identityFile: string, knownHosts: string): Promise<GuestState> {
+async function startGuest(image: ImageInfo, labDir: string, name: string, index: number, identityFile: string, knownHosts: string): Promise<GuestState> {
   const dir = path.join(labDir, name);
   mkdirSync(dir, { recursive: true });
   const rootDisk = path.join(dir, 'root.qcow2');
@@ -169,10 +214,21 @@ async function startGuest(image: ImageInfo, labDir: string, name: string, index:
   for (let attempt = 1; attempt <= 4; attempt++) {
     rmSync(qmpSocket, { force: true });
     const port = await freePort();
-    const { child, stderr } = spawnQemu(qemuArgs({
-      tag: `${name}:${dir}`, accel: image.accel, memMiB: image.memMiB, kernel: image.kernel, initrd: image.initrd,
-      rootDisk, dataDisk, sshPort: port, qmpSocket, consoleLog, incoming: `exec:zstd -dc ${image.state}`,
-    }));
+    const { child, stderr } = spawnQemu(
+      qemuArgs({
+        tag: `${name}:${dir}`,
+        accel: image.accel,
+        memMiB: image.memMiB,
+        kernel: image.kernel,
+        initrd: image.initrd,
+        rootDisk,
+        dataDisk,
+        sshPort: port,
+        qmpSocket,
+        consoleLog,
+        incoming: `exec:zstd -dc ${image.state}`,
+      }),
+    );
     const pid = child.pid!;
     writeFileSync(path.join(dir, 'qemu.pid'), `${pid}\n`);
     const guest: Guest = { name, index, address: '127.0.0.1', port, pid, dir, consoleLog, dataDisk: '/dev/vdb', extraDisks: [] };
@@ -186,7 +242,10 @@ async function startGuest(image: ImageInfo, labDir: string, name: string, index:
       for (let i = 0; ; i++) {
         const st = await state.qmp.execute<{ status: string }>('query-status');
         if (st.status === 'running') break;
-        if (st.status === 'paused' || st.status === 'postmigrate' || st.status === 'prelaunch') { await state.qmp.execute('cont'); break; }
+        if (st.status === 'paused' || st.status === 'postmigrate' || st.status === 'prelaunch') {
+          await state.qmp.execute('cont');
+          break;
+        }
         if (!alive()) throw new Error('QEMU exited while restoring');
         if (i > 1200) throw new Error(`restore did not finish (status ${st.status})`);
         await sleep(50);
@@ -197,8 +256,14 @@ async function startGuest(image: ImageInfo, labDir: string, name: string, index:
       lastErr = `${(e as Error).message}\n${stderr()}`;
       running.delete(state);
       state.qmp?.close();
-      if (isOurQemu(pid, qmpSocket)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
-      if (!/host forwarding|Address already in use|QMP socket/.test(lastErr)) break;   // only a port clash is worth a retry
+      if (isOurQemu(pid, qmpSocket)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      if (!/host forwarding|Address already in use|QMP socket/.test(lastErr)) break; // only a port clash is worth a retry
     }
   }
   throw new Error(`guest ${name}: QEMU failed to start: ${lastErr}\n${consoleTail(consoleLog)}`);
@@ -212,19 +277,27 @@ async function prepareGuest(s: GuestState, extraDisks: number, extraDiskSize: st
     const file = path.join(g.dir, `extra${j}.qcow2`);
     await execFileP('qemu-img', ['create', '-q', '-f', 'qcow2', file, extraDiskSize]);
     await s.qmp!.execute('blockdev-add', {
-      driver: 'qcow2', 'node-name': `extra${j}`, discard: 'unmap', cache: { 'no-flush': true },
+      driver: 'qcow2',
+      'node-name': `extra${j}`,
+      discard: 'unmap',
+      cache: { 'no-flush': true },
       file: { driver: 'file', filename: file },
     });
     await s.qmp!.execute('device_add', { driver: 'virtio-blk-pci', id: `extra${j}-dev`, drive: `extra${j}`, serial: `chops-extra${j}`, bus: `hp${j}` });
     // one at a time, so the kernel names them vdc, vdd, ... in order (the same order a reboot gives)
-    const r = await sshRun(s.target, `for i in $(seq 300); do [ -b /dev/disk/by-id/virtio-chops-extra${j} ] && exec readlink -f /dev/disk/by-id/virtio-chops-extra${j}; sleep 0.1; done; exit 1`, { timeoutMs: 60000 });
+    const r = await sshRun(
+      s.target,
+      `for i in $(seq 300); do [ -b /dev/disk/by-id/virtio-chops-extra${j} ] && exec readlink -f /dev/disk/by-id/virtio-chops-extra${j}; sleep 0.1; done; exit 1`,
+      { timeoutMs: 60000 },
+    );
     if (r.code !== 0) throw new Error(`guest ${g.name}: hot-plugged disk chops-extra${j} did not appear: ${r.stderr}`);
     g.extraDisks.push(r.stdout.trim());
   }
   const now = Date.now() / 1000;
   const fix = [
     `date -s @${now.toFixed(3)} >/dev/null`,
-    `hostname ${g.name}`, `echo ${g.name} > /etc/hostname`,
+    `hostname ${g.name}`,
+    `echo ${g.name} > /etc/hostname`,
     `sed -i 's/^127\\.0\\.1\\.1 .*/127.0.1.1 ${g.name}/' /etc/hosts`,
     `echo ${randomBytes(64).toString('hex')} > /dev/urandom`,
   ].join('; ');
@@ -270,11 +343,27 @@ export function ssh(guest: Guest, cmd: string, opts: SshOptions = {}): Promise<R
 async function stopGuest(s: GuestState): Promise<void> {
   const { guest: g } = s;
   if (isOurQemu(g.pid, s.qmpSocket)) {
-    try { await Promise.race([s.qmp?.execute('quit'), sleep(2000)]); } catch { /* fall through to signals */ }
+    try {
+      await Promise.race([s.qmp?.execute('quit'), sleep(2000)]);
+    } catch {
+      /* fall through to signals */
+    }
     for (let i = 0; i < 20 && isOurQemu(g.pid, s.qmpSocket); i++) await sleep(100);
-    if (isOurQemu(g.pid, s.qmpSocket)) { try { process.kill(g.pid, 'SIGTERM'); } catch { /* gone */ } }
+    if (isOurQemu(g.pid, s.qmpSocket)) {
+      try {
+        process.kill(g.pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
     for (let i = 0; i < 30 && isOurQemu(g.pid, s.qmpSocket); i++) await sleep(100);
-    if (isOurQemu(g.pid, s.qmpSocket)) { try { process.kill(g.pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (isOurQemu(g.pid, s.qmpSocket)) {
+      try {
+        process.kill(g.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
   }
   s.qmp?.close();
   running.delete(s);
@@ -285,11 +374,14 @@ async function stopGuest(s: GuestState): Promise<void> {
 }
 
 // ---- inventory -------------------------------------------------------------------------------
-function renderInventory(lab: { dir: string; identityFile: string; knownHosts: string }, guests: Guest[],
-  layout: 'shards' | 'replicas', user: 'root' | 'ops'): string {
+function renderInventory(
+  lab: { dir: string; identityFile: string; knownHosts: string },
+  guests: Guest[],
+  layout: 'shards' | 'replicas',
+  user: 'root' | 'ops',
+): string {
   const q = (s: string) => JSON.stringify(s);
-  const replica = (g: Guest, indent: string) =>
-    `${indent}- host: ${g.name}\n${indent}  address: ${g.address}\n${indent}  ssh: {port: ${g.port}}\n`;
+  const replica = (g: Guest, indent: string) => `${indent}- host: ${g.name}\n${indent}  address: ${g.address}\n${indent}  ssh: {port: ${g.port}}\n`;
   let shards = '';
   if (layout === 'replicas') {
     shards = `      - name: "01"\n        replicas:\n${guests.map((g) => replica(g, '          ')).join('')}`;
@@ -338,7 +430,9 @@ export async function startGuests(opts: StartOptions): Promise<Lab> {
 
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`);
   const started: GuestState[] = [];
-  const stopAll = async () => { await Promise.all(started.map(stopGuest)); };
+  const stopAll = async () => {
+    await Promise.all(started.map(stopGuest));
+  };
   try {
     // QEMU processes in parallel; each restore is mostly decompression + page-in
     const results = await Promise.allSettled(names.map((n, i) => startGuest(image, dir, n, i + 1, identityFile, knownHosts)));
@@ -354,9 +448,17 @@ export async function startGuests(opts: StartOptions): Promise<Lab> {
   }
   const guests = started.map((s) => s.guest);
   const lab: Lab = {
-    name: prefix, dir, inventoryPath: path.join(dir, 'inventory.yml'), identityFile, knownHosts, image, guests,
+    name: prefix,
+    dir,
+    inventoryPath: path.join(dir, 'inventory.yml'),
+    identityFile,
+    knownHosts,
+    image,
+    guests,
     startSeconds: (Date.now() - t0) / 1000,
-    async stop() { await stopAll(); },
+    async stop() {
+      await stopAll();
+    },
     ssh,
     waitSsh,
     async bootId(g) {
@@ -367,7 +469,7 @@ export async function startGuests(opts: StartOptions): Promise<Lab> {
     async reboot(g, o = {}) {
       const before = await lab.bootId(g);
       const t = Date.now();
-      await ssh(g, 'systemctl reboot', { timeoutMs: 30000 });   // the connection may drop: ignore the code
+      await ssh(g, 'systemctl reboot', { timeoutMs: 30000 }); // the connection may drop: ignore the code
       const after = await waitSsh(g, { previousBootId: before, timeoutMs: o.timeoutMs ?? 300_000 });
       return { before, after, seconds: (Date.now() - t) / 1000 };
     },
@@ -380,7 +482,9 @@ export async function startGuests(opts: StartOptions): Promise<Lab> {
       if (isOurQemu(g.pid, s.qmpSocket)) process.kill(g.pid, 'SIGKILL');
       for (let i = 0; i < 50 && isOurQemu(g.pid, s.qmpSocket); i++) await sleep(100);
     },
-    alive(g) { return isOurQemu(g.pid, stateOf(g).qmpSocket); },
+    alive(g) {
+      return isOurQemu(g.pid, stateOf(g).qmpSocket);
+    },
     writeInventory(file, o = {}) {
       writeFileSync(file, renderInventory(lab, o.guests ?? guests, o.layout ?? opts.layout ?? 'shards', o.user ?? opts.user ?? 'root'));
       return file;
@@ -390,4 +494,3 @@ export async function startGuests(opts: StartOptions): Promise<Lab> {
   lab.startSeconds = (Date.now() - t0) / 1000;
   return lab;
 }
-

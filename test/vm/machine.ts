@@ -37,28 +37,49 @@ export interface MachineOptions {
 export function accelArgs(accel: Accel): string[] {
   // `-cpu host` aborts on the paravirtual KVM of these machines; TCG: tb-size 256 MiB keeps the
   // RSS ~400 MB lower than QEMU's 1 GiB default at no measurable speed cost.
-  return accel === 'kvm'
-    ? ['-accel', 'kvm', '-cpu', 'host,-arch-capabilities']
-    : ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max'];
+  return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host,-arch-capabilities'] : ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max'];
 }
 
 export function qemuArgs(o: MachineOptions): string[] {
   const args = [
-    '-name', `chops-vm:${o.tag}`,
+    '-name',
+    `chops-vm:${o.tag}`,
     ...accelArgs(o.accel),
-    '-machine', 'q35', '-smp', '1', '-m', String(o.memMiB),
-    '-nodefaults', '-no-user-config', '-display', 'none',
-    '-serial', `file:${o.consoleLog}`,
-    '-qmp', `unix:${o.qmpSocket},server=on,wait=off`,
-    '-kernel', o.kernel, '-initrd', o.initrd, '-append', KERNEL_APPEND,
-    '-drive', `if=none,id=root,file=${o.rootDisk},format=qcow2,cache=unsafe,discard=unmap`,
-    '-device', 'virtio-blk-pci,drive=root,serial=chops-root,addr=0x4',
-    '-drive', `if=none,id=data,file=${o.dataDisk},format=qcow2,cache=unsafe,discard=unmap`,
-    '-device', 'virtio-blk-pci,drive=data,serial=chops-data,addr=0x5',
+    '-machine',
+    'q35',
+    '-smp',
+    '1',
+    '-m',
+    String(o.memMiB),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-serial',
+    `file:${o.consoleLog}`,
+    '-qmp',
+    `unix:${o.qmpSocket},server=on,wait=off`,
+    '-kernel',
+    o.kernel,
+    '-initrd',
+    o.initrd,
+    '-append',
+    KERNEL_APPEND,
+    '-drive',
+    `if=none,id=root,file=${o.rootDisk},format=qcow2,cache=unsafe,discard=unmap`,
+    '-device',
+    'virtio-blk-pci,drive=root,serial=chops-root,addr=0x4',
+    '-drive',
+    `if=none,id=data,file=${o.dataDisk},format=qcow2,cache=unsafe,discard=unmap`,
+    '-device',
+    'virtio-blk-pci,drive=data,serial=chops-data,addr=0x5',
     // slirp: the guest is 10.0.2.15 and can reach nothing but its forwarded ssh port
-    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
-    '-device', 'virtio-net-pci,netdev=n0,addr=0x3',
-    '-device', 'virtio-rng-pci,addr=0x6',
+    '-netdev',
+    `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
+    '-device',
+    'virtio-net-pci,netdev=n0,addr=0x3',
+    '-device',
+    'virtio-rng-pci,addr=0x6',
   ];
   for (let i = 1; i <= HOTPLUG_PORTS; i++) {
     args.push('-device', `pcie-root-port,id=hp${i},chassis=${i},slot=${i},addr=0x1${i - 1}`);
@@ -79,7 +100,9 @@ export function spawnQemu(args: string[]): { child: ChildProcess; stderr: () => 
   });
   let err = '';
   child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => { if (err.length < 20000) err += d; });
+  child.stderr!.on('data', (d: string) => {
+    if (err.length < 20000) err += d;
+  });
   child.unref();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
   return { child, stderr: () => err };
@@ -97,7 +120,12 @@ export function isOurQemu(pid: number | undefined, marker: string): boolean {
 }
 
 export function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -135,8 +163,12 @@ export class Qmp {
         else this.waiters.shift()?.(msg);
       }
     });
-    sock.on('close', () => { for (const w of this.waiters.splice(0)) w({ error: { class: 'Closed', desc: 'QMP connection closed' } }); });
-    sock.on('error', () => { /* reported through close */ });
+    sock.on('close', () => {
+      for (const w of this.waiters.splice(0)) w({ error: { class: 'Closed', desc: 'QMP connection closed' } });
+    });
+    sock.on('error', () => {
+      /* reported through close */
+    });
   }
 
   /** Connect, retrying while QEMU has not created the socket yet (up to timeoutMs). */
@@ -152,7 +184,9 @@ export class Qmp {
           const q = new Qmp(sock);
           await q.execute('qmp_capabilities');
           return q;
-        } catch { /* not listening yet */ }
+        } catch {
+          /* not listening yet */
+        }
       }
       if (alive && !alive()) throw new Error(`QEMU exited before its QMP socket ${path} answered`);
       if (Date.now() > deadline) throw new Error(`QMP socket ${path} did not answer within ${timeoutMs} ms`);
@@ -167,7 +201,9 @@ export class Qmp {
     });
   }
 
-  close(): void { this.sock.destroy(); }
+  close(): void {
+    this.sock.destroy();
+  }
 }
 
 export interface SshTarget {
@@ -180,23 +216,49 @@ export interface SshTarget {
 /** OpenSSH client options: strict host key checking against our own known_hosts only. */
 export function sshArgs(t: SshTarget, extra: string[] = []): string[] {
   return [
-    '-F', '/dev/null', '-p', String(t.port), '-i', t.identityFile,
-    '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-    '-o', `UserKnownHostsFile=${t.knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'HostKeyAlgorithms=ssh-ed25519',
-    '-o', 'ConnectTimeout=5', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3',
-    '-o', 'LogLevel=ERROR', ...extra,
+    '-F',
+    '/dev/null',
+    '-p',
+    String(t.port),
+    '-i',
+    t.identityFile,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `UserKnownHostsFile=${t.knownHosts}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'HostKeyAlgorithms=ssh-ed25519',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'ServerAliveInterval=5',
+    '-o',
+    'ServerAliveCountMax=3',
+    '-o',
+    'LogLevel=ERROR',
+    ...extra,
     `${t.user ?? 'root'}@127.0.0.1`,
   ];
 }
 
-export interface RunResult { stdout: string; stderr: string; code: number }
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
 
 /** Run `ssh ... cmd` (a fresh connection each time: a reboot can never fool it). */
 export function sshRun(t: SshTarget, cmd: string, opts: { timeoutMs?: number; input?: string; extra?: string[] } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn('ssh', [...sshArgs(t, opts.extra), cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;

@@ -5,7 +5,7 @@
 // The chops-driven tests run the built CLI (`npm run build`, done by test/run-all.sh).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -14,19 +14,29 @@ import { type Lab, startGuests } from './guests.js';
 import { sshRun } from './machine.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CHOPS = process.env.CHOPS_VM_CLI ?? path.join(REPO, 'bin', 'chops.js');   // override: test another build
-const BUILD_TIMEOUT = 30 * 60_000;   // before(): may have to build the rootfs + image first
+const CHOPS = process.env.CHOPS_VM_CLI ?? path.join(REPO, 'bin', 'chops.js'); // override: test another build
+const BUILD_TIMEOUT = 30 * 60_000; // before(): may have to build the rootfs + image first
 
-interface ChopsRun { code: number | null; signal: string | null; stdout: string; stderr: string; events: any[]; seconds: number }
+interface ChopsRun {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  events: any[];
+  seconds: number;
+}
 
 /** Run the chops CLI; every stdout line that parses as JSON is an event. Never hangs past timeoutMs. */
 function chops(args: string[], timeoutMs: number): Promise<ChopsRun> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, [CHOPS, ...args], {
-      cwd: REPO, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: REPO,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -36,25 +46,40 @@ function chops(args: string[], timeoutMs: number): Promise<ChopsRun> {
       for (const line of stdout.split('\n')) {
         const s = line.trim();
         if (!s.startsWith('{')) continue;
-        try { events.push(JSON.parse(s)); } catch { /* not an event */ }
+        try {
+          events.push(JSON.parse(s));
+        } catch {
+          /* not an event */
+        }
       }
       resolve({ code, signal, stdout, stderr, events, seconds: (Date.now() - t0) / 1000 });
     });
   });
 }
 
-const show = (r: ChopsRun) => `exit ${r.code}${r.signal ? ` (${r.signal})` : ''} after ${r.seconds}s\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+const show = (r: ChopsRun) =>
+  `exit ${r.code}${r.signal ? ` (${r.signal})` : ''} after ${r.seconds}s\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
 
 /** First object named `name` (or /dev/name) anywhere inside `v` (lsblk JSON, parsed or nested). */
 function findDevice(v: unknown, name: string): Record<string, unknown> | undefined {
   if (Array.isArray(v)) {
-    for (const x of v) { const f = findDevice(x, name); if (f) return f; }
+    for (const x of v) {
+      const f = findDevice(x, name);
+      if (f) return f;
+    }
   } else if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
     if (o.name === name || o.name === `/dev/${name}` || o.path === `/dev/${name}` || o.kname === name) return o;
-    for (const x of Object.values(o)) { const f = findDevice(x, name); if (f) return f; }
+    for (const x of Object.values(o)) {
+      const f = findDevice(x, name);
+      if (f) return f;
+    }
   } else if (typeof v === 'string' && v.trimStart().startsWith('{') && v.includes(name)) {
-    try { return findDevice(JSON.parse(v), name); } catch { /* plain text */ }
+    try {
+      return findDevice(JSON.parse(v), name);
+    } catch {
+      /* plain text */
+    }
   }
   return undefined;
 }
@@ -70,8 +95,15 @@ function assertEmptyDisk(dev: Record<string, unknown> | undefined, where: string
 // ---- the infrastructure itself, no chops ---------------------------------------------------------
 describe('VM lab infrastructure', () => {
   let lab: Lab;
-  before(async () => { lab = await startGuests({ name: 'infra', count: 2, extraDisks: 1 }); }, { timeout: BUILD_TIMEOUT });
-  after(async () => { await lab?.stop(); });
+  before(
+    async () => {
+      lab = await startGuests({ name: 'infra', count: 2, extraDisks: 1 });
+    },
+    { timeout: BUILD_TIMEOUT },
+  );
+  after(async () => {
+    await lab?.stop();
+  });
 
   it('starts from the saved state within seconds and answers ssh with strict host key checking', async (t) => {
     t.diagnostic(`2 guests up in ${lab.startSeconds}s (${lab.image.accel}), dir ${lab.dir}`);
@@ -123,11 +155,14 @@ describe('VM lab infrastructure', () => {
   it('can run the real clickhouse-server under systemd (systemctl enable --now)', { timeout: 5 * 60_000 }, async (t) => {
     const g = lab.guests[1];
     const t0 = Date.now();
-    const r = await lab.ssh(g, [
-      'systemctl enable --now clickhouse-server >/dev/null 2>&1',
-      'for i in $(seq 600); do clickhouse-client -q "SELECT version()" 2>/dev/null && break; sleep 0.2; done',
-      'systemctl is-active clickhouse-server',
-    ].join('; '));
+    const r = await lab.ssh(
+      g,
+      [
+        'systemctl enable --now clickhouse-server >/dev/null 2>&1',
+        'for i in $(seq 600); do clickhouse-client -q "SELECT version()" 2>/dev/null && break; sleep 0.2; done',
+        'systemctl is-active clickhouse-server',
+      ].join('; '),
+    );
     t.diagnostic(`clickhouse-server enabled and answering in ${(Date.now() - t0) / 1000}s`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^18\.16/m);
@@ -144,7 +179,10 @@ describe('VM lab infrastructure', () => {
     assert.equal(inv.state.dir, path.join(lab.dir, 'state'));
     const shards = inv.clusters.vm.shards;
     assert.equal(shards.length, 2);
-    assert.deepEqual(shards.map((s: any) => s.replicas[0]), lab.guests.map((g) => ({ host: g.name, address: '127.0.0.1', ssh: { port: g.port } })));
+    assert.deepEqual(
+      shards.map((s: any) => s.replicas[0]),
+      lab.guests.map((g) => ({ host: g.name, address: '127.0.0.1', ssh: { port: g.port } })),
+    );
   });
 });
 
@@ -152,32 +190,65 @@ describe('VM lab infrastructure', () => {
 describe('chops against QEMU guests', () => {
   describe('facts on 2 guests', () => {
     let lab: Lab;
-    before(async () => { lab = await startGuests({ name: 'facts', count: 2 }); }, { timeout: BUILD_TIMEOUT });
-    after(async () => { await lab?.stop(); });
+    before(
+      async () => {
+        lab = await startGuests({ name: 'facts', count: 2 });
+      },
+      { timeout: BUILD_TIMEOUT },
+    );
+    after(async () => {
+      await lab?.stop();
+    });
 
-    it('run facts --json shows every guest\'s empty second disk vdb', { timeout: 5 * 60_000 }, async (t) => {
+    it("run facts --json shows every guest's empty second disk vdb", { timeout: 5 * 60_000 }, async (t) => {
       const r = await chops(['run', 'facts', '-i', lab.inventoryPath, '--yes', '--json'], 4 * 60_000);
       t.diagnostic(`chops run facts: ${r.seconds}s`);
       assert.equal(r.code, 0, show(r));
       for (const g of lab.guests) {
         const ev = r.events.filter((e) => e?.host === g.name && (e?.data?.disks !== undefined || e?.data?.lsblk !== undefined));
         assert.ok(ev.length > 0, `no facts event with data.disks for ${g.name}\n${show(r)}`);
-        assertEmptyDisk(findDevice(ev.map((e) => e.data.disks ?? e.data.lsblk), 'vdb'), `${g.name} facts`);
+        assertEmptyDisk(
+          findDevice(
+            ev.map((e) => e.data.disks ?? e.data.lsblk),
+            'vdb',
+          ),
+          `${g.name} facts`,
+        );
       }
     });
   });
 
   describe('reboot through chops', () => {
     let lab: Lab;
-    before(async () => { lab = await startGuests({ name: 'reboot', count: 1 }); }, { timeout: BUILD_TIMEOUT });
-    after(async () => { await lab?.stop(); });
+    before(
+      async () => {
+        lab = await startGuests({ name: 'reboot', count: 1 });
+      },
+      { timeout: BUILD_TIMEOUT },
+    );
+    after(async () => {
+      await lab?.stop();
+    });
 
     it('run exec --reboot: new boot_id, chops reconnects and the run goes on', { timeout: 10 * 60_000 }, async (t) => {
       const g = lab.guests[0];
       const before = await lab.bootId(g);
-      const r = await chops(['run', 'exec', '-i', lab.inventoryPath, '--yes', '--json',
-        '--cmd', 'touch /root/before-reboot', '--reboot',
-        '--after', 'test -f /root/before-reboot && cat /proc/sys/kernel/random/boot_id'], 8 * 60_000);
+      const r = await chops(
+        [
+          'run',
+          'exec',
+          '-i',
+          lab.inventoryPath,
+          '--yes',
+          '--json',
+          '--cmd',
+          'touch /root/before-reboot',
+          '--reboot',
+          '--after',
+          'test -f /root/before-reboot && cat /proc/sys/kernel/random/boot_id',
+        ],
+        8 * 60_000,
+      );
       t.diagnostic(`chops run exec --reboot: ${r.seconds}s`);
       assert.equal(r.code, 0, show(r));
       const now = await lab.bootId(g);
@@ -195,10 +266,19 @@ describe('chops against QEMU guests', () => {
 
     it('a guest that never comes back fails the run in bounded time, naming the host and the wait', { timeout: 6 * 60_000 }, async (t) => {
       const g = lab.guests[0];
-      await lab.failNextReboot(g, 'hang');   // the reboot freezes the machine: TCP connects, no ssh banner
-      const r = await chops(['run', 'exec', '-i', lab.inventoryPath, '--yes', '--json',
-        '--cmd', 'touch /root/never-back', '--reboot', '--reboot-timeout', '60s'], 200_000);
-      t.diagnostic(`chops gave up after ${r.seconds}s: ${(r.stderr + r.stdout).split('\n').filter((l) => l.includes(g.name) && !l.startsWith('{')).slice(0, 2).join(' | ').slice(0, 400)}`);
+      await lab.failNextReboot(g, 'hang'); // the reboot freezes the machine: TCP connects, no ssh banner
+      const r = await chops(
+        ['run', 'exec', '-i', lab.inventoryPath, '--yes', '--json', '--cmd', 'touch /root/never-back', '--reboot', '--reboot-timeout', '60s'],
+        200_000,
+      );
+      t.diagnostic(
+        `chops gave up after ${r.seconds}s: ${(r.stderr + r.stdout)
+          .split('\n')
+          .filter((l) => l.includes(g.name) && !l.startsWith('{'))
+          .slice(0, 2)
+          .join(' | ')
+          .slice(0, 400)}`,
+      );
       assert.equal(r.signal, null, `chops hung and was killed by the test\n${show(r)}`);
       assert.notEqual(r.code, 0, show(r));
       assert.ok(r.seconds < 60 + 120, `took ${r.seconds}s for a 60s reboot timeout`);

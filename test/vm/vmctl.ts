@@ -5,10 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import {
-  type Accel, DATA_DISK_SIZE, Qmp, accelArgs, consoleTail, freePort, isOurQemu, pidAlive, qemuArgs,
-  sleep, spawnQemu, sshRun,
-} from './machine.js';
+import { type Accel, DATA_DISK_SIZE, Qmp, accelArgs, consoleTail, freePort, isOurQemu, pidAlive, qemuArgs, sleep, spawnQemu, sshRun } from './machine.js';
 
 const log = (m: string) => process.stderr.write(`[vmctl ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
@@ -18,22 +15,46 @@ const log = (m: string) => process.stderr.write(`[vmctl ${new Date().toISOString
  * initramfs under KVM for up to 10 s and require that it reaches userspace (real KVM: ~1 s).
  */
 async function probeAccel(vmDir: string): Promise<Accel> {
-  try { accessSync('/dev/kvm', constants.R_OK | constants.W_OK); } catch { return 'tcg'; }
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+  } catch {
+    return 'tcg';
+  }
   const logf = path.join(vmDir, 'accel-probe.console');
   rmSync(logf, { force: true });
   const { child } = spawnQemu([
-    ...accelArgs('kvm'), '-m', '256', '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-kernel', path.join(vmDir, 'vmlinuz'), '-initrd', path.join(vmDir, 'initrd.img'),
-    '-append', 'console=ttyS0 panic=-1 root=/dev/nonexistent rootdelay=30', '-serial', `file:${logf}`,
+    ...accelArgs('kvm'),
+    '-m',
+    '256',
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    path.join(vmDir, 'vmlinuz'),
+    '-initrd',
+    path.join(vmDir, 'initrd.img'),
+    '-append',
+    'console=ttyS0 panic=-1 root=/dev/nonexistent rootdelay=30',
+    '-serial',
+    `file:${logf}`,
   ]);
   const deadline = Date.now() + 10000;
   let ok = false;
   while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
     const out = existsSync(logf) ? readFileSync(logf, 'utf8') : '';
-    if (/Run \/init as init process|Freeing unused kernel/.test(out)) { ok = true; break; }
+    if (/Run \/init as init process|Freeing unused kernel/.test(out)) {
+      ok = true;
+      break;
+    }
     await sleep(200);
   }
-  try { child.kill('SIGKILL'); } catch { /* gone */ }
+  try {
+    child.kill('SIGKILL');
+  } catch {
+    /* gone */
+  }
   return ok ? 'kvm' : 'tcg';
 }
 
@@ -55,10 +76,20 @@ async function snapshot(vmDir: string, accel: Accel, memMiB: number, out: string
   const tag = `snapshot-${process.pid}`;
   const qmpSocket = path.join(work, 'qmp.sock');
   const consoleLog = path.join(work, 'console.log');
-  const { child, stderr } = spawnQemu(qemuArgs({
-    tag, accel, memMiB, kernel: path.join(vmDir, 'vmlinuz'), initrd: path.join(vmDir, 'initrd.img'),
-    rootDisk: path.join(out, 'root.qcow2'), dataDisk: data, sshPort: port, qmpSocket, consoleLog,
-  }));
+  const { child, stderr } = spawnQemu(
+    qemuArgs({
+      tag,
+      accel,
+      memMiB,
+      kernel: path.join(vmDir, 'vmlinuz'),
+      initrd: path.join(vmDir, 'initrd.img'),
+      rootDisk: path.join(out, 'root.qcow2'),
+      dataDisk: data,
+      sshPort: port,
+      qmpSocket,
+      consoleLog,
+    }),
+  );
   const pid = child.pid!;
   const alive = () => pidAlive(pid) && child.exitCode === null;
   try {
@@ -73,11 +104,15 @@ async function snapshot(vmDir: string, accel: Accel, memMiB: number, out: string
     }
     const tBoot = Date.now() - t0;
     log(`ssh up after ${(tBoot / 1000).toFixed(1)}s; settling`);
-    const settle = await sshRun(target, [
-      'st=$(timeout 300 systemctl is-system-running --wait 2>/dev/null || true); echo "system: $st"',
-      'systemctl --failed --no-legend --plain | sed "s/^/failed: /"',
-      'sleep 3; sync; fstrim -a >/dev/null 2>&1 || true; echo 3 > /proc/sys/vm/drop_caches',
-    ].join('\n'), { timeoutMs: 400_000 });
+    const settle = await sshRun(
+      target,
+      [
+        'st=$(timeout 300 systemctl is-system-running --wait 2>/dev/null || true); echo "system: $st"',
+        'systemctl --failed --no-legend --plain | sed "s/^/failed: /"',
+        'sleep 3; sync; fstrim -a >/dev/null 2>&1 || true; echo 3 > /proc/sys/vm/drop_caches',
+      ].join('\n'),
+      { timeoutMs: 400_000 },
+    );
     process.stderr.write(settle.stdout);
     if (!/system: (running|degraded)/.test(settle.stdout)) throw new Error(`guest did not settle: ${settle.stdout}${settle.stderr}`);
     const qmp = await Qmp.connect(qmpSocket, 10000, alive);
@@ -94,14 +129,28 @@ async function snapshot(vmDir: string, accel: Accel, memMiB: number, out: string
     qmp.close();
     for (let i = 0; i < 100 && alive(); i++) await sleep(100);
     const info = {
-      accel, memMiB, bootSeconds: tBoot / 1000, saveSeconds: tSave / 1000, totalSeconds: (Date.now() - t0) / 1000,
-      stateBytes: Number(execFileSync('stat', ['-c', '%s', path.join(out, 'state.zst')]).toString().trim()),
+      accel,
+      memMiB,
+      bootSeconds: tBoot / 1000,
+      saveSeconds: tSave / 1000,
+      totalSeconds: (Date.now() - t0) / 1000,
+      stateBytes: Number(
+        execFileSync('stat', ['-c', '%s', path.join(out, 'state.zst')])
+          .toString()
+          .trim(),
+      ),
       created: new Date().toISOString(),
     };
     writeFileSync(path.join(out, 'info.json'), JSON.stringify(info, null, 2) + '\n');
     log(`state saved in ${info.saveSeconds}s (${(info.stateBytes / 1e6).toFixed(0)} MB); snapshot total ${info.totalSeconds}s`);
   } finally {
-    if (isOurQemu(pid, tag)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (isOurQemu(pid, tag)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,105 @@
+// The node lock shared by the backup agent and chops: one flock on /run/lock/chops-node.lock per
+// node. The agent holds it for a whole backup; a chops run holds it from before it stops a
+// node's server until the replica is healthy again. So a backup never runs under a stopped
+// server, a stop never cuts a backup in half, and two operators on two control machines cannot
+// work on the same node at once.
+//
+// chops's hold is a small remote process (a detached `sh` with the flock on fd 9) that lives as
+// long as the SSH session process of the run's connection: when the run ends, crashes or loses
+// its network, sshd's session process exits, the holder sees it within a second and the kernel
+// drops the flock. A crashed control machine never leaves a node locked; the run stays resumable
+// (the next run takes the lock again before its next stop).
+import type { StepContext } from '../../src/engine/playbook.js';
+import type { HostHandle } from '../../src/host.js';
+import { ChopsError } from '../../src/errors.js';
+import { posix } from 'node:path';
+import { raw, sh, shq } from '../../src/quote.js';
+import { AGENT_PATHS } from '../../templates/backup/paths.js';
+
+export class NodeLockBusy extends ChopsError {}
+
+/** `backup diff pid 123 since …` / `chops run ID …`, or undefined when the lock is free. */
+export async function nodeLockHolder(host: HostHandle, lockFile = AGENT_PATHS.lockFile): Promise<string | undefined> {
+  const r = await host.probe({
+    nothrow: true,
+    timeoutMs: 15_000,
+  })`if [ ! -e ${lockFile} ] || flock -n ${lockFile} true; then echo free; else echo busy; cat ${lockFile + '.owner'} 2>/dev/null; fi`;
+  const [state, ...owner] = r.stdout.trim().split('\n');
+  if (r.code !== 0 || (state !== 'free' && state !== 'busy'))
+    throw new ChopsError(`${host.name}: cannot read the node lock ${lockFile} (exit ${r.code}): ${r.stderr.trim()}`, {
+      hint: 'is flock (util-linux) installed on the node?',
+    });
+  return state === 'busy' ? owner.join(' ').trim() || 'holder unknown' : undefined;
+}
+
+// The holder: $1 lock, $2 pid to outlive, $3 state file, $4 wait seconds, $5 who.
+const HOLDER = [
+  'exec 9>>"$1"',
+  'if ! flock -n 9; then echo busy >"$3"; if ! flock -w "$4" 9; then echo timeout >"$3"; exit 1; fi; fi',
+  'printf "%s pid %s since %s\\n" "$5" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1.owner"',
+  'trap \'rm -f "$1.owner"; exit 0\' TERM INT HUP',
+  'echo "held $$" >"$3"',
+  // sleep without fd 9: the flock goes with this shell alone
+  // (in the background + wait, so a TERM from releaseNodeLock is handled at once)
+  'while kill -0 "$2" 2>/dev/null; do sleep 1 9>&- & wait $!; done',
+  'rm -f "$1.owner"',
+].join('\n');
+
+/** Remote command: start the holder and wait (bounded) until it holds the lock or gives up. */
+export function acquireCommand(lockFile: string, waitSeconds: number, who: string): string {
+  const state = `${lockFile}.req.$$`;
+  return (
+    // the SSH session process of this connection: the nearest sshd ancestor (else our parent)
+    'p=$$; sess=$PPID; while [ "$p" -gt 1 ] 2>/dev/null; do ' +
+    'case "$(cat /proc/$p/comm 2>/dev/null)" in sshd|sshd-session) sess=$p; break;; esac; ' +
+    'p=$(awk \'/^PPid:/{print $2}\' /proc/$p/status 2>/dev/null); [ -n "$p" ] || break; done; ' +
+    `mkdir -p ${shq(posix.dirname(lockFile))} || exit 3; ` +
+    `st=${state}; : >"$st" || exit 3; ` +
+    `setsid sh -c ${sh`${HOLDER}`} chops-node-lock ${sh`${lockFile}`} "$sess" "$st" ${String(Math.max(0, Math.floor(waitSeconds)))} ${sh`${who}`} </dev/null >/dev/null 2>&1 & ` +
+    `n=0; while [ $n -lt ${(Math.floor(waitSeconds) + 10) * 10} ]; do s=$(cat "$st" 2>/dev/null); ` +
+    'case "$s" in held*) rm -f "$st"; echo "$s"; exit 0;; timeout) rm -f "$st"; echo timeout; ' +
+    `cat ${sh`${lockFile + '.owner'}`} 2>/dev/null; exit 4;; esac; ` +
+    'sleep 0.1; n=$((n+1)); done; rm -f "$st"; echo timeout; exit 4'
+  );
+}
+
+const memKey = (host: string) => `node-lock:${host}`;
+
+/**
+ * Take the node lock before WHAT (e.g. "stop clickhouse-server"). Waits up to WAIT seconds for a
+ * running backup, saying so; refuses with the holder's line when it is still held after that.
+ * Idempotent within a run: a host whose lock this run holds is not locked twice.
+ */
+export async function takeNodeLock(ctx: StepContext<any>, what: string): Promise<void> {
+  const { host } = ctx;
+  if (ctx.run.shared.has(memKey(host.name))) return;
+  const wait = ctx.run.inventory.backup?.lockWaitSeconds ?? 600;
+  const holder = await nodeLockHolder(host);
+  if (holder) host.note(`node lock held by ${holder}: waiting up to ${wait} s before ${what}`);
+  const who = `chops ${ctx.run.runId ?? 'plan'} (${what})`;
+  const r = await host.$({ nothrow: true, timeoutMs: (wait + 20) * 1000 })`${rawCmd(acquireCommand(AGENT_PATHS.lockFile, wait, who))}`;
+  if (host.plan) return;
+  const out = r.stdout.trim().split('\n');
+  if (r.code === 0 && out[0]?.startsWith('held ')) {
+    ctx.run.shared.set(memKey(host.name), Number(out[0].slice(5)));
+    return;
+  }
+  const by = out.slice(1).join(' ').trim() || holder || 'holder unknown';
+  throw new NodeLockBusy(`${host.name}: node lock ${AGENT_PATHS.lockFile} still held after ${wait} s by ${by}: not doing "${what}"`, {
+    hint: 'a backup is running on this node: let it finish (chops backup status shows it), or raise backup.lock_wait; then chops resume',
+  });
+}
+
+/** Release the lock this run holds on the host (no-op when it holds none). */
+export async function releaseNodeLock(ctx: StepContext<any>): Promise<void> {
+  const pid = ctx.run.shared.get(memKey(ctx.host.name));
+  if (typeof pid !== 'number') return;
+  ctx.run.shared.delete(memKey(ctx.host.name));
+  // returns once the holder is gone, so the lock is free when the step ends
+  await ctx.host.$({
+    nothrow: true,
+    timeoutMs: 15_000,
+  })`kill -TERM ${pid} 2>/dev/null; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; true`;
+}
+
+const rawCmd = (s: string) => raw(s);

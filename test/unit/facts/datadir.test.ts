@@ -1,0 +1,262 @@
+// Fixture tests of the data-directory facts and of the pure judgements of a move: what rsync
+// prints, the tree summary, ClickHouse config paths, findmnt/fstab/df, the preflight refusals,
+// convergence, the fstab arming, where a replica stands, and the backup precondition.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { converged, parseItemized, parseRsyncProgress, parseRsyncStats, passSucceeded, rsyncArgs } from '../../../tasks/datadir/rsync-cmd.js';
+import { compareTrees, parseTreeStats } from '../../../facts/datadir/tree.js';
+import { parseConfigPaths } from '../../../facts/datadir/config-paths.js';
+import { fstabEntryFor, mountArgs, mountsInside, parseDf, parseFindmnt, parseFstab } from '../../../facts/datadir/mounts.js';
+import { judgePreflight, judgeSpace } from '../../../tasks/datadir/preflight.js';
+import { setArmed } from '../../../tasks/datadir/swap.js';
+import { parseSituation, phaseOf } from '../../../tasks/datadir/situation.js';
+import { judgeShardBackups, parseBackupStatus } from '../../../tasks/datadir/backup-guard.js';
+import { compareWithBefore } from '../../../tasks/datadir/verify.js';
+
+const STATS = `
+Number of files: 5 (reg: 2, dir: 2, link: 1)
+Number of created files: 4 (reg: 2, dir: 1, link: 1)
+Number of deleted files: 3
+Number of regular files transferred: 1
+Total file size: 6,000,003 bytes
+Total transferred file size: 3,000,000 bytes
+Literal data: 3,000,000 bytes
+Matched data: 0 bytes
+File list size: 0
+Total bytes sent: 3,000,890
+Total bytes received: 48
+
+sent 3,000,890 bytes  received 48 bytes  6,001,876.00 bytes/sec
+total size is 6,000,003  speedup is 2.00
+`;
+
+test('rsync --stats (3.2.7 format) parsed; no block = undefined', () => {
+  assert.deepEqual(parseRsyncStats(STATS), {
+    files: 5,
+    regularFiles: 2,
+    regularTransferred: 1,
+    deleted: 3,
+    totalSize: 6_000_003,
+    transferredSize: 3_000_000,
+    literalData: 3_000_000,
+    bytesSent: 3_000_890,
+  });
+  assert.equal(parseRsyncStats('rsync: connection unexpectedly closed'), undefined);
+});
+
+test('rsync progress2 line: bytes, percent, rate, ETA', () => {
+  const out = '         32,768   0%    0.00kB/s    0:00:00  \r    150,000,000  45%   12.34MB/s    0:00:10 (xfr#5, to-chk=10/100)';
+  assert.deepEqual(parseRsyncProgress(out), { bytes: 150_000_000, percent: 45, rate: 12_340_000, etaSeconds: 10 });
+  assert.equal(parseRsyncProgress('sending incremental file list'), undefined);
+});
+
+test('same flags on every pass; --delete only without the server; exit 24 only live', () => {
+  const live = rsyncArgs({ src: '/a', dst: '/b', kind: 'live', bwlimit: '50m' });
+  const final = rsyncArgs({ src: '/a', dst: '/b', kind: 'final', bwlimit: '50m' });
+  for (const a of [live, final])
+    for (const f of ['-aHAX', '--numeric-ids', '--no-inc-recursive', '--exclude=/lost+found']) assert.ok(a.includes(f), `${f} in ${a.join(' ')}`);
+  assert.ok(live.includes('--bwlimit=50m') && !live.includes('--delete'));
+  assert.ok(final.includes('--delete') && !final.some((x) => x.startsWith('--bwlimit')), 'the stopped pass is downtime: never throttled');
+  assert.ok(!live.some((x) => x === '-L' || x === '--copy-links'));
+  assert.deepEqual(live.slice(-2), ['/a/', '/b/']);
+  assert.equal(passSucceeded('live', 24), true);
+  assert.equal(passSucceeded('final', 24), false);
+  assert.equal(passSucceeded('live', 23), false);
+  assert.deepEqual(parseItemized('\n>f.st...... status\n'), ['>f.st...... status']);
+});
+
+test('convergence: tiny first pass, small delta, not shrinking, maximum', () => {
+  const o = { convergedBytes: 100, maxPasses: 4 };
+  assert.equal(converged([50], o).done, true);
+  assert.equal(converged([10_000], o).done, false);
+  assert.equal(converged([10_000, 90], o).done, true);
+  assert.equal(converged([10_000, 5_000, 4_000], o).done, true, 'shrinking by less than half');
+  assert.equal(converged([10_000, 4_000, 1_000], o).done, false);
+  assert.equal(converged([10_000, 4_000, 1_000, 400], o).done, true);
+});
+
+const TREE =
+  'dirs=10\nfiles=40\nsymlinks=4\nother=0\ninodes=18\nbytes=12345\nused=65536\nmeta=0123456789abcdef\nlinks=fedcba9876543210\nhardlinks=00112233aabbccdd\n';
+test('tree stats: parsed; a missing value or digest is an error, never a zero', () => {
+  const t = parseTreeStats(TREE, 0, '', '/d');
+  assert.equal(t.extraLinks, 22);
+  assert.equal(t.usedBytes, 65536);
+  assert.throws(() => parseTreeStats(TREE.replace('inodes=18\n', ''), 0, '', '/d'), /inodes/);
+  assert.throws(() => parseTreeStats(TREE.replace(/hardlinks=.*\n/, 'hardlinks=\n'), 0, '', '/d'), /hardlinks/);
+  assert.throws(() => parseTreeStats('', 3, 'cd: /d: No such file', '/d'), /exit 3/);
+  const u = parseTreeStats(TREE.replace('inodes=18', 'inodes=40'), 0, '', '/d');
+  assert.deepEqual(compareTrees(t, u), ['distinct files (inodes): 18 ≠ 40', 'hard links: 22 ≠ 0']);
+});
+
+const CONFIG = `==> /var/lib/clickhouse/preprocessed_configs/config.xml
+<?xml version="1.0"?>
+<!-- <path>/commented/out/</path> -->
+<yandex>
+    <path>/var/lib/clickhouse/</path>
+    <tmp_path>/var/lib/clickhouse/tmp/</tmp_path>
+    <user_files_path>/srv/user_files/</user_files_path>
+    <format_schema_path>/var/lib/clickhouse/format_schemas/</format_schema_path>
+    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+    <user_directories><local_directory><path>/var/lib/clickhouse/access/</path></local_directory></user_directories>
+    <keeper_server><log_storage_path>/var/lib/clickhouse/coordination/log</log_storage_path><snapshot_storage_path>/var/lib/clickhouse/coordination/snapshots</snapshot_storage_path></keeper_server>
+    <storage_configuration><disks>
+        <default><keep_free_space_bytes>0</keep_free_space_bytes></default>
+        <fast><path>/var/lib/clickhouse/disks/fast/</path></fast>
+        <cold><path>/mnt/cold/</path></cold>
+    </disks></storage_configuration>
+</yandex>
+`;
+
+test('config paths from the preprocessed config: nested <path> of distributed_ddl is not the data path', () => {
+  const c = parseConfigPaths(CONFIG);
+  assert.equal(c.path, '/var/lib/clickhouse/');
+  assert.equal(c.accessControlPath, '/var/lib/clickhouse/access/');
+  assert.equal(c.keeperLogPath, '/var/lib/clickhouse/coordination/log');
+  assert.deepEqual(c.disks, [
+    { name: 'fast', path: '/var/lib/clickhouse/disks/fast/' },
+    { name: 'cold', path: '/mnt/cold/' },
+  ]);
+  // config.xml then config.d/: the later file wins
+  const merged = parseConfigPaths(
+    '==> /etc/clickhouse-server/config.xml\n<yandex><path>/a/</path><tmp_path>/a/tmp/</tmp_path></yandex>\n==> /etc/clickhouse-server/config.d/p.xml\n<yandex><path>/b/</path></yandex>\n',
+  );
+  assert.equal(merged.path, '/b/');
+  assert.equal(merged.tmpPath, '/a/tmp/');
+});
+
+const FINDMNT = '/ /dev/sda1 ext4 rw,relatime\n/var/lib/clickhouse/disks/fast /dev/nvme0n1p1 ext4 rw\n/mnt/my\\x20disk /dev/sdc1 xfs rw\n';
+const layout = { dataDir: '/var/lib/clickhouse', oldDir: '/var/lib/clickhouse-tmp', staging: '/mnt/chops-move-data' };
+const tree = parseTreeStats(TREE, 0, '', '/d');
+
+test('preflight refuses a mounted disk inside the tree, a path into the old dir, a data_dir that is not <path>', () => {
+  const ms = parseFindmnt(FINDMNT);
+  assert.equal(ms[2].target, '/mnt/my disk');
+  assert.deepEqual(
+    mountsInside(ms, '/var/lib/clickhouse').map((m) => m.target),
+    ['/var/lib/clickhouse/disks/fast'],
+  );
+  const v = judgePreflight({ layout, config: parseConfigPaths(CONFIG), mounts: ms, tree });
+  assert.equal(v.refusals.length, 1);
+  assert.match(v.refusals[0], /disks\/fast .*mounted inside the data directory \(disk "fast"\)/);
+  assert.ok(v.notes.some((n) => n.startsWith('user_files_path /srv/user_files/: outside')));
+  assert.ok(v.notes.some((n) => n.startsWith('keeper log_storage_path /var/lib/clickhouse/coordination/log: inside')));
+  const ok = judgePreflight({ layout, config: parseConfigPaths(CONFIG), mounts: ms.filter((m) => !m.target.includes('fast')), tree });
+  assert.deepEqual(ok.refusals, []);
+  const wrong = judgePreflight({
+    layout,
+    config: parseConfigPaths('==> c\n<yandex><path>/data/ch/</path><tmp_path>/var/lib/clickhouse-tmp/tmp</tmp_path></yandex>'),
+    mounts: [],
+    tree,
+  });
+  assert.equal(wrong.refusals.length, 2);
+  assert.match(wrong.refusals[0], /<path> is \/data\/ch\//);
+  assert.match(wrong.refusals[1], /tmp_path .* points into \/var\/lib\/clickhouse-tmp/);
+  assert.match(
+    judgePreflight({ layout, config: parseConfigPaths(''), mounts: [], tree }).refusals[0],
+    /not in its configuration/,
+    'no config read: refused, not assumed',
+  );
+});
+
+test('space: the volume must hold the data plus a margin', () => {
+  assert.equal(judgeSpace(1000, { avail: 2000, used: 0 }), undefined);
+  assert.match(judgeSpace(1000, { avail: 1000, used: 0 }) ?? '', /1000 bytes for 1000 bytes/);
+  assert.equal(judgeSpace(1000, { avail: 100, used: 1000 }), undefined, 'a previous pass already filled it');
+  assert.deepEqual(parseDf('Filesystem 1-blocks Used Available Capacity Mounted on\n/dev/vdb1 4096000 1000 4095000 1% /mnt/chops move\n'), {
+    size: 4_096_000,
+    used: 1000,
+    avail: 4_095_000,
+    target: '/mnt/chops move',
+  });
+  assert.throws(() => parseDf('df: /x: No such file'), /unexpected df output/);
+});
+
+const FSTAB = `# /etc/fstab
+UUID=1111 / ext4 errors=remount-ro 0 1
+UUID=2222-aaaa /var/lib/clickhouse ext4 defaults,noatime 0 2
+`;
+
+test('fstab: the data dir entry, mount arguments for the staging point, disarm/arm round trip', () => {
+  const e = fstabEntryFor(parseFstab(FSTAB), '/var/lib/clickhouse/')!;
+  assert.equal(e.source, 'UUID=2222-aaaa');
+  assert.deepEqual(mountArgs(e), ['-t', 'ext4', '-o', 'noatime', '--', 'UUID=2222-aaaa']);
+  assert.deepEqual(mountArgs({ source: '/mnt/d/vol', fstype: 'none', options: 'bind' }), ['-o', 'bind', '--', '/mnt/d/vol']);
+  const off = setArmed(FSTAB, '/var/lib/clickhouse', false);
+  assert.ok(off.changed);
+  assert.match(off.text, /^#chops-move-data-pending# UUID=2222-aaaa/m);
+  assert.ok(off.text.includes('UUID=1111 / ext4'), 'other lines untouched');
+  const parsedOff = fstabEntryFor(parseFstab(off.text), '/var/lib/clickhouse')!;
+  assert.equal(parsedOff.disarmed, true);
+  assert.equal(setArmed(off.text, '/var/lib/clickhouse', false).changed, false, 'idempotent');
+  const on = setArmed(off.text, '/var/lib/clickhouse', true);
+  assert.equal(on.text, FSTAB);
+});
+
+test('where a replica stands, from the situation probe', () => {
+  const s = (d: string, o: string) => parseSituation(`data ${d}\nold ${o}\nstaging exists=1 dir=1 mount=1 volume=1 entries=12 owner=root:root\n`);
+  const before = s('exists=1 dir=1 mount=0 volume=0 entries=14 owner=clickhouse:clickhouse', 'exists=0');
+  assert.equal(phaseOf(before).phase, 'before');
+  assert.equal(before.staging.entries, 12);
+  assert.equal(phaseOf(s('exists=0', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=clickhouse:clickhouse')).phase, 'set-aside');
+  assert.equal(
+    phaseOf(s('exists=1 dir=1 mount=0 volume=0 entries=0 owner=clickhouse:clickhouse', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase,
+    'set-aside',
+  );
+  assert.equal(
+    phaseOf(s('exists=1 dir=1 mount=1 volume=1 entries=14 owner=clickhouse:clickhouse', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase,
+    'swapped',
+  );
+  assert.equal(
+    phaseOf(s('exists=1 dir=1 mount=0 volume=0 entries=3 owner=c:c', 'exists=1 dir=1 mount=0 volume=0 entries=14 owner=c:c')).phase,
+    'inconsistent',
+    'data in both places: no guessing',
+  );
+  assert.throws(() => parseSituation('data exists=0\n'), /no "old" line/);
+});
+
+test('backup precondition: a fresh good backup on one replica passes its shard; nothing known never passes', () => {
+  const now = new Date('2026-12-01T12:00:00Z');
+  const st = parseBackupStatus(
+    '{"format":1,"host":"ch1","last_attempt":{"result":"failed"},"last_full":{"name":"full-1","finished":"2026-12-01T02:00:00Z"},"last_diff":{"name":"diff-7","finished":"2026-12-01T10:00:00Z"}}',
+  );
+  assert.equal(st.lastGood?.name, 'diff-7');
+  assert.equal(
+    judgeShardBackups(
+      [
+        { host: 'ch1', status: st },
+        { host: 'ch2', error: 'no agent status' },
+      ],
+      now,
+      36 * 3600_000,
+    ).ok,
+    true,
+  );
+  assert.equal(judgeShardBackups([{ host: 'ch1', status: st }], now, 3600_000).ok, false, 'older than the limit');
+  const none = judgeShardBackups(
+    [
+      { host: 'ch1', error: 'no agent status at /x' },
+      { host: 'ch2', status: parseBackupStatus('{"format":1,"last_full":null,"last_diff":null}') },
+    ],
+    now,
+    36 * 3600_000,
+  );
+  assert.equal(none.ok, false);
+  assert.match(none.detail, /ch1: no agent status at \/x; ch2: no good backup/);
+  assert.throws(() => parseBackupStatus('{"format":2}'), /unknown status format/);
+});
+
+test('verification: non-replicated counts must be equal, replicated must not shrink, tables must not vanish', () => {
+  const before = [
+    { table: 'lab.local', engine: 'MergeTree', replicated: false, rows: 10 },
+    { table: 'lab.events_local', engine: 'ReplicatedMergeTree', replicated: true, rows: 100 },
+    { table: 'lab.events', engine: 'Distributed', replicated: false, rows: -1 },
+  ];
+  assert.deepEqual(compareWithBefore(before, [...before.slice(0, 1), { ...before[1], rows: 130 }, before[2]]), []);
+  assert.deepEqual(
+    compareWithBefore(before, [
+      { ...before[0], rows: 9 },
+      { ...before[1], rows: 99 },
+    ]),
+    ['lab.local: 9 rows, 10 before the stop', 'lab.events_local: 99 rows, fewer than the 100 before the stop', 'lab.events (Distributed) is gone'],
+  );
+});

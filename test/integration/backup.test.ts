@@ -250,7 +250,7 @@ test('a rolling restart waits for a running backup (and the lock is released aft
   const bk = sh('ch1', `${CRON_ENV} '${AGENT} diff'`);
   for (let i = 0; i < 150 && (await sh('ch1', 'flock -n /run/lock/chops-node.lock true')).code === 0; i++) await sleep(100);
   const lines: string[] = [];
-  const rr = chops(['run', 'rolling-restart', '-i', patient, '--limit', 'ch1', '--output', 'plain'], { onLine: (l) => lines.push(l) });
+  const rr = chops(['run', 'rolling-restart', '-i', patient, '--limit', 'ch1', '--output', 'plain', '--yes'], { onLine: (l) => lines.push(l) });
   const backup = await bk;
   assert.equal(backup.code, 0, backup.stderr);
   const restart = await rr.done;
@@ -267,7 +267,7 @@ test('a rolling restart waits for a running backup (and the lock is released aft
     'slowstop',
     (d) => (d.clusters.lab.shards[0].replicas[0].clickhouse = { stop_command: 'systemctl stop clickhouse-server && sleep 6' }),
   );
-  const rr2 = chops(['run', 'rolling-restart', '-i', slow, '--limit', 'ch1', '--output', 'plain']);
+  const rr2 = chops(['run', 'rolling-restart', '-i', slow, '--limit', 'ch1', '--output', 'plain', '--yes']);
   for (let i = 0; i < 200 && !/chops /.test((await sh('ch1', 'cat /run/lock/chops-node.lock.owner 2>/dev/null')).stdout); i++) await sleep(100);
   const refused = await sh('ch1', `${CRON_ENV} '${AGENT} diff'`);
   assert.equal(refused.code, 4, refused.stderr);

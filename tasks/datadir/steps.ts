@@ -85,7 +85,7 @@ export const useExistingVolumeStep: Step<MoveParams> = {
     memoryOf(ctx).set(MEM.volume, vol);
     const s = await readSituation(ctx.host, l);
     // Until the swap the volume holds a partial copy: a reboot must not mount it over live data.
-    // A line from disk preparation is staged `noauto` for that (tasks/disk, HANDOFF.md); a line
+    // A line from disk preparation is staged `noauto` for that (tasks/disk, docs/disk-preparation-api.md); a line
     // that was already there (--volume existing) is commented out until the swap.
     const disarmed = phaseOf(s).phase === 'before' && ctx.params.volume === 'existing' ? await armFstab(ctx.host, l.dataDir, false) : false;
     return {

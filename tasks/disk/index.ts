@@ -1,5 +1,5 @@
 // Disk preparation for moving the ClickHouse data directory onto a new LVM volume — the first
-// part of the operator's runbook, as steps a playbook composes (see HANDOFF.md):
+// part of the operator's runbook, as steps a playbook composes (see docs/disk-preparation-api.md):
 //   prepareDiskSteps      scope 'each', every selected host in parallel, before any server stops
 //   enableDataMountSteps  in the swap, after `mount <dataDir>`: mount at boot + require the mount
 export { DISK_PARAMS, MEM, type DiskParams } from './params.js';

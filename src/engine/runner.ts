@@ -6,6 +6,7 @@
 import type { Host, Inventory } from '../inventory/types.js';
 import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
 import { Session } from './session.js';
+import { groupByShard } from '../inventory/topology.js';
 import { ChopsError, UsageError, errorText, tail } from '../errors.js';
 
 /** Hosts the run needs could not be reached/verified before the first change: an input problem (exit 2). */
@@ -417,15 +418,6 @@ function phaseListOptions(phase: Phase, o: ExecuteOptions): Record<string, unkno
   return { concurrent: false, exitOnError: true };
 }
 
-export function groupByShard(hosts: Host[]): Host[][] {
-  const m = new Map<string, Host[]>();
-  for (const h of hosts) {
-    const k = `${h.cluster}\0${h.shard}`;
-    if (!m.has(k)) m.set(k, []);
-    m.get(k)!.push(h);
-  }
-  for (const list of m.values()) list.sort((a, b) => a.replica - b.replica);
-  return [...m.values()];
-}
+export { groupByShard } from '../inventory/topology.js';
 
 export { errorText } from '../errors.js';

@@ -2,6 +2,7 @@
 // gates, destructive steps, skip conditions and rollback paths (the runner's rule: when a step
 // fails, the rollbacks of that step and of the earlier steps of the same host and phase run in
 // reverse order). With a topology, rolling phases are drawn per shard with the real replicas.
+import { groupByShard } from '../inventory/topology.js';
 import type { Phase, Step } from '../engine/playbook.js';
 import type { DEdge, DGroup, DNode, Diagram, NodeKind } from './diagram.js';
 
@@ -33,7 +34,7 @@ function phaseGroup(ph: Phase, id: string, name: string, edges: DEdge[], topo?: 
   const label = `${name} — ${SCOPE_TEXT[ph.scope]}`;
   const hosts = topo?.hosts ?? [];
   if (ph.scope === 'rolling' && hosts.length) {
-    const shards = byShard(hosts);
+    const shards = groupByShard(hosts);
     return {
       id,
       label,
@@ -104,18 +105,6 @@ function stepLines(s: Step): string[] {
   if (s.skipIf) lines.push(`skipped if ${s.skipIf}`);
   if (s.destructive) lines.push('destructive: asks Type YES');
   return lines;
-}
-
-/** Same grouping and order as the runner's groupByShard. */
-function byShard(hosts: Topology['hosts']): Array<Topology['hosts']> {
-  const m = new Map<string, Topology['hosts']>();
-  for (const h of hosts) {
-    const k = `${h.cluster}\0${h.shard}`;
-    if (!m.has(k)) m.set(k, []);
-    m.get(k)!.push(h);
-  }
-  for (const list of m.values()) list.sort((a, b) => a.replica - b.replica);
-  return [...m.values()];
 }
 
 function listHosts(names: string[], max = 6): string {

@@ -31,3 +31,18 @@ export function describeTopology(inv: Inventory): string {
     `${plural(inv.clusters.length, 'cluster')}, ${plural(shards, 'shard')}, ${plural(inv.hosts.length, 'host')}`,
   ].join('\n');
 }
+
+/**
+ * Hosts grouped by shard (cluster + shard), shards in first-seen order, replicas in replica order:
+ * the order the runner works a rolling phase in, and the order diagrams draw it in.
+ */
+export function groupByShard<T extends { cluster: string; shard: unknown; replica: number }>(hosts: T[]): T[][] {
+  const m = new Map<string, T[]>();
+  for (const h of hosts) {
+    const k = `${h.cluster}\0${String(h.shard)}`;
+    if (!m.has(k)) m.set(k, []);
+    m.get(k)!.push(h);
+  }
+  for (const list of m.values()) list.sort((a, b) => a.replica - b.replica);
+  return [...m.values()];
+}

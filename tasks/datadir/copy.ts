@@ -3,7 +3,7 @@
 import type { StepContext } from '../../src/engine/playbook.js';
 import type { HostHandle } from '../../src/host.js';
 import { ChopsError, tail } from '../../src/errors.js';
-import { formatBytes } from './fmt.js';
+import { formatBytes } from '../../src/format.js';
 import {
   type PassKind,
   type RsyncStats,

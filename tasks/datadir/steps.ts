@@ -14,7 +14,7 @@ import { serviceState, startService, stopService } from '../clickhouse/service.j
 import { checkIdleStep, checkPeersStep, startClickHouseStep, waitHealthyStep } from '../clickhouse/replica-steps.js';
 import { type BackupStatus, judgeShardBackups, pauseBackupAgent, readBackupStatus, resumeBackupAgent } from './backup-guard.js';
 import { copyInPlace, dryRunDifferences, endLeftoverCopy, type PassResult, runPass, smallFileDifferences } from './copy.js';
-import { formatBytes, formatDuration } from './fmt.js';
+import { formatBytes, formatDuration } from '../../src/format.js';
 import { MEM, memoryOf } from './memory.js';
 import { type MoveParams, layoutOf, verifiedMarker } from './params.js';
 import { judgePreflight, judgeSpace } from './preflight.js';

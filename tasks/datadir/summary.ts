@@ -1,7 +1,7 @@
 // The table printed after move-data: per replica, downtime (stop → healthy) and bytes copied
 // with the server running and stopped.
 import { renderTable } from './table.js';
-import { formatBytes, formatDuration } from './fmt.js';
+import { formatBytes, formatDuration } from '../../src/format.js';
 
 export interface ReplicaFigures {
   host: string;

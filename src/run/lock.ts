@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, promises as fsp, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../errors.js';
 import { controllerName, pidAlive } from './proc.js';
 
@@ -112,7 +112,9 @@ export async function acquireLock(stateDir: string, cluster: string, opts: { run
     runId: opts.runId,
     startedAt: (opts.now ?? new Date()).toISOString(),
   };
-  const text = `# chops run lock for cluster ${JSON.stringify(cluster)}\n${stringifyYaml(info)}`;
+  // JSON is YAML 1.2 (older lock files in YAML still parse) and costs no serializer warm-up on the
+  // start of every run.
+  const text = `# chops run lock for cluster ${JSON.stringify(cluster)}\n${JSON.stringify(info, null, 2)}\n`;
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o644);

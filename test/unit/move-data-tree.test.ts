@@ -24,7 +24,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
-import { makeRunContext, type TestRunContext } from '../helpers/run-context.js';
+import { makeRunContext, type TestRunContext } from '../support/run-context.js';
 import { dryRunDifferences, copyInPlace, endLeftoverCopy, runPass, smallFileDifferences, RUN_DIR } from '../../tasks/datadir/copy.js';
 import { compareTrees, treeStats } from '../../facts/datadir/tree.js';
 import { converged } from '../../tasks/datadir/rsync-cmd.js';

@@ -55,6 +55,19 @@ const sh = (host: string, cmd: string) => labSh(lab, host, cmd);
 const isMounted = async (host: string) => (await sh(host, 'mountpoint -q /var/lib/clickhouse && echo yes || echo no')).trim() === 'yes';
 
 describe('move-data on the ClickHouse lab', () => {
+  test('plan: the copy passes and the set-aside are decided on real facts, and nothing on the host changes', async () => {
+    const before = await sh('ch1', 'cat /etc/fstab; findmnt -rn -o TARGET,SOURCE; ls -d /var/lib/clickhouse-tmp 2>&1; systemctl is-active clickhouse-server');
+    const r = await chops(['plan', 'move-data', '-i', lab.inventoryPath, '--volume', 'existing', '--no-backup-check', '--limit', 'ch1']);
+    const out = r.stdout + r.stderr;
+    assert.match(out, /check the data directory, its config paths and the volume/, out.slice(-3000));
+    assert.ok((out.match(/setsid rsync .* -- \/var\/lib\/clickhouse\/ /g) ?? []).length >= 2, 'the live and the final pass are in the plan');
+    assert.match(out, /prove the copy is identical: would compare: rsync dry run, counts, sizes, links, small-file checksums/);
+    assert.match(out, /\$ mv -T -- \/var\/lib\/clickhouse \/var\/lib\/clickhouse-tmp/, 'the set-aside is planned');
+    console.log(`# plan exit ${r.code}; its mount step: ${/^ {2}\S+ mount the new volume at the data directory.*$/m.exec(out)?.[0] ?? '(not shown)'}`);
+    const after = await sh('ch1', 'cat /etc/fstab; findmnt -rn -o TARGET,SOURCE; ls -d /var/lib/clickhouse-tmp 2>&1; systemctl is-active clickhouse-server');
+    assert.equal(after, before, 'fstab, mounts, the old directory and the service are as they were');
+  });
+
   test('a failure in the final pass puts the replica back on its original directory', async () => {
     const r = await chops(['run', 'move-data', '-i', lab.inventoryPath, ...COMMON, '--limit', 'ch1', '--inject-failure', 'final-pass']);
     assert.equal(r.code, 1, r.stdout.slice(-2000) + r.stderr);

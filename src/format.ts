@@ -30,9 +30,10 @@ export function formatBytes(n: number): string {
 
 /**
  * A plain-text table: columns padded to their widest cell, two spaces apart, no trailing blanks,
- * a newline after every row. Safe for any number of rows (no argument spreading).
+ * a newline after every row; with `rule`, a line of dashes under the head. Safe for any number of
+ * rows (no argument spreading).
  */
-export function renderTable(head: string[], rows: Array<Array<string | number | undefined>>): string {
+export function renderTable(head: string[], rows: Array<Array<string | number | undefined>>, opts: { rule?: boolean } = {}): string {
   const widths = head.map((h) => h.length);
   const cells = rows.map((r) => head.map((_, i) => String(r[i] ?? '')));
   for (const r of cells) for (let i = 0; i < r.length; i++) if (r[i].length > widths[i]) widths[i] = r[i].length;
@@ -42,6 +43,7 @@ export function renderTable(head: string[], rows: Array<Array<string | number | 
       .join('  ')
       .trimEnd();
   let out = `${line(head)}\n`;
+  if (opts.rule) out += `${line(widths.map((n) => '-'.repeat(n)))}\n`;
   for (const r of cells) out += `${line(r)}\n`;
   return out;
 }

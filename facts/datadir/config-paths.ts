@@ -4,7 +4,7 @@
 // Read from the server's preprocessed config when it exists (what the server really uses),
 // otherwise from config.xml followed by config.d/*.xml (later files override, as the server merges).
 import { sh } from '../../src/quote.js';
-import type { FactDef } from './read.js';
+import { defineDatadirFact } from './define.js';
 
 export interface ConfigPaths {
   /** Which file(s) were read. */
@@ -20,7 +20,7 @@ export interface ConfigPaths {
   disks: Array<{ name: string; path: string }>;
 }
 
-export const configPaths: FactDef<{ dataDir: string; configDir?: string }, ConfigPaths> = {
+export const configPaths = defineDatadirFact<ConfigPaths, { dataDir: string; configDir?: string }>({
   name: 'ClickHouse config paths',
   command: ({ dataDir, configDir = '/etc/clickhouse-server' }) =>
     sh`for f in ${`${dataDir.replace(/\/+$/, '')}/preprocessed_configs/config.xml`} ${`${configDir}/config-preprocessed.xml`}; do
@@ -34,7 +34,7 @@ done; exit 0`,
     if (code !== 0) throw new Error(`cannot read the ClickHouse configuration (exit ${code}): ${stderr.trim()}`);
     return parseConfigPaths(stdout);
   },
-};
+});
 
 /** Split `==> FILE` sections and merge them in order (a later file's value wins). */
 export function parseConfigPaths(out: string): ConfigPaths {

@@ -1,7 +1,7 @@
 // Where things are mounted, what /etc/fstab says for the data directory, and free space: the
 // facts a move reads before every change (and a resumed move reads to learn where it stands).
 import { sh } from '../../src/quote.js';
-import type { FactDef } from './read.js';
+import { defineDatadirFact } from './define.js';
 
 export interface Mount {
   target: string;
@@ -13,14 +13,14 @@ export interface Mount {
 /** `findmnt -rn` escapes blanks and backslashes as \xNN. */
 const unhex = (s: string) => s.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
 
-export const mounts: FactDef<void, Mount[]> = {
+export const mounts = defineDatadirFact<Mount[]>({
   name: 'mounts',
   command: () => `findmnt -rn -o TARGET,SOURCE,FSTYPE,OPTIONS`,
   parse: ({ stdout, code, stderr }) => {
     if (code !== 0) throw new Error(`findmnt failed (exit ${code}): ${stderr.trim()}`);
     return parseFindmnt(stdout);
   },
-};
+});
 
 export function parseFindmnt(out: string): Mount[] {
   return out
@@ -67,14 +67,14 @@ export interface FstabEntry {
  */
 export const DISARM_MARK = '#chops-move-data-pending# ';
 
-export const fstab: FactDef<void, FstabEntry[]> = {
+export const fstab = defineDatadirFact<FstabEntry[]>({
   name: 'fstab',
   command: () => `cat /etc/fstab`,
   parse: ({ stdout, code, stderr }) => {
     if (code !== 0) throw new Error(`cannot read /etc/fstab (exit ${code}): ${stderr.trim()}`);
     return parseFstab(stdout);
   },
-};
+});
 
 /** fstab's octal escapes (\040 for a blank). */
 const unoct = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
@@ -132,14 +132,14 @@ export interface Space {
   used: number;
 }
 
-export const space: FactDef<string, Space> = {
+export const space = defineDatadirFact<Space, string>({
   name: 'free space',
   command: (path) => sh`df -P -B1 -- ${path}`,
   parse: ({ stdout, code, stderr }, path) => {
     if (code !== 0) throw new Error(`df ${path} failed (exit ${code}): ${stderr.trim()}`);
     return parseDf(stdout);
   },
-};
+});
 
 export function parseDf(out: string): Space {
   const line = out.trim().split('\n')[1];

@@ -4,7 +4,7 @@
 // (each path mapped to the first path of its inode group, so inode numbers do not matter).
 // Used before a move (size, free space needed) and as the identity proof after the final pass.
 import { raw, sh } from '../../src/quote.js';
-import type { FactDef } from './read.js';
+import { defineDatadirFact } from './define.js';
 
 export interface TreeStats {
   dirs: number;
@@ -29,7 +29,7 @@ export interface TreeStats {
 /** lost+found belongs to the filesystem, not to ClickHouse: left out on both sides. */
 const PRUNE = `\\( -path ./lost+found -o -path ./.chops-new-volume \\) -prune -o`;
 
-export const treeStats: FactDef<string, TreeStats> = {
+export const treeStats = defineDatadirFact<TreeStats, string>({
   name: 'tree stats',
   command: (dir) =>
     sh`cd -- ${dir} || exit 3
@@ -42,7 +42,9 @@ printf 'meta=%s\\n' "$(F \\( -type d -printf 'd - %m %U %G %p\\n' \\) -o -printf
 printf 'links=%s\\n' "$(F -type l -printf '%p\\t%l\\n' | LC_ALL=C sort | sha256sum | cut -c1-16)"
 printf 'hardlinks=%s\\n' "$(F -type f -links +1 -printf '%i\\t%p\\n' | LC_ALL=C sort -t "$(printf '\\t')" -k2,2 | awk -F '\\t' '!($1 in g) { g[$1] = $2 } { print g[$1] "\\t" $2 }' | LC_ALL=C sort | sha256sum | cut -c1-16)"`,
   parse: ({ stdout, code, stderr }, dir) => parseTreeStats(stdout, code, stderr, dir),
-};
+  // A walk of a whole data directory: hours on a large one.
+  timeoutMs: 3600_000,
+});
 
 export function parseTreeStats(stdout: string, code: number, stderr: string, dir: string): TreeStats {
   if (code !== 0) throw new Error(`cannot read the tree ${dir} (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`);

@@ -32,21 +32,8 @@ export async function abandonedInfo(store: RunStore, id: string): Promise<Abando
  * succeeded nor abandoned. Older unfinished runs never shadow it, and runs of other inventories
  * sharing the state directory are not picked.
  */
-export async function latestResumable(store: RunStore, inventoryPath: string): Promise<RunState | null> {
-  const ids = await store.ids();
-  for (let i = ids.length - 1; i >= 0; i--) {
-    let st: RunState;
-    try {
-      st = await store.load(ids[i]);
-    } catch (err) {
-      if (err instanceof UsageError && / does not exist$/.test(err.message)) continue;
-      throw err;
-    }
-    if (st.inventory !== inventoryPath || isFinished(st)) continue;
-    if (await abandonedInfo(store, st.id)) continue;
-    return st;
-  }
-  return null;
+export function latestResumable(store: RunStore, inventoryPath: string): Promise<RunState | null> {
+  return store.latest({ unfinished: true, where: async (st) => st.inventory === inventoryPath && !(await abandonedInfo(store, st.id)) });
 }
 
 export async function abandonCommand(runId: string, flags: { inventory?: string; reason?: string }): Promise<number> {

@@ -27,6 +27,7 @@ export async function reportCommand(runId: string | undefined, flags: ReportFlag
   });
   const { buildModel } = await import('../report/model.js');
   const model = buildModel(state, parseRunLog(logText), await stepMeta(state, inventory));
+  model.durationParams = await durationParams(state);
   if (flags.mermaid) {
     const md = (await import('../report/gantt.js')).ganttMarkdown(model);
     if (flags.out) await writeFile(flags.out, md);
@@ -39,6 +40,16 @@ export async function reportCommand(runId: string | undefined, flags: ReportFlag
   if (flags.open) process.stdout.write(`${file}\n`);
   else process.stderr.write(`wrote ${file} (${model.lanes.length} lane(s), ${model.lanes.reduce((a, l) => a + l.steps.length, 0)} step run(s))\n`);
   return 0;
+}
+
+/** Which of the run's parameters are durations (kept in ms), by the playbook's definition; none when it cannot be loaded. */
+async function durationParams(state: RunState): Promise<string[]> {
+  try {
+    const { loadPlaybook } = await import('../../playbooks/index.js');
+    return (await loadPlaybook(state.playbook)).params.filter((p) => p.type === 'duration').map((p) => p.name);
+  } catch {
+    return [];
+  }
 }
 
 /**

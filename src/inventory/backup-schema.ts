@@ -6,6 +6,51 @@ import type { SecretRef } from './secret-ref.js';
 import type { SchemaWalker } from './validate.js';
 import type { SourcePos } from './problems.js';
 
+/** The one declaration of the choices and shapes the templates render (templates/backup/types.ts). */
+export const COMPRESSION_FORMATS = ['tar', 'gzip', 'zstd', 'none'] as const;
+export type CompressionFormat = (typeof COMPRESSION_FORMATS)[number];
+export const LOG_FREQUENCIES = ['daily', 'weekly', 'monthly'] as const;
+export type LogFrequency = (typeof LOG_FREQUENCIES)[number];
+
+/** The remote storage: SECRET is a reference in the inventory, the value read from it in a template. */
+export interface SftpRemote<Secret = string> {
+  type: 'sftp';
+  address: string;
+  port: number;
+  username: string;
+  /** Secret (absent / empty when a key is used). */
+  password: Secret;
+  /** Path of a private key on the node (root-only), or "" for password login. */
+  key: string;
+  path: string;
+  compressionFormat: CompressionFormat;
+}
+
+export interface S3Remote<Secret = string> {
+  type: 's3';
+  bucket: string;
+  endpoint: string;
+  region: string;
+  path: string;
+  accessKey: Secret;
+  secretKey: Secret;
+  compressionFormat: CompressionFormat;
+}
+
+export type RemoteStorage<Secret = string> = SftpRemote<Secret> | S3Remote<Secret>;
+
+/** What the agent is told about retention and deadlines, as the inventory sets it. */
+export interface BackupRetention {
+  keepLocal: number;
+  keepRemote: number;
+  /** A FULL at least this often (seconds): a DIFF whose newest FULL is older becomes a FULL. */
+  fullIntervalSeconds: number;
+  /** At most this many DIFFs behind a FULL. */
+  maxChain: number;
+  lockWaitSeconds: number;
+  commandTimeoutSeconds: number;
+}
+
 const map = (what: string, fields: MapRule['fields']): MapRule => ({ kind: 'map', what, fields });
 const cron = text({ expected: 'a five-field cron expression ("30 20 * * 6")' });
 const plain = (expected: string) => text({ expected, pattern: /^[^\s'"\\`$;&|<>]+$/, hint: 'no spaces, quotes or shell characters' });
@@ -28,7 +73,7 @@ export const backupSchema = map('backup settings {schedule, remote, ...}', {
   command_timeout: field(duration('s')),
   max_age: field(duration('s')),
   max_lock_hold: field(duration('s')),
-  log_rotate: field(map('log rotation {frequency, keep}', { frequency: field(literal(['daily', 'weekly', 'monthly'] as const)), keep: field(int(1, 1000)) })),
+  log_rotate: field(map('log rotation {frequency, keep}', { frequency: field(literal(LOG_FREQUENCIES)), keep: field(int(1, 1000)) })),
   remote: field(
     map('remote storage {type, ...}', {
       type: field(literal(['sftp', 's3'] as const), { required: { hint: 'add `type: sftp` or `type: s3`' } }),
@@ -43,13 +88,13 @@ export const backupSchema = map('backup settings {schedule, remote, ...}', {
       region: field(plain('an S3 region')),
       access_key: field({ kind: 'secret' }),
       secret_key: field({ kind: 'secret' }),
-      compression_format: field(literal(['tar', 'gzip', 'zstd', 'none'] as const)),
+      compression_format: field(literal(COMPRESSION_FORMATS)),
     }),
     { required: { hint: 'add `remote: {type: sftp, address: ..., path: ...}`' } },
   ),
 });
 
-export interface BackupSettings {
+export interface BackupSettings extends BackupRetention {
   enabled: boolean;
   schedule: { full: string; diff: string };
   /** file:line:col of each schedule, for "invalid cron expression" errors. */
@@ -57,36 +102,10 @@ export interface BackupSettings {
   staggerSeconds: number;
   /** shard name -> host name; shards not named use their first replica. */
   active: Record<string, string>;
-  keepLocal: number;
-  keepRemote: number;
-  fullIntervalSeconds: number;
-  maxChain: number;
-  lockWaitSeconds: number;
-  commandTimeoutSeconds: number;
   maxAgeSeconds: number;
   maxLockHoldSeconds: number;
-  logRotate: { frequency: 'daily' | 'weekly' | 'monthly'; keep: number };
-  remote:
-    | {
-        type: 'sftp';
-        address: string;
-        port: number;
-        username: string;
-        password?: SecretRef;
-        key: string;
-        path: string;
-        compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none';
-      }
-    | {
-        type: 's3';
-        bucket: string;
-        endpoint: string;
-        region: string;
-        path: string;
-        accessKey: SecretRef;
-        secretKey: SecretRef;
-        compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none';
-      };
+  logRotate: { frequency: LogFrequency; keep: number };
+  remote: SftpRemote<SecretRef | undefined> | S3Remote<SecretRef>;
 }
 
 type Raw = Record<string, any>;

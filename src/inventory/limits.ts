@@ -3,10 +3,9 @@
 // to only so many nodes. Every bound is refused with exit 2 and a position, never a hang, a stack
 // overflow or gigabytes of memory. The README states these numbers; keep them in step.
 
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type LineCounter, type Node } from 'yaml';
 import { UsageError } from '../errors.js';
+import { openRegularFile } from '../regular-file.js';
 import type { Problem, SourcePos } from './problems.js';
 import { printable } from './values.js';
 
@@ -24,33 +23,20 @@ export const MAX_NODES = 1_000_000;
 /** The file's bytes: a regular file (not a FIFO, device or directory) of at most MAX_BYTES. */
 export async function readInventoryFile(path: string): Promise<Buffer> {
   const shown = printable(path, { oneLine: true });
-  let handle;
-  try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer.
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+  const f = await openRegularFile(path);
+  if (f.notRegular)
+    throw new UsageError(`cannot read inventory ${shown}: it is ${f.notRegular}, not a regular file`, { hint: 'pass the inventory file itself with -i FILE' });
+  if (!f.ok) {
+    const code = f.code;
     const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(err));
-    throw new UsageError(`cannot read inventory ${shown}: ${reason}`, { cause: err, hint: 'pass the inventory file with -i FILE' });
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(f.error));
+    throw new UsageError(`cannot read inventory ${shown}: ${reason}`, { cause: f.error, hint: 'pass the inventory file with -i FILE' });
   }
+  const { handle, size } = f;
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) {
-      const kind = st.isDirectory()
-        ? 'a directory'
-        : st.isFIFO()
-          ? 'a FIFO'
-          : st.isCharacterDevice() || st.isBlockDevice()
-            ? 'a device'
-            : st.isSocket()
-              ? 'a socket'
-              : 'not a regular file';
-      throw new UsageError(`cannot read inventory ${shown}: it is ${kind}, not a regular file`, { hint: 'pass the inventory file itself with -i FILE' });
-    }
-    if (st.size > MAX_BYTES) throw tooBig(shown, st.size);
+    if (size > MAX_BYTES) throw tooBig(shown, size);
     // Read at most one byte past the cap: a file growing while we read cannot exceed it either.
-    const buf = Buffer.alloc(Math.min(st.size, MAX_BYTES) + 1);
+    const buf = Buffer.alloc(Math.min(size, MAX_BYTES) + 1);
     let n = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buf, n, buf.length - n, n);

@@ -1,10 +1,11 @@
 // One self-contained HTML file for a run: inline CSS and SVG, no script, no external resource,
 // so it opens offline, from a ticket attachment, years later. Sections: summary, timeline,
 // gates and waits, failures and rollbacks, progress (copy passes), every step with its data.
+import { durationText } from '../duration.js';
 import { formatBytes, formatDuration } from '../format.js';
 import type { LoggedRecord } from './runlog-read.js';
 import type { Lane, ReportModel, StepBar } from './model.js';
-import { dataText, esc } from './html-util.js';
+import { dataText, esc, eventText } from './html-util.js';
 import { timelineSvg } from './timeline.js';
 
 const CSS = `
@@ -26,7 +27,7 @@ export function reportHtml(m: ReportModel): string {
   const dur = m.t1 - m.t0;
   const params =
     Object.entries(st.params ?? {})
-      .map(([k, v]) => `--${k} ${JSON.stringify(v)}`)
+      .map(([k, v]) => `--${k} ${typeof v === 'number' && m.durationParams?.includes(k) ? durationText(v) : JSON.stringify(v)}`)
       .join(' ') || '(none)';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -154,7 +155,7 @@ function recordsTable(rs: LoggedRecord[]): string {
 
 function recordLine(r: LoggedRecord): string {
   const { at, type, host, step, phase, ...rest } = r;
-  const text = typeof rest.text === 'string' && Object.keys(rest).length === 1 ? rest.text : JSON.stringify(rest);
+  const text = typeof rest.text === 'string' && Object.keys(rest).length === 1 ? rest.text : eventText(rest);
   return `${new Date(at).toISOString().slice(11, 23)} ${type}${host ? ` ${host}` : ''}${step ? ` [${step}]` : ''} ${text}`;
 }
 

@@ -61,6 +61,8 @@ export interface ReportModel {
   /** Steps of the plan that never started, per host. */
   pending: number;
   metaKnown: boolean;
+  /** The run's parameters that are durations (kept in ms), from the playbook's definition, to show them as typed. */
+  durationParams?: string[];
 }
 
 export function buildModel(state: RunState, log: ParsedLog, meta?: (phaseIndex: number, step: string) => StepMeta | undefined): ReportModel {

@@ -2,10 +2,9 @@
 // checked before any connection opens (a missing key must not cost a TCP connect per host and
 // end in exit 1), and each file is read once per run, however many hosts share it: 200 hosts
 // must not open the same key 200 times (each open is a descriptor while the connections start).
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { Host } from '../inventory/types.js';
 import { printable } from '../inventory/values.js';
+import { openRegularFile } from '../regular-file.js';
 
 export interface CredentialProblem {
   /** file:line:col of the host entry. */
@@ -32,11 +31,10 @@ function readOnce(path: string, opts: { statOnly?: boolean } = {}): Promise<File
   let p = files.get(key);
   if (!p) {
     p = (async (): Promise<FileCheck> => {
-      let handle;
-      try {
-        handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
+      const f = await openRegularFile(path);
+      if (f.notRegular) return { ok: false, reason: f.notRegular === 'a directory' ? 'is a directory, not a file' : 'is not a regular file' };
+      if (!f.ok) {
+        const code = f.code;
         const reason =
           code === 'ENOENT'
             ? 'does not exist'
@@ -46,16 +44,14 @@ function readOnce(path: string, opts: { statOnly?: boolean } = {}): Promise<File
                 ? 'is a directory'
                 : isDescriptorLimit(code)
                   ? `cannot be opened: ${code} (file descriptor limit)`
-                  : `cannot be read: ${code ?? err}`;
+                  : `cannot be read: ${code ?? f.error}`;
         return { ok: false, code, reason };
       }
+      const { handle, size } = f;
       try {
-        const st = await handle.stat();
-        if (st.isDirectory()) return { ok: false, reason: 'is a directory, not a file' };
-        if (!st.isFile()) return { ok: false, reason: 'is not a regular file' };
         // known_hosts is read (once) by known-hosts.ts; here only its presence matters.
         if (opts.statOnly) return { ok: true, text: '' };
-        if (st.size > 1024 * 1024) return { ok: false, reason: `is ${st.size} bytes (more than 1 MiB): not a key file` };
+        if (size > 1024 * 1024) return { ok: false, reason: `is ${size} bytes (more than 1 MiB): not a key file` };
         return { ok: true, text: await handle.readFile('utf8') };
       } catch (err) {
         return { ok: false, code: (err as NodeJS.ErrnoException).code, reason: `cannot be read: ${(err as Error).message}` };

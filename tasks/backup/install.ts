@@ -3,7 +3,7 @@
 // the logrotate file with the node's own `logrotate -d` before it is installed.
 import type { StepContext, StepResult } from '../../src/engine/playbook.js';
 import type { Host, Inventory } from '../../src/inventory/types.js';
-import type { BackupSettings } from '../../src/inventory/backup-schema.js';
+import type { BackupSettings, RemoteStorage } from '../../src/inventory/backup-schema.js';
 import { ChopsError, UsageError } from '../../src/errors.js';
 import { readSecret } from '../../src/inventory/secrets.js';
 import { renderAgent } from '../../templates/backup/agent.js';
@@ -11,7 +11,6 @@ import { renderBackupConfig } from '../../templates/backup/config-yml.js';
 import { renderCron } from '../../templates/backup/cron.js';
 import { renderLogrotate } from '../../templates/backup/logrotate.js';
 import { AGENT_PATHS } from '../../templates/backup/paths.js';
-import type { RemoteStorage } from '../../templates/backup/types.js';
 import { activeReplica } from '../../facts/backup/status.js';
 import { nextRuns, staggerCron, validateCron } from './schedule.js';
 

@@ -1,7 +1,7 @@
 // Pure verdicts for `chops backup status` and the parser of the agent's normalized list
 // (`chops-backup-agent list remote`: the agent parses clickhouse-backup's own layouts).
 import type { Host } from '../../src/inventory/types.js';
-import type { BackupNodeStatus, NewestBackup } from '../../facts/backup/status.js';
+import type { BackupNodeStatus, BackupRecord, NewestBackup } from '../../facts/backup/status.js';
 
 export interface ShardVerdict {
   cluster: string;
@@ -29,24 +29,15 @@ export function judgeShard(
     return v;
   }
   const age = (f: string) => Math.max(0, s.nodeNow - Date.parse(f) / 1000);
-  if (s.lastFull)
-    v.lastFull = {
-      name: s.lastFull.name,
-      finished: s.lastFull.finished,
-      ageSeconds: age(s.lastFull.finished),
-      sizeBytes: s.lastFull.sizeBytes,
-      previousSizeBytes: s.lastFull.previousSizeBytes,
-    };
-  if (s.lastDiff)
-    v.lastDiff = {
-      name: s.lastDiff.name,
-      finished: s.lastDiff.finished,
-      ageSeconds: age(s.lastDiff.finished),
-      sizeBytes: s.lastDiff.sizeBytes,
-      previousSizeBytes: s.lastDiff.previousSizeBytes,
-      base: s.lastDiff.base,
-      chain: s.lastDiff.chain,
-    };
+  const seen = (b: BackupRecord) => ({
+    name: b.name,
+    finished: b.finished,
+    ageSeconds: age(b.finished),
+    sizeBytes: b.sizeBytes,
+    previousSizeBytes: b.previousSizeBytes,
+  });
+  if (s.lastFull) v.lastFull = seen(s.lastFull);
+  if (s.lastDiff) v.lastDiff = { ...seen(s.lastDiff), base: s.lastDiff.base, chain: s.lastDiff.chain };
   if (newest) {
     const r = newest.type === 'full' ? s.lastFull! : s.lastDiff!;
     v.newest = { ...newest, sizeBytes: r.sizeBytes, previousSizeBytes: r.previousSizeBytes };

@@ -77,8 +77,10 @@ export async function takeNodeLock(ctx: StepContext<any>, what: string): Promise
   const holder = await nodeLockHolder(host);
   if (holder) host.note(`node lock held by ${holder}: waiting up to ${wait} s before ${what}`);
   const who = `chops ${ctx.run.runId ?? 'plan'} (${what})`;
-  const r = await host.$({ nothrow: true, timeoutMs: (wait + 20) * 1000 })`${rawCmd(acquireCommand(AGENT_PATHS.lockFile, wait, who))}`;
-  if (host.plan) return;
+  const taken = await host.$({ nothrow: true, timeoutMs: (wait + 20) * 1000 })`${rawCmd(acquireCommand(AGENT_PATHS.lockFile, wait, who))}`;
+  // The holder's answer exists once the command ran; a plan takes no lock (and has none to release).
+  const r = await host.whenApplied(undefined, async () => taken);
+  if (!r) return;
   const out = r.stdout.trim().split('\n');
   if (r.code === 0 && out[0]?.startsWith('held ')) {
     ctx.run.shared.set(memKey(host.name), Number(out[0].slice(5)));

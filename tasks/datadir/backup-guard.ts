@@ -23,12 +23,14 @@ i=0; while [ $i -lt ${String(waitS * 10 + 20)} ]; do
   kill -0 $! 2>/dev/null || { echo "flock gave up" >&2; exit 4; }
   sleep 0.1; i=$((i+1))
 done; exit 4`;
-  if (host.plan) return { changed: true, note: `would hold the backup agent's node lock ${lock}` };
-  if (r.code !== 0)
-    throw new ChopsError(`${host.name}: the backup agent's node lock ${lock} is still held after ${waitS}s (a backup is running?): ${r.stderr.trim()}`, {
+  // The holder's answer exists once the command ran; a plan takes no lock and says so.
+  const answer = await host.whenApplied(undefined, async () => r);
+  if (!answer) return { changed: true, note: `would hold the backup agent's node lock ${lock}` };
+  if (answer.code !== 0)
+    throw new ChopsError(`${host.name}: the backup agent's node lock ${lock} is still held after ${waitS}s (a backup is running?): ${answer.stderr.trim()}`, {
       hint: 'wait for the backup to finish (chops backup status), then `chops resume`',
     });
-  const held = r.stdout.trim();
+  const held = answer.stdout.trim();
   return {
     changed: held.startsWith('took'),
     note: held.startsWith('held') ? `already paused (${held})` : `backup agent paused (node lock ${lock} held by pid ${held.split(' ')[1]})`,

@@ -2,6 +2,7 @@
 // while it runs, and the delta it copied read from --stats. See rsync-cmd.ts for the flags.
 import type { StepContext } from '../../src/engine/playbook.js';
 import type { HostHandle } from '../../src/host.js';
+import type { ExecResult } from '../../src/transport/types.js';
 import { ChopsError, tail } from '../../src/errors.js';
 import { formatBytes } from '../../src/format.js';
 import {
@@ -54,7 +55,7 @@ export async function runPass(ctx: StepContext<any>, kind: PassKind, p: PassPara
   const files = passFiles(RUN_DIR);
   const script = passScript({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }, files, p.nice !== false);
   const t0 = performance.now();
-  const stop = host.plan ? () => {} : watchProgress(ctx, files.log, label);
+  const stop = watchProgress(ctx, files.log, label);
   let r;
   try {
     r = await host.runString('exec', script, { nothrow: true, timeoutMs: 7 * 24 * 3600_000 });
@@ -62,10 +63,28 @@ export async function runPass(ctx: StepContext<any>, kind: PassKind, p: PassPara
     stop();
   }
   const ms = performance.now() - t0;
-  if (host.plan) return { kind, code: 0, ms, delta: 0 };
+  // What the pass copied is known once it ran: a plan copies nothing.
+  const stats = await host.whenApplied(NOTHING_COPIED, async () => passStats(host.name, kind, p, label, r));
+  return { kind, code: r.code, ms, stats, delta: stats.transferredSize };
+}
+
+/** A plan's pass: nothing sent. */
+const NOTHING_COPIED: RsyncStats = {
+  files: 0,
+  regularFiles: 0,
+  regularTransferred: 0,
+  deleted: 0,
+  totalSize: 0,
+  transferredSize: 0,
+  literalData: 0,
+  bytesSent: 0,
+};
+
+/** The --stats of a pass that ran, or why it failed (rsync's meaning of its exit code, stderr). */
+function passStats(host: string, kind: PassKind, p: PassParams, label: string, r: ExecResult): RsyncStats {
   if (!passSucceeded(kind, r.code)) {
     throw new ChopsError(
-      `${host.name}: ${label}: rsync exited ${r.code} (${rsyncExitMeaning(r.code)}): rsync ${rsyncArgs({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }).join(' ')}${tail(r.stderr) ? `\n  stderr: ${tail(r.stderr)}` : ''}`,
+      `${host}: ${label}: rsync exited ${r.code} (${rsyncExitMeaning(r.code)}): rsync ${rsyncArgs({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }).join(' ')}${tail(r.stderr) ? `\n  stderr: ${tail(r.stderr)}` : ''}`,
       {
         hint:
           r.code === 11
@@ -75,8 +94,8 @@ export async function runPass(ctx: StepContext<any>, kind: PassKind, p: PassPara
     );
   }
   const stats = parseRsyncStats(r.stdout);
-  if (!stats) throw new ChopsError(`${host.name}: ${label}: rsync exited ${r.code} but printed no --stats block (output: ${tail(r.stdout, 3)})`);
-  return { kind, code: r.code, ms, stats, delta: stats.transferredSize };
+  if (!stats) throw new ChopsError(`${host}: ${label}: rsync exited ${r.code} but printed no --stats block (output: ${tail(r.stdout, 3)})`);
+  return stats;
 }
 
 /** Poll the pass's output file every second: a progress event and a note (bar on a terminal). */

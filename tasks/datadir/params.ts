@@ -3,7 +3,7 @@ import type { ParamSpec } from '../../src/engine/playbook.js';
 import type { Host } from '../../src/inventory/types.js';
 import { GATE_PARAMS, type GateParams } from '../clickhouse/gate-params.js';
 import { DISK_PARAMS, type DiskParams } from '../disk/index.js';
-import type { Layout } from './situation.js';
+import type { Layout } from '../../facts/datadir/situation.js';
 
 export interface MoveParams extends GateParams, DiskParams {
   copy: 'online' | 'offline';

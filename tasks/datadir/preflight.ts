@@ -4,7 +4,7 @@
 import type { ConfigPaths } from '../../facts/datadir/config-paths.js';
 import { type Mount, mountsInside, norm } from '../../facts/datadir/mounts.js';
 import type { TreeStats } from '../../facts/datadir/tree.js';
-import type { Layout } from './situation.js';
+import type { Layout } from '../../facts/datadir/situation.js';
 
 export interface PreflightInput {
   layout: Layout;

@@ -5,12 +5,11 @@
 // one it depends on (the swap and its rollback read best side by side).
 import type { Step, StepContext } from '../../src/engine/playbook.js';
 import { ChopsError } from '../../src/errors.js';
-import { readFact } from '../../facts/datadir/read.js';
 import { configPaths } from '../../facts/datadir/config-paths.js';
 import { mounts, space } from '../../facts/datadir/mounts.js';
 import { compareTrees, treeStats } from '../../facts/datadir/tree.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, waitReplicaHealthy } from '../clickhouse/gates.js';
-import { serviceState, startService, stopService } from '../clickhouse/service.js';
+import { type ServiceState, serviceState, startService, stopService } from '../clickhouse/service.js';
 import { checkIdleStep, checkPeersStep, startClickHouseStep, waitHealthyStep } from '../clickhouse/replica-steps.js';
 import { type BackupStatus, judgeShardBackups, pauseBackupAgent, readBackupStatus, resumeBackupAgent } from './backup-guard.js';
 import { copyInPlace, dryRunDifferences, endLeftoverCopy, type PassResult, runPass, smallFileDifferences } from './copy.js';
@@ -109,11 +108,7 @@ export const preflightStep: Step<MoveParams> = {
         hint: 'inspect the host by hand before moving',
       });
     const src = ph.phase === 'set-aside' ? l.oldDir : l.dataDir;
-    const [config, ms, tree] = await Promise.all([
-      readFact(host, configPaths, { dataDir: l.dataDir }),
-      readFact(host, mounts, undefined),
-      readFact(host, treeStats, src, { timeoutMs: 3600_000 }),
-    ]);
+    const [config, ms, tree] = await Promise.all([host.fact(configPaths, { dataDir: l.dataDir }), host.fact(mounts), host.fact(treeStats, src)]);
     const v = judgePreflight({ layout: l, config, mounts: ms, tree });
     if (s.data.mountpoint && !s.data.volume) v.refusals.push(`${l.dataDir} is itself a mount point (another volume): it cannot be set aside by a rename`);
     if (v.refusals.length)
@@ -123,7 +118,7 @@ export const preflightStep: Step<MoveParams> = {
     const vol = await knownVolume(ctx);
     await ensureStaging(host, l, vol);
     // In a plan the volume was not really mounted: its free space is known only when applied.
-    const free = host.plan ? undefined : await readFact(host, space, l.staging);
+    const free = await host.whenApplied(undefined, () => host.fact(space, l.staging));
     const lack = free ? judgeSpace(tree.usedBytes, free) : undefined;
     if (lack) throw new ChopsError(`${host.name}: ${lack}`, { hint: 'use a bigger volume' });
     return {
@@ -248,7 +243,7 @@ export const stopStep: Step<MoveParams> = {
     const t0 = Date.now();
     memoryOf(ctx).set(MEM.stoppedAt, t0);
     await stopService(host);
-    if (!host.plan) await waitProcessGone(ctx);
+    await host.whenApplied(undefined, () => waitProcessGone(ctx)); // a plan stops nothing: no process to wait for
     return { note: `stopped in ${formatDuration(Date.now() - t0)}`, data: { stoppedAt: t0 } };
   },
   rollback: async (ctx) => {
@@ -285,7 +280,8 @@ export const finalPassStep: Step<MoveParams> = {
     const l = L(ctx);
     const s = await readSituation(host, l);
     if (phaseOf(s).phase !== 'before') return { changed: false, skipped: `already past the copy: ${phaseOf(s).why}` };
-    if (!host.plan && (await serviceState(host)) === 'active')
+    // After the stop step, which a plan only records: the server is stopped once applied.
+    if ((await host.whenApplied<ServiceState>('inactive', () => serviceState(host))) === 'active')
       throw new ChopsError(`${host.name}: clickhouse-server is running: the final pass needs it stopped`, {
         hint: 'something started it; `chops resume` stops it again after the gates',
       });
@@ -293,7 +289,7 @@ export const finalPassStep: Step<MoveParams> = {
     if (left) host.note(left);
     await ensureStaging(host, l, await knownVolume(ctx));
     const r = await runPass(ctx, 'final', { src: l.dataDir, dst: l.staging }, 'final pass');
-    const diff = host.plan ? [] : await smallFileDifferences(host, l.dataDir, l.staging, ctx.params['checksum-kb']);
+    const diff = await host.whenApplied([], () => smallFileDifferences(host, l.dataDir, l.staging, ctx.params['checksum-kb']));
     if (diff.length) {
       host.note(`${diff.length} small file(s) changed with the same size and time: copying them by content`);
       await copyInPlace(host, l.dataDir, l.staging, diff);
@@ -316,13 +312,17 @@ export const proveIdentityStep: Step<MoveParams> = {
     const l = L(ctx);
     const s = await readSituation(host, l);
     if (phaseOf(s).phase !== 'before') return { changed: false, skipped: `proven before: ${phaseOf(s).why}` };
-    if (host.plan) return { changed: false, note: 'would compare: rsync dry run, counts, sizes, links, small-file checksums' };
-    const [diffs, a, b, small] = await Promise.all([
-      dryRunDifferences(host, l.dataDir, l.staging),
-      readFact(host, treeStats, l.dataDir, { timeoutMs: 3600_000 }),
-      readFact(host, treeStats, l.staging, { timeoutMs: 3600_000 }),
-      smallFileDifferences(host, l.dataDir, l.staging, ctx.params['checksum-kb']),
-    ]);
+    // The copy exists only once the passes ran: a plan names the proof it would make.
+    const proof = await host.whenApplied(undefined, () =>
+      Promise.all([
+        dryRunDifferences(host, l.dataDir, l.staging),
+        host.fact(treeStats, l.dataDir),
+        host.fact(treeStats, l.staging),
+        smallFileDifferences(host, l.dataDir, l.staging, ctx.params['checksum-kb']),
+      ]),
+    );
+    if (!proof) return { changed: false, note: 'would compare: rsync dry run, counts, sizes, links, small-file checksums' };
+    const [diffs, a, b, small] = proof;
     const problems = [...diffs.slice(0, 10).map((d) => `dry run: ${d}`), ...compareTrees(a, b), ...small.slice(0, 10).map((p) => `checksum differs: ${p}`)];
     if (problems.length)
       throw new ChopsError(`${host.name}: the copy on the new volume is not identical to ${l.dataDir}:\n  - ${problems.join('\n  - ')}`, {
@@ -397,9 +397,10 @@ export const verifyStep: Step<MoveParams> = {
   run: async (ctx) => {
     const { host } = ctx;
     const l = L(ctx);
-    if (host.plan) return { changed: false, note: 'would compare tables and counts with the ones before the stop and with the peers' };
+    // The counts of the moved data exist only once the replica runs on it: a plan names the comparison.
+    const now = await host.whenApplied(undefined, () => tableCounts(ctx, host.def));
+    if (!now) return { changed: false, note: 'would compare tables and counts with the ones before the stop and with the peers' };
     const before = memoryOf(ctx).get<TableCount[]>(MEM.countsBefore);
-    const now = await tableCounts(ctx, host.def);
     const problems: string[] = [];
     if (!before) {
       // Missing information never passes: without the counts from before the stop, only the

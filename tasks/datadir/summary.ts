@@ -1,7 +1,6 @@
 // The table printed after move-data: per replica, downtime (stop → healthy) and bytes copied
 // with the server running and stopped.
-import { renderTable } from './table.js';
-import { formatBytes, formatDuration } from '../../src/format.js';
+import { formatBytes, formatDuration, renderTable } from '../../src/format.js';
 
 export interface ReplicaFigures {
   host: string;
@@ -33,5 +32,6 @@ export function moveSummary(results: Array<{ host: string; phase: string; step: 
       formatBytes(x.bytesOnline),
       formatBytes(x.bytesOffline),
     ]),
-  );
+    { rule: true },
+  ).trimEnd();
 }

@@ -5,9 +5,9 @@
 import type { HostHandle } from '../../src/host.js';
 import { ChopsError } from '../../src/errors.js';
 import { sh } from '../../src/quote.js';
-import { readFact } from '../../facts/datadir/read.js';
 import { DISARM_MARK, type FstabEntry, fstab, fstabEntryFor, mountArgs, norm } from '../../facts/datadir/mounts.js';
-import { type Layout, VOLUME_MARK, phaseOf, readSituation } from './situation.js';
+import { type Layout, VOLUME_MARK } from '../../facts/datadir/situation.js';
+import { phaseOf, readSituation } from './situation.js';
 
 export interface Volume {
   source: string;
@@ -68,7 +68,7 @@ export async function armFstab(host: HostHandle, dataDir: string, armed: boolean
 
 /** The volume's fstab entry for the data directory (armed or disarmed by chops). */
 export async function volumeEntry(host: HostHandle, dataDir: string): Promise<FstabEntry | undefined> {
-  return fstabEntryFor(await readFact(host, fstab, undefined), dataDir);
+  return fstabEntryFor(await host.fact(fstab), dataDir);
 }
 
 /**
@@ -90,7 +90,8 @@ export async function ensureStaging(host: HostHandle, l: Layout, vol: Volume): P
     await host.$`mkdir -p -- ${l.staging}`;
     await host.$({ timeoutMs: 120_000 })`mount ${mountArgs(vol)} ${l.staging}`;
   }
-  const again = host.plan ? undefined : await readSituation(host, l);
+  // What the mounted volume holds is known once it is mounted (a plan mounts nothing).
+  const again = await host.whenApplied(undefined, () => readSituation(host, l));
   if (again && !again.staging.volume) {
     if (again.staging.entries > 0) {
       await host.$`umount -- ${l.staging}`;
@@ -151,13 +152,11 @@ export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ cha
   await host.$`mkdir -p -- ${l.dataDir} && chown --reference=${l.oldDir} -- ${l.dataDir} && chmod --reference=${l.oldDir} -- ${l.dataDir}`;
   await armFstab(host, l.dataDir, true);
   await host.$({ timeoutMs: 120_000 })`mount -- ${l.dataDir}`;
-  if (!host.plan) {
-    const after = await readSituation(host, l);
-    if (!(after.data.mountpoint && after.data.volume))
-      throw new ChopsError(`${host.name}: after \`mount ${l.dataDir}\` the new volume is not there (no ${VOLUME_MARK} at its root)`, {
-        hint: 'check the fstab line for the data directory',
-      });
-  }
+  const after = await host.whenApplied(undefined, () => readSituation(host, l));
+  if (after && !(after.data.mountpoint && after.data.volume))
+    throw new ChopsError(`${host.name}: after \`mount ${l.dataDir}\` the new volume is not there (no ${VOLUME_MARK} at its root)`, {
+      hint: 'check the fstab line for the data directory',
+    });
   return { changed: true, note: `mounted at ${l.dataDir} from /etc/fstab` };
 }
 

@@ -1,6 +1,9 @@
 // The typed inputs of the backup templates. Every field is required: a template that is missing
 // one is a type error, not a file with a hole in it. Secrets arrive as values here (read on the
 // control machine from their inventory references) and end up only in root-only 0600 files.
+// The remote storage and the retention settings are declared once, with the inventory's backup
+// section (src/inventory/backup-schema.ts).
+import type { BackupRetention, LogFrequency, RemoteStorage } from '../../src/inventory/backup-schema.js';
 
 export interface ClickHouseCredentials {
   host: string;
@@ -12,35 +15,9 @@ export interface ClickHouseCredentials {
   timeout: string;
 }
 
-export interface SftpRemote {
-  type: 'sftp';
-  address: string;
-  port: number;
-  username: string;
-  /** Secret (may be empty when a key is used). */
-  password: string;
-  /** Path of a private key on the node (root-only), or "" for password login. */
-  key: string;
-  path: string;
-  compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none';
-}
-
-export interface S3Remote {
-  type: 's3';
-  bucket: string;
-  endpoint: string;
-  region: string;
-  path: string;
-  /** Secrets. */
-  accessKey: string;
-  secretKey: string;
-  compressionFormat: 'tar' | 'gzip' | 'zstd' | 'none';
-}
-
-export type RemoteStorage = SftpRemote | S3Remote;
-
 export interface BackupConfigParams {
-  remote: RemoteStorage;
+  /** Secrets read: strings (an sftp password may be empty when a key is used). */
+  remote: RemoteStorage<string>;
   clickhouse: ClickHouseCredentials;
   logLevel: 'error' | 'warning' | 'info' | 'debug';
 }
@@ -58,7 +35,7 @@ export interface AgentPaths {
   binary: string;
 }
 
-export interface AgentParams {
+export interface AgentParams extends BackupRetention {
   paths: AgentPaths;
   hostName: string;
   cluster: string;
@@ -67,14 +44,6 @@ export interface AgentParams {
   enabled: boolean;
   activeHost: string;
   namePrefix: string;
-  keepLocal: number;
-  keepRemote: number;
-  /** A FULL at least this often (seconds): a DIFF whose newest FULL is older becomes a FULL. */
-  fullIntervalSeconds: number;
-  /** At most this many DIFFs behind a FULL. */
-  maxChain: number;
-  lockWaitSeconds: number;
-  commandTimeoutSeconds: number;
   listTimeoutSeconds: number;
 }
 
@@ -90,7 +59,6 @@ export interface CronParams {
 
 export interface LogrotateParams {
   paths: AgentPaths;
-  /** daily | weekly | monthly */
-  frequency: 'daily' | 'weekly' | 'monthly';
+  frequency: LogFrequency;
   rotate: number;
 }

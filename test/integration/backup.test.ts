@@ -4,16 +4,20 @@
 // environment (`chops backup run`, or `env -i … /bin/sh -c CMD` inside the node).
 //
 //   flock /run/chops-heavy.lock node --import tsx --test test/integration/backup.test.ts
-//   CHOPS_TEST_LAB=/var/tmp/chops-lab/NAME  reuse a running CH lab instead of bringing one up
+//   CHOPS_TEST_REUSE_LAB=1  reuse the running lab chops-bk (left up) instead of bringing one up
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { type ChLab, chLabUp, chQuery, chops, inventoryVariant, labSh, runProcess, sleep, waitClusterIdle } from '../helpers/ch-lab.js';
-import { prepareBackupLab, remoteNames } from '../helpers/backup-lab.js';
+import { prepareBackupLab, remoteNames } from '../support/backup-lab.js';
+import { chQuery, waitClusterIdle } from '../support/clickhouse.js';
+import { chops } from '../support/cli.js';
+import { inventoryVariant } from '../support/inventory.js';
+import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
+import { runProcess, sleep } from '../support/process.js';
 import { labExec } from '../lab/lab.js';
 
-let lab: ChLab;
+let lab: TestLab;
 let inv: string;
 let password: string;
 const node = (name: string) => lab.nodes.find((n) => n.name === name)!;
@@ -30,7 +34,7 @@ const cli = async (args: string[]) => chops([...args, '-i', inv]).done;
 before(async () => {
   const build = await runProcess('npm', ['run', '--silent', 'build']);
   assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
-  lab = await chLabUp('chops-bk', process.env.CHOPS_TEST_LAB);
+  lab = await clickhouseLab('chops-bk');
   await waitClusterIdle(lab.nodes);
   inv = await prepareBackupLab(lab);
   password = lab.lab.clickhouseOps!.password;

@@ -1,6 +1,6 @@
 // Health gates, the ClickHouse client and SQL quoting against the real replicated lab
 // (4 nspawn containers running clickhouse-server 18.16 under systemd, 2 shards × 2 replicas).
-// Gates are called outside a full run through a hand-built RunContext (test/helpers/run-context.ts).
+// Gates are called outside a full run through a hand-built RunContext (test/support/run-context.ts).
 //
 //   node --import tsx --test test/integration/gates.test.ts
 //   CHOPS_TEST_REUSE_LAB=1 ...   reuse a running lab named chgates (left up afterwards)
@@ -15,9 +15,9 @@ import { ClickHouseError } from '../../src/clickhouse/errors.js';
 import { sql, sqlIdent, sqlString } from '../../src/clickhouse/sql.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, checkTopology, waitReplicaHealthy } from '../../tasks/clickhouse/gates.js';
 import { checkPeersStep } from '../../tasks/clickhouse/replica-steps.js';
-import { makeRunContext, type TestRunContext } from '../helpers/run-context.js';
-import { sleep } from '../helpers/ch-lab.js';
-import { upClickHouseLab, labExec, type TestLab } from '../helpers/lab-up.js';
+import { makeRunContext, type TestRunContext } from '../support/run-context.js';
+import { sleep } from '../support/process.js';
+import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
 import { HOSTILE } from '../fixtures/hostile-strings.js';
 
 const LAB = 'chgates';
@@ -47,7 +47,7 @@ async function ch(name: string): Promise<ChClient> {
 }
 
 before(async () => {
-  lab = await upClickHouseLab(LAB);
+  lab = await clickhouseLab(LAB);
   inv = await loadInventory(lab.inventoryPath);
   run = makeRunContext(inv);
   // every replica idle before the first gate
@@ -207,7 +207,7 @@ test('fetches stopped on ch2: a queue within max_queue_size is caught up once it
 });
 
 test('clickhouse-server stopped on ch2: ch1 refuses at once naming ch2; ch2 healthy again after start', async () => {
-  await labExec(lab, 'ch2', 'systemctl stop clickhouse-server');
+  await labSh(lab, 'ch2', 'systemctl stop clickhouse-server');
   try {
     const t0 = performance.now();
     await assert.rejects(checkPeersBeforeStop(run.stepContext('ch1')), (e: any) => {
@@ -226,7 +226,7 @@ test('clickhouse-server stopped on ch2: ch1 refuses at once naming ch2; ch2 heal
     await c1.command(`INSERT INTO lab.events_local (ts, id, v) SELECT now(), number, 'while ch2 is down' FROM numbers(100000)`);
   } finally {
     const since = new Date();
-    await labExec(lab, 'ch2', 'systemctl start clickhouse-server');
+    await labSh(lab, 'ch2', 'systemctl start clickhouse-server');
     const t1 = performance.now();
     const res = (await waitReplicaHealthy(run.stepContext('ch2'), { since })) as any;
     timings.gateAfterStartTotal = Math.round(performance.now() - t1);
@@ -243,7 +243,7 @@ test('clickhouse-server stopped on ch2: ch1 refuses at once naming ch2; ch2 heal
 test('ch2 itself down: its peers gate names ch2 at once (not its healthy peer ch1); the check-peers step brings it back first', async () => {
   const short = variant();
   const r2 = makeRunContext(short);
-  await labExec(lab, 'ch2', 'systemctl stop clickhouse-server');
+  await labSh(lab, 'ch2', 'systemctl stop clickhouse-server');
   try {
     const t0 = performance.now();
     await assert.rejects(checkPeersBeforeStop(r2.stepContext('ch2')), (e: any) => {
@@ -263,9 +263,9 @@ test('ch2 itself down: its peers gate names ch2 at once (not its healthy peer ch
     const res = (await checkPeersStep.run(r2.stepContext('ch2'))) as any;
     assert.equal(res.changed, true);
     assert.match(res.note, /^ch2 was inactive: started it first \(healthy .* after start .*\); peers healthy: ch1 \(queue \d+, delay \d+s\)$/);
-    assert.equal((await labExec(lab, 'ch2', 'systemctl is-active clickhouse-server')).trim(), 'active');
+    assert.equal((await labSh(lab, 'ch2', 'systemctl is-active clickhouse-server')).trim(), 'active');
   } finally {
-    await labExec(lab, 'ch2', 'systemctl start clickhouse-server');
+    await labSh(lab, 'ch2', 'systemctl start clickhouse-server');
     await r2.close();
   }
   await waitReplicaHealthy(run.stepContext('ch2'), { since: new Date() });

@@ -14,11 +14,12 @@
 //   flock /run/chops-heavy.lock node --import tsx --test test/integration/move-data.test.ts
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type LabNode, chQuery, ping, waitClusterIdle } from '../support/clickhouse.js';
+import { type LabNode, chQuery, waitClusterIdle } from '../support/clickhouse.js';
 import { chops, events } from '../support/cli.js';
 import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
 import { prepareLabVolume } from '../support/lab-volume.js';
 import { runProcess, sleep } from '../support/process.js';
+import { batchIds, startInserter, startSampler } from '../support/workload.js';
 
 let lab: TestLab;
 let nodes: LabNode[];
@@ -53,40 +54,20 @@ after(async () => {
 const sh = (host: string, cmd: string) => labSh(lab, host, cmd);
 const isMounted = async (host: string) => (await sh(host, 'mountpoint -q /var/lib/clickhouse && echo yes || echo no')).trim() === 'yes';
 
-function startInserter(intervalMs = 40) {
-  const acked: number[] = [];
-  let stop = false;
-  let target = 0;
-  const loop = (async () => {
-    for (let batch = 1; !stop; batch++) {
-      const rows = Array.from({ length: 10 }, (_, k) => `(now(), ${batch * 100 + k}, 'b${batch}')`).join(',');
-      try {
-        await chQuery(nodes[target], `INSERT INTO lab.events (ts, id, v) VALUES ${rows}`, { settings: { insert_distributed_sync: 1 }, timeoutMs: 10_000 });
-        acked.push(batch);
-      } catch {
-        target = (target + 1) % nodes.length; // that node is down: the client goes to another one
-      }
-      await sleep(intervalMs);
-    }
-  })();
-  return { acked, stop: async () => ((stop = true), await loop) };
-}
-
-/** /ping every node every 50 ms (fresh connection each time): the liveness timeline. */
-function startSampler() {
-  const samples: Array<Record<string, string>> = [];
-  let stop = false;
-  const loop = (async () => {
-    while (!stop) {
-      const st = await Promise.all(nodes.map((n) => ping(n, 1000)));
-      samples.push(Object.fromEntries(nodes.map((n, i) => [n.name, st[i]])));
-      await sleep(50);
-    }
-  })();
-  return { samples, stop: async () => ((stop = true), await loop) };
-}
-
 describe('move-data on the ClickHouse lab', () => {
+  test('plan: the copy passes and the set-aside are decided on real facts, and nothing on the host changes', async () => {
+    const before = await sh('ch1', 'cat /etc/fstab; findmnt -rn -o TARGET,SOURCE; ls -d /var/lib/clickhouse-tmp 2>&1; systemctl is-active clickhouse-server');
+    const r = await chops(['plan', 'move-data', '-i', lab.inventoryPath, '--volume', 'existing', '--no-backup-check', '--limit', 'ch1']);
+    const out = r.stdout + r.stderr;
+    assert.match(out, /check the data directory, its config paths and the volume/, out.slice(-3000));
+    assert.ok((out.match(/setsid rsync .* -- \/var\/lib\/clickhouse\/ /g) ?? []).length >= 2, 'the live and the final pass are in the plan');
+    assert.match(out, /prove the copy is identical: would compare: rsync dry run, counts, sizes, links, small-file checksums/);
+    assert.match(out, /\$ mv -T -- \/var\/lib\/clickhouse \/var\/lib\/clickhouse-tmp/, 'the set-aside is planned');
+    console.log(`# plan exit ${r.code}; its mount step: ${/^ {2}\S+ mount the new volume at the data directory.*$/m.exec(out)?.[0] ?? '(not shown)'}`);
+    const after = await sh('ch1', 'cat /etc/fstab; findmnt -rn -o TARGET,SOURCE; ls -d /var/lib/clickhouse-tmp 2>&1; systemctl is-active clickhouse-server');
+    assert.equal(after, before, 'fstab, mounts, the old directory and the service are as they were');
+  });
+
   test('a failure in the final pass puts the replica back on its original directory', async () => {
     const r = await chops(['run', 'move-data', '-i', lab.inventoryPath, ...COMMON, '--limit', 'ch1', '--inject-failure', 'final-pass']);
     assert.equal(r.code, 1, r.stdout.slice(-2000) + r.stderr);
@@ -127,8 +108,8 @@ describe('move-data on the ClickHouse lab', () => {
       },
     ];
     const hit: string[] = [];
-    const inserter = startInserter();
-    const sampler = startSampler();
+    const inserter = startInserter(nodes, 40);
+    const sampler = startSampler(nodes);
     let runId: string | undefined;
     let last: Awaited<ReturnType<typeof chops>> | undefined;
     try {
@@ -190,7 +171,7 @@ describe('move-data on the ClickHouse lab', () => {
 
     // Zero acknowledged rows lost.
     await waitClusterIdle(nodes);
-    const ids = inserter.acked.flatMap((b) => Array.from({ length: 10 }, (_, k) => b * 100 + k));
+    const ids = inserter.acked.flatMap(batchIds);
     const present = Number(
       (await chQuery(nodes[0], `SELECT count() FROM (SELECT DISTINCT id FROM lab.events WHERE id IN (${ids.join(',')}))`, { timeoutMs: 60_000 })).trim(),
     );
@@ -204,10 +185,10 @@ describe('move-data on the ClickHouse lab', () => {
       ['ch3', 'ch4'],
     ];
     // 'down' = connection refused or an error status; a slow answer ('timeout', 2 loaded cores) is not counted as down.
-    const bothDown = sampler.samples.filter((s) => shards.some(([a, b]) => s[a] === 'down' && s[b] === 'down'));
+    const bothDown = sampler.samples.filter((s) => shards.some(([a, b]) => s.state[a] === 'down' && s.state[b] === 'down'));
     assert.ok(sampler.samples.length > 100);
     assert.equal(bothDown.length, 0, `samples with a whole shard down: ${JSON.stringify(bothDown.slice(0, 3))}`);
-    const downSamples = sampler.samples.filter((s) => Object.values(s).some((v) => v !== 'up')).length;
+    const downSamples = sampler.samples.filter((s) => Object.values(s.state).some((v) => v !== 'up')).length;
     assert.ok(downSamples > 0, 'the sampler saw the replicas go down (it measures something)');
   });
 

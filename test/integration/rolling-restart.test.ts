@@ -11,6 +11,7 @@ import { chops, runIdOf } from '../support/cli.js';
 import { inventoryVariant, readRunState } from '../support/inventory.js';
 import { type TestLab as ChLab, clickhouseLab, labSh } from '../support/lab.js';
 import { runProcess, sleep } from '../support/process.js';
+import { batchIds, startInserter, startSampler } from '../support/workload.js';
 
 let lab: ChLab;
 let nodes: LabNode[];
@@ -28,65 +29,13 @@ after(async () => {
   await lab?.down();
 });
 
-/** Insert a batch of 10 rows every INTERVAL ms through the Distributed table, synchronously. */
-function startInserter(intervalMs = 50) {
-  const acked: number[] = [];
-  let failed = 0;
-  let stop = false;
-  let target = 0;
-  const loop = (async () => {
-    for (let batch = 1; !stop; batch++) {
-      const rows = Array.from({ length: 10 }, (_, k) => `(now(), ${batch * 100 + k}, 'b${batch}')`).join(',');
-      try {
-        await chQuery(nodes[target], `INSERT INTO lab.events (ts, id, v) VALUES ${rows}`, { settings: { insert_distributed_sync: 1 }, timeoutMs: 10_000 });
-        acked.push(batch);
-      } catch {
-        failed++;
-        target = (target + 1) % nodes.length; // that node is going down: use another one
-      }
-      await sleep(intervalMs);
-    }
-  })();
-  return {
-    acked,
-    get failed() {
-      return failed;
-    },
-    async stop() {
-      stop = true;
-      await loop;
-    },
-  };
-}
-
-/** Ping every node every INTERVAL ms (fresh connection each time) and keep the timeline. */
-function startSampler(intervalMs = 50) {
-  const samples: Array<{ t: number; state: Record<string, 'up' | 'down' | 'timeout'> }> = [];
-  let stop = false;
-  const loop = (async () => {
-    while (!stop) {
-      const t = Date.now();
-      const states = await Promise.all(nodes.map((n) => ping(n, 1000)));
-      samples.push({ t, state: Object.fromEntries(nodes.map((n, i) => [n.name, states[i]])) });
-      await sleep(Math.max(0, intervalMs - (Date.now() - t)));
-    }
-  })();
-  return {
-    samples,
-    async stop() {
-      stop = true;
-      await loop;
-    },
-  };
-}
-
 const shards = () => [...new Set(nodes.map((n) => n.shard))].map((s) => nodes.filter((n) => n.shard === s));
 
 describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
   test('restarts every replica while inserts continue: no lost insert, never two replicas of a shard down', async () => {
     const before = await uptimes(nodes);
-    const sampler = startSampler();
-    const inserter = startInserter();
+    const sampler = startSampler(nodes);
+    const inserter = startInserter(nodes);
     await sleep(500);
     const run = await chops(['run', 'rolling-restart', '-i', lab.inventoryPath, '--yes', '--output', 'plain']).done;
     await sleep(500);
@@ -127,7 +76,7 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
       assert.equal(perReplica[0], perReplica[1], `replicas ${shard.map((n) => n.name).join('/')} of shard ${shard[0].shard} hold the same rows`);
       for (const id of perReplica[0].split('\n').filter(Boolean)) present.add(Number(id));
     }
-    const lost = inserter.acked.filter((b) => !Array.from({ length: 10 }, (_, k) => b * 100 + k).every((id) => present.has(id)));
+    const lost = inserter.acked.filter((b) => !batchIds(b).every((id) => present.has(id)));
     assert.deepEqual(lost, [], 'no acknowledged insert is missing');
     console.log(
       `# ${inserter.acked.length} batches acknowledged, ${inserter.failed} refused (next batch sent elsewhere); ${sampler.samples.length} ping samples (max gap ${maxGap} ms), seen down: ${[...seenDown].sort().join(' ')}; run took ${(run.ms / 1000).toFixed(1)} s`,
@@ -214,7 +163,7 @@ describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
     await labSh(lab, 'ch2', 'systemctl stop clickhouse-server');
     try {
       const before = await uptimes([node('ch1')]);
-      const sampler = startSampler();
+      const sampler = startSampler(nodes);
       const resumed = await chops(['resume', runId, '-i', lab.inventoryPath, '--yes', '--output', 'plain']).done;
       await sampler.stop();
       assert.equal(resumed.code, 1, `the resume refuses:\n${resumed.stdout}\n${resumed.stderr}`);

@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, readFileSync, readdirSync, writeFileSync } fro
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { labUp, labExec, type Lab } from '../lab/lab.js';
-import { chops } from './chops-cli.js';
+import { chops } from '../support/cli.js';
 
 let lab: Lab;
 before(async () => {

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { labUp, labExec, type Lab } from '../lab/lab.js';
-import { chops } from './chops-cli.js';
+import { chops } from '../support/cli.js';
 
 let lab: Lab;
 before(async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labUp, labExec as labExecRaw, type Lab } from '../lab/lab.js';
-import { chops, events } from './chops-cli.js';
+import { chops, events } from '../support/cli.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { Session } from '../../src/engine/session.js';
 import YAML from 'yaml';

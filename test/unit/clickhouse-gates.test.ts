@@ -3,7 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeForFileName, summarizeReplicas } from '../../tasks/clickhouse/gates.js';
-import { parseDfLine as parseDf } from '../../facts/system/df.js';
 
 test('escapeForFileName matches ClickHouse (18.16 Distributed data dirs)', () => {
   assert.equal(escapeForFileName('events_local'), 'events_local');
@@ -36,17 +35,4 @@ test('summarizeReplicas', () => {
     maxDelay: 9,
     missingReplicas: ['lab.t (1/2 active)'],
   });
-});
-
-test('parseDf: df -P -T -B1 data line', () => {
-  assert.deepEqual(parseDf('/dev/mapper/vg-ch ext4 1073741824000 536870912000 536870912000 50% /var/lib/clickhouse\n'), {
-    device: '/dev/mapper/vg-ch',
-    fsType: 'ext4',
-    mount: '/var/lib/clickhouse',
-    sizeBytes: 1073741824000,
-    usedBytes: 536870912000,
-    availBytes: 536870912000,
-    usePercent: 50,
-  });
-  assert.equal(parseDf('df: /nope: No such file or directory\n'), undefined);
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { makeOutput } from '../../src/engine/output.js';
 import { definePlaybook, type Phase } from '../../src/engine/playbook.js';
 import { Runner } from '../../src/engine/runner.js';
@@ -14,13 +14,15 @@ import { parseInventory } from '../../src/inventory/load.js';
 import { buildSteps, getStep } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';
 
-function setup() {
+/** A local 2-replica inventory in a directory of its own, removed when test T ends. */
+function setup(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'chops-memory-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const inv = parseInventory(
     `version: 1\nstate: {dir: ${dir}/state}\nclusters:\n  c1:\n    shards:\n      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]\n`,
     join(dir, 'inventory.yml'),
   );
-  return { inv, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { inv };
 }
 
 const sink = new Writable({ write: (_c, _e, cb) => cb() });
@@ -55,101 +57,93 @@ async function run(inv: any, phases: Phase[], plan = false) {
   return { res, state, store };
 }
 
-test('memory: later steps, later phases and the rollback of a failed step see it; data is in the step state', async () => {
-  const { inv, cleanup } = setup();
+test('memory: later steps, later phases and the rollback of a failed step see it; data is in the step state', async (t) => {
+  const { inv } = setup(t);
   const seen: string[] = [];
-  try {
-    const phases: Phase[] = [
-      {
-        name: 'learn',
-        scope: 'each',
-        steps: [
-          {
-            name: 'read version',
-            run: async (ctx) => {
-              await ctx.memory.set('upgrade.previousVersion', `v-${ctx.host.name}`);
-              return { data: { version: `v-${ctx.host.name}` } };
-            },
+  const phases: Phase[] = [
+    {
+      name: 'learn',
+      scope: 'each',
+      steps: [
+        {
+          name: 'read version',
+          run: async (ctx) => {
+            await ctx.memory.set('upgrade.previousVersion', `v-${ctx.host.name}`);
+            return { data: { version: `v-${ctx.host.name}` } };
           },
-        ],
-      },
-      {
-        name: 'change',
-        scope: 'rolling',
-        steps: [
-          {
-            name: 'install',
-            run: async (ctx) => {
-              seen.push(`${ctx.host.name} install sees ${ctx.memory.get('upgrade.previousVersion')}`);
-              if (ctx.host.name === 'a2') throw new Error('install failed');
-            },
-            rollback: async (ctx) => {
-              seen.push(`${ctx.host.name} rollback to ${ctx.memory.get<string>('upgrade.previousVersion')}`);
-            },
+        },
+      ],
+    },
+    {
+      name: 'change',
+      scope: 'rolling',
+      steps: [
+        {
+          name: 'install',
+          run: async (ctx) => {
+            seen.push(`${ctx.host.name} install sees ${ctx.memory.get('upgrade.previousVersion')}`);
+            if (ctx.host.name === 'a2') throw new Error('install failed');
           },
-        ],
-      },
-    ];
-    const { res, state, store } = await run(inv, phases);
-    assert.equal(res.ok, false);
-    assert.deepEqual(seen, ['a1 install sees v-a1', 'a2 install sees v-a2', 'a2 rollback to v-a2']);
-    const disk = await store.load(state!.id);
-    assert.deepEqual(disk.memory, { a1: { 'upgrade.previousVersion': 'v-a1' }, a2: { 'upgrade.previousVersion': 'v-a2' } });
-    assert.deepEqual(getStep(disk, 0, 'read version', 'a2')?.data, { version: 'v-a2' });
-    assert.equal(getStep(disk, 1, 'install', 'a1')?.data, undefined, 'no data, no field');
-  } finally {
-    cleanup();
-  }
+          rollback: async (ctx) => {
+            seen.push(`${ctx.host.name} rollback to ${ctx.memory.get<string>('upgrade.previousVersion')}`);
+          },
+        },
+      ],
+    },
+  ];
+  const { res, state, store } = await run(inv, phases);
+  assert.equal(res.ok, false);
+  assert.deepEqual(seen, ['a1 install sees v-a1', 'a2 install sees v-a2', 'a2 rollback to v-a2']);
+  const disk = await store.load(state!.id);
+  assert.deepEqual(disk.memory, { a1: { 'upgrade.previousVersion': 'v-a1' }, a2: { 'upgrade.previousVersion': 'v-a2' } });
+  assert.deepEqual(getStep(disk, 0, 'read version', 'a2')?.data, { version: 'v-a2' });
+  assert.equal(getStep(disk, 1, 'install', 'a1')?.data, undefined, 'no data, no field');
 });
 
-test('memory in plan mode lives for the process; values are JSON copies', async () => {
-  const { inv, cleanup } = setup();
-  try {
-    const got: unknown[] = [];
-    const phases: Phase[] = [
-      {
-        name: 'p',
-        scope: 'each',
-        steps: [
-          {
-            name: 'set',
-            run: async (ctx) => {
-              void ctx.memory.set('k', { n: 1 });
-              const v = ctx.memory.get<{ n: number }>('k')!;
-              v.n = 99;
-            },
+test('memory in plan mode lives for the process; values are JSON copies', async (t) => {
+  const { inv } = setup(t);
+  const got: unknown[] = [];
+  const phases: Phase[] = [
+    {
+      name: 'p',
+      scope: 'each',
+      steps: [
+        {
+          name: 'set',
+          run: async (ctx) => {
+            void ctx.memory.set('k', { n: 1 });
+            const v = ctx.memory.get<{ n: number }>('k')!;
+            v.n = 99;
           },
-          {
-            name: 'get',
-            run: async (ctx) => {
-              got.push(ctx.memory.get('k'));
-            },
+        },
+        {
+          name: 'get',
+          run: async (ctx) => {
+            got.push(ctx.memory.get('k'));
           },
-        ],
-      },
-    ];
-    const { res } = await run(inv, phases, true);
-    assert.equal(res.ok, true);
-    assert.deepEqual(got, [{ n: 1 }, { n: 1 }], 'get returns a copy');
-    const bad: Phase[] = [
-      {
-        name: 'p',
-        scope: 'once',
-        steps: [
-          {
-            name: 'set',
-            run: async (ctx) => {
-              await ctx.memory.set('k', () => 1);
-              await ctx.memory.set('j', { f: 1n });
-            },
+        },
+      ],
+    },
+  ];
+  const { res } = await run(inv, phases, true);
+  assert.equal(res.ok, true);
+  assert.deepEqual(got, [{ n: 1 }, { n: 1 }], 'get returns a copy');
+  const bad: Phase[] = [
+    {
+      name: 'p',
+      scope: 'once',
+      steps: [
+        {
+          name: 'set',
+          run: async (ctx) => {
+            await ctx.memory.set('k', () => 1);
+            await ctx.memory.set('j', { f: 1n });
           },
-        ],
-      },
-    ];
-    const r2 = await run(inv, bad);
-    assert.equal(r2.res.ok, true, 'a function is dropped as JSON drops it; a bigint becomes a string');
-    assert.deepEqual(r2.state!.memory, { a1: { j: { f: '1' } } });
-  } finally {
-    cleanup();
-  }
+        },
+      ],
+    },
+  ];
+  const r2 = await run(inv, bad);
+  assert.equal(r2.res.ok, true, 'a function is dropped as JSON drops it; a bigint becomes a string');
+  assert.deepEqual(r2.state!.memory, { a1: { j: { f: '1' } } });
 });

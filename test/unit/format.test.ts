@@ -36,3 +36,7 @@ test('renderTable: padded columns, no trailing blanks, any number of rows', () =
   const many = Array.from({ length: 200_000 }, (_, i) => [String(i), 'x']);
   assert.equal(renderTable(['N', 'V'], many).split('\n').length, 200_002);
 });
+
+test('renderTable with a rule: dashes as wide as each column under the head (the move-data summary)', () => {
+  assert.equal(renderTable(['replica', 'copy'], [['ch1', 'online']], { rule: true }), 'replica  copy\n-------  ------\nch1      online\n');
+});

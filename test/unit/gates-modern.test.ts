@@ -11,7 +11,7 @@ import { chClient } from '../../src/clickhouse/client.js';
 import { ClickHouseError } from '../../src/clickhouse/errors.js';
 import { GateError } from '../../src/errors.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, waitReplicaHealthy } from '../../tasks/clickhouse/gates.js';
-import { makeRunContext } from '../helpers/run-context.js';
+import { makeRunContext } from '../support/run-context.js';
 import { startFakeClickHouse, VERSION, type FakeAnswer, type FakeClickHouse } from '../helpers/fake-clickhouse-http.js';
 
 // system tables and the probed columns of a 24.8 server (docs: "System Tables"; columns as listed

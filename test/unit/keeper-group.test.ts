@@ -12,7 +12,7 @@ import { parseInventory } from '../../src/inventory/load.js';
 import { checkKeeperBeforeStop, ensembleProblem, waitKeeperBack } from '../../tasks/clickhouse/gates/keeper.js';
 import { checkTopology } from '../../tasks/clickhouse/topology.js';
 import { parseKeeperState } from '../../facts/clickhouse/keeper.js';
-import { makeRunContext } from '../helpers/run-context.js';
+import { makeRunContext } from '../support/run-context.js';
 import { startFakeClickHouse, VERSION, type FakeClickHouse } from '../helpers/fake-clickhouse-http.js';
 
 type Role = 'leader' | 'follower';

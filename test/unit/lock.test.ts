@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
 import { UsageError } from '../../src/errors.js';
 import { acquireLock, breakStaleLock, lockFileName, lockPath, readLock, releaseLock } from '../../src/run/lock.js';
+import { scratchDirs } from '../support/scratch.js';
 
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'chops-lock-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-let n = 0;
-const freshDir = () => join(root, `s${n++}`);
+const freshDir = scratchDirs('chops-lock');
 
 /** Pid of a process that existed and is now dead: spawn a child, kill it, wait for it. */
 async function deadPid(): Promise<number> {

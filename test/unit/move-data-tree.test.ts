@@ -24,9 +24,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
-import { makeRunContext, type TestRunContext } from '../helpers/run-context.js';
+import { makeRunContext, type TestRunContext } from '../support/run-context.js';
 import { dryRunDifferences, copyInPlace, endLeftoverCopy, runPass, smallFileDifferences, RUN_DIR } from '../../tasks/datadir/copy.js';
-import { readFact } from '../../facts/datadir/read.js';
 import { compareTrees, treeStats } from '../../facts/datadir/tree.js';
 import { converged } from '../../tasks/datadir/rsync-cmd.js';
 
@@ -137,7 +136,7 @@ test('two-phase copy of a modern data directory: links as links, hard links kept
   mkdirSync(DST());
   mkdirSync(join(DST(), 'lost+found')); // a fresh ext4's root-owned lost+found: never deleted, never copied over
   const sc = ctx.stepContext('local1');
-  const before = await readFact(sc.host, treeStats, SRC());
+  const before = await sc.host.fact(treeStats, SRC());
   assert.equal(before.extraLinks, 1 + 2 * 2 * 5, 'one mutated-part link plus shadow/ and backup/ links of 2 parts × 5 files');
 
   // A writer that behaves like a running server: new parts appear, merged-away parts vanish,
@@ -187,8 +186,8 @@ test('two-phase copy of a modern data directory: links as links, hard links kept
 
   // The proof the step makes, and an independent look at both trees.
   assert.deepEqual(await dryRunDifferences(sc.host, SRC(), DST()), []);
-  const a = await readFact(sc.host, treeStats, SRC());
-  const b = await readFact(sc.host, treeStats, DST());
+  const a = await sc.host.fact(treeStats, SRC());
+  const b = await sc.host.fact(treeStats, DST());
   assert.deepEqual(compareTrees(a, b), []);
   const ia = inventoryOf(SRC());
   const ib = inventoryOf(DST());
@@ -214,8 +213,8 @@ test('a bare rsync -a (no -H) would have doubled the linked files: the tree fact
   const plain = join(dir, 'plain');
   await execa('rsync', ['-a', `${SRC()}/`, `${plain}/`]);
   const sc = ctx.stepContext('local1');
-  const a = await readFact(sc.host, treeStats, SRC());
-  const b = await readFact(sc.host, treeStats, plain);
+  const a = await sc.host.fact(treeStats, SRC());
+  const b = await sc.host.fact(treeStats, plain);
   const diff = compareTrees(a, b);
   assert.ok(
     diff.some((d) => d.startsWith('distinct files')),

@@ -170,6 +170,20 @@ describe('chops report: the model of a run', () => {
     assert.match(html, /rect class="downtime" data-until="rolled back" data-ms="10000"/);
   });
 
+  test("durations are shown as people read them: step data in src/format.ts's style, duration parameters as typed", async () => {
+    const { state, log } = await fixtureRun();
+    state.params = { 'wait-timeout': 300_000, 'max-queue-size': 20 };
+    markStep(state, 1, 'wait healthy', 'r1', { data: { downtimeMs: 6000, passes: [{ ms: 1500, delta: 10 }], stoppedAt: T0 } }, at(8));
+    const m = buildModel(state, parseRunLog(log), meta);
+    m.durationParams = ['wait-timeout'];
+    const html = reportHtml(m);
+    assert.match(html, /parameters --wait-timeout 5m --max-queue-size 20/);
+    assert.match(html, /&quot;downtimeMs&quot;: &quot;6\.0 s&quot;/);
+    assert.match(html, /&quot;ms&quot;: &quot;1\.5 s&quot;/);
+    assert.match(html, /&quot;delta&quot;: 10\s/, 'other numbers stay numbers');
+    assert.match(html, new RegExp(`&quot;stoppedAt&quot;: ${T0}`), 'a point in time is not a duration');
+  });
+
   test('without the playbook definition: no gate or downtime marks, and the report says so', async () => {
     const { state, log } = await fixtureRun();
     const m = buildModel(state, parseRunLog(log));

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { Redactor } from '../../src/run/redact.js';
 import { formatDuration, pruneLogs, RunLog } from '../../src/run/runlog.js';
@@ -11,16 +10,9 @@ import type { RunOutcome } from '../../src/run/state/model.js';
 import { serializeState } from '../../src/run/state/state-file.js';
 import { buildSteps } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';
+import { scratchDirs } from '../support/scratch.js';
 
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'chops-runlog-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-let n = 0;
-const freshDir = () => join(root, `s${n++}`);
+const freshDir = scratchDirs('chops-runlog');
 
 describe('Redactor', () => {
   it('masks registered secrets, including their shell-quoted form; ignores short ones', () => {

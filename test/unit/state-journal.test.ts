@@ -2,26 +2,18 @@
 // remembered value between whole rewrites of state.yml, folded in on load; a torn last line is
 // dropped, a journal older than its state.yml is never replayed.
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
 import { UsageError } from '../../src/errors.js';
 import { encodeRecord, parseJournal, replay, type JournalRecord } from '../../src/run/state/journal.js';
 import type { RunInit, RunState } from '../../src/run/state/model.js';
 import { buildSteps, getStep } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';
 import type { RunWriter } from '../../src/run/state/writer.js';
+import { scratchDirs } from '../support/scratch.js';
 
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'chops-journal-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-let n = 0;
-const freshStore = () => new RunStore(join(root, `s${n++}`));
+const freshDir = scratchDirs('chops-journal');
+const freshStore = () => new RunStore(freshDir());
 const HOSTS = ['h1', 'h2', 'h3', 'h4'];
 const init = (): RunInit => ({
   playbook: 'rolling-restart',

@@ -2,44 +2,22 @@
 // (src/run/state/ids.ts, src/run/state/resume-policy.ts).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { UsageError } from '../../src/errors.js';
 import { isRunId, newRunId, paramsHash, runIdTime } from '../../src/run/state/ids.js';
-import type { RunInit, RunState } from '../../src/run/state/model.js';
+import type { RunState } from '../../src/run/state/model.js';
 import { assertResumable, isFinished, reopenForResume, replicaInProgress, resumeDecision, workBegunAfter } from '../../src/run/state/resume-policy.js';
 import { buildSteps, markStep } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';
+import { scratchDirs } from '../support/scratch.js';
+import { sampleRunInit } from '../support/run-state.js';
 
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'chops-policy-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-
-let n = 0;
+const freshDir = scratchDirs('chops-policy');
 function freshStore(): RunStore {
-  return new RunStore(join(root, `s${n++}`));
+  return new RunStore(freshDir());
 }
 
-function init(over: Partial<RunInit> = {}): RunInit {
-  return {
-    playbook: 'rolling-restart',
-    params: { version: '24.8', batch: 1 },
-    inventory: '/etc/chops/inventory.yml',
-    inventoryHash: 'inv-hash-1',
-    cluster: 'main',
-    steps: buildSteps([
-      { phase: 'preflight', scope: 'once', steps: ['check cluster'], hosts: ['h1', 'h2'] },
-      { phase: 'restart', scope: 'rolling', steps: ['stop server', 'start server'], hosts: ['h1', 'h2'] },
-    ]),
-    ...over,
-  };
-}
+const init = sampleRunInit;
 
 /** Spawn a node child that stays alive until killed. */
 function spawnSleeper() {

@@ -1,44 +1,24 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../src/errors.js';
 import { Redactor } from '../../src/run/redact.js';
 import { isRunId, paramsHash } from '../../src/run/state/ids.js';
-import type { RunInit, RunState } from '../../src/run/state/model.js';
-import { buildSteps, getStep, markStep } from '../../src/run/state/steps.js';
+import type { RunState } from '../../src/run/state/model.js';
+import { getStep, markStep } from '../../src/run/state/steps.js';
 import { RunStore } from '../../src/run/state/store.js';
 import type { RunWriter } from '../../src/run/state/writer.js';
+import { scratchDirs } from '../support/scratch.js';
+import { sampleRunInit } from '../support/run-state.js';
 
-let root: string;
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'chops-state-'));
-});
-after(() => {
-  rmSync(root, { recursive: true, force: true });
-});
-
-let n = 0;
+const freshDir = scratchDirs('chops-state');
 function freshStore(opts?: { redactor?: Redactor }): RunStore {
-  return new RunStore(join(root, `s${n++}`), opts);
+  return new RunStore(freshDir(), opts);
 }
 
-function init(over: Partial<RunInit> = {}): RunInit {
-  return {
-    playbook: 'rolling-restart',
-    params: { version: '24.8', batch: 1 },
-    inventory: '/etc/chops/inventory.yml',
-    inventoryHash: 'inv-hash-1',
-    cluster: 'main',
-    steps: buildSteps([
-      { phase: 'preflight', scope: 'once', steps: ['check cluster'], hosts: ['h1', 'h2'] },
-      { phase: 'restart', scope: 'rolling', steps: ['stop server', 'start server'], hosts: ['h1', 'h2'] },
-    ]),
-    ...over,
-  };
-}
+const init = sampleRunInit;
 
 describe('RunStore', () => {
   it('create() writes a loadable state; load() round-trips', async () => {

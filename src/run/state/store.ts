@@ -138,9 +138,9 @@ export class RunStore {
    * The most recent run, or with `unfinished` the most recent one that is not succeeded (what
    * `chops resume` picks). Null when there is none. A directory without a state file (a crash
    * during create) is skipped; a corrupt state file throws, rather than silently picking an
-   * older run.
+   * older run. With `where`, the most recent run it accepts.
    */
-  async latest(opts: { unfinished?: boolean } = {}): Promise<RunState | null> {
+  async latest(opts: { unfinished?: boolean; where?: (st: RunState) => boolean | Promise<boolean> } = {}): Promise<RunState | null> {
     const ids = await this.ids();
     for (let i = ids.length - 1; i >= 0; i--) {
       let st: RunState;
@@ -151,6 +151,7 @@ export class RunStore {
         throw err;
       }
       if (opts.unfinished && isFinished(st)) continue;
+      if (opts.where && !(await opts.where(st))) continue;
       return st;
     }
     return null;

@@ -9,7 +9,12 @@ import { parseConfigPaths } from '../../../facts/datadir/config-paths.js';
 import { fstabEntryFor, mountArgs, mountsInside, parseDf, parseFindmnt, parseFstab } from '../../../facts/datadir/mounts.js';
 import { judgePreflight, judgeSpace } from '../../../tasks/datadir/preflight.js';
 import { setArmed } from '../../../tasks/datadir/swap.js';
-import { parseSituation, phaseOf } from '../../../tasks/datadir/situation.js';
+import { parseSituation, situation } from '../../../facts/datadir/situation.js';
+import { mounts, space } from '../../../facts/datadir/mounts.js';
+import { configPaths } from '../../../facts/datadir/config-paths.js';
+import { treeStats } from '../../../facts/datadir/tree.js';
+import type { Host } from '../../../src/inventory/types.js';
+import { phaseOf } from '../../../tasks/datadir/situation.js';
 import { judgeShardBackups, parseBackupStatus } from '../../../tasks/datadir/backup-guard.js';
 import { compareWithBefore } from '../../../tasks/datadir/verify.js';
 
@@ -258,5 +263,27 @@ test('verification: non-replicated counts must be equal, replicated must not shr
       { ...before[1], rows: 99 },
     ]),
     ['lab.local: 9 rows, 10 before the stop', 'lab.events_local: 99 rows, fewer than the 100 before the stop', 'lab.events (Distributed) is gone'],
+  );
+});
+
+test("data-directory facts (host.fact): a parse error names the host and the fact; the move's deadlines", () => {
+  const host = { name: 'ch1' } as Host;
+  const layout = { dataDir: '/var/lib/clickhouse', oldDir: '/var/lib/clickhouse.old', staging: '/mnt/new data' };
+  assert.match(situation.command(layout, host), /st \/var\/lib\/clickhouse data; st \/var\/lib\/clickhouse\.old old; st '\/mnt\/new data' staging/);
+  const line = 'exists=1 dir=1 mount=0 volume=0 entries=3 owner=clickhouse:clickhouse';
+  const out = { stdout: `data ${line}\nold exists=0\nstaging exists=0\n`, stderr: '', code: 0 };
+  assert.deepEqual(situation.parse(out, layout, host), parseSituation(out.stdout));
+  assert.throws(
+    () => situation.parse({ stdout: 'old exists=0\n', stderr: '', code: 0 }, layout, host),
+    /^ChopsError: ch1: fact "data directory situation": no "data" line/,
+  );
+  assert.throws(
+    () => mounts.parse({ stdout: '', stderr: 'findmnt: boom\n', code: 1 }, undefined, host),
+    /^ChopsError: ch1: fact "mounts": findmnt failed \(exit 1\): findmnt: boom$/,
+  );
+  assert.throws(() => space.parse({ stdout: 'garbage', stderr: '', code: 0 }, '/mnt', host), /ch1: fact "free space": unexpected df output/);
+  assert.deepEqual(
+    [situation, mounts, space, configPaths, treeStats].map((f) => f.timeoutMs),
+    [30_000, 120_000, 120_000, 120_000, 3600_000],
   );
 });

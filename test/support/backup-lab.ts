@@ -3,13 +3,15 @@
 // with a `backup:` section whose remote is a real sftp folder on ch4 (/srv/backups/lab/SHARD).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ChLab, REPO, inventoryVariant, labSh } from './ch-lab.js';
 import { labExec } from '../lab/lab.js';
+import { inventoryVariant } from './inventory.js';
+import { type TestLab, labSh } from './lab.js';
+import { REPO } from './process.js';
 
 export const DOUBLE = path.join(REPO, 'test/doubles/clickhouse-backup');
 export const SFTP_HOST = 'ch4';
 
-export async function prepareBackupLab(lab: ChLab, backup: Record<string, unknown> = {}): Promise<string> {
+export async function prepareBackupLab(lab: TestLab, backup: Record<string, unknown> = {}): Promise<string> {
   const key = readFileSync(lab.lab.identityFile, 'utf8');
   const dbl = readFileSync(DOUBLE, 'utf8');
   await Promise.all(
@@ -37,6 +39,6 @@ export async function prepareBackupLab(lab: ChLab, backup: Record<string, unknow
 }
 
 /** Files under the remote folder of a shard, as the sftp server (ch4) has them. */
-export async function remoteNames(lab: ChLab, shard: string): Promise<string[]> {
+export async function remoteNames(lab: TestLab, shard: string): Promise<string[]> {
   return (await labSh(lab, SFTP_HOST, `ls -1 /srv/backups/lab/${shard} 2>/dev/null || true`)).split('\n').filter(Boolean);
 }

@@ -60,6 +60,17 @@ after(async () => {
   if (Object.keys(timings).length) console.log(`# timings (ms): ${JSON.stringify(timings)}`);
 });
 
+test('18.16: the capability probe runs and chooses the polling paths (no SYNC REPLICA LIGHTWEIGHT, no fast metric polls)', () => {
+  const probes = run.events.filter((e: any) => e.type === 'capabilities') as any[];
+  assert.ok(probes.length >= 1, 'the probe of ch1 is logged');
+  const f = probes[0].features;
+  console.log(`# 18.16 capabilities: ${JSON.stringify(f)}`);
+  assert.equal(probes[0].version, '18.16.1');
+  assert.equal(f['SYNC REPLICA LIGHTWEIGHT'], false, 'SYNC REPLICA on 18.16 waits for the whole queue, has no timeout, cannot be killed');
+  assert.equal(f['fast replica metrics'], false, 'no AsynchronousMetricsUpdateInterval: metrics recomputed once a minute');
+  assert.equal(f['replicas.replica_is_active'], false);
+});
+
 test('healthy lab: topology matches, peers healthy, replica idle, replica healthy', async () => {
   const ctx = run.stepContext('ch1');
   const topo = (await checkTopology(ctx)) as any;

@@ -116,6 +116,28 @@ test('catch-up: a table read-only right after the start (TABLE_IS_READ_ONLY) is 
   assert.equal(syncs, 2);
 });
 
+test('catch-up: a chops user without the SYSTEM SYNC REPLICA grant waits by polling, and says so', async () => {
+  current = server24({
+    sync: () => ({
+      error: {
+        code: 497,
+        name: 'ACCESS_DENIED',
+        message: 'chops: Not enough privileges. To execute this query, it is necessary to have the grant SYSTEM SYNC REPLICA ON shop.orders',
+      },
+    }),
+  });
+  const { result, sent } = await withRun('3s', async (run) => {
+    const r = await waitReplicaHealthy(run.stepContext('a'), { since: new Date() });
+    assert.ok(
+      run.notes.some((n) => /SYSTEM SYNC REPLICA … LIGHTWEIGHT not granted \(chops: Not enough privileges.*\): waiting by polling/.test(n.text)),
+      run.notes.map((n) => n.text).join(' | '),
+    );
+    return r;
+  });
+  assert.match((result as any).note, /^healthy /);
+  assert.equal(sent.filter((q) => SYNC.test(q)).length, 1, 'asked once, then polled');
+});
+
 test('18.16 (no formatQuery, no update-interval metric) and a parser without LIGHTWEIGHT: no SYNC REPLICA is sent, polls are per table', async () => {
   for (const s of [{ probe: probeRows18() }, { lightweight: null }]) {
     current = server24(s);

@@ -89,7 +89,11 @@ export function probeRows24(
   ];
 }
 
-/** The probe's rows from Debian's 18.16 (no formatQuery, no update-interval metric, no replica_is_active). */
+/**
+ * The probe's rows from Debian's 18.16 (no formatQuery, no update-interval metric, no
+ * replica_is_active), as the lab's servers answer (test/integration/status.test.ts prints them:
+ * is_cancelled, num_postponed and postpone_reason do exist there).
+ */
 export function probeRows18(): Record<string, unknown>[] {
   return [
     { kind: 'version', name: '18.16.1', tbl: '' },
@@ -107,7 +111,13 @@ export function probeRows18(): Record<string, unknown>[] {
       'settings',
       'tables',
     ].map((name) => ({ kind: 'table', name, tbl: '' })),
-    ...['processes.query_id', 'processes.is_initial_query', 'replication_queue.num_postponed', 'replication_queue.postpone_reason'].map((c) => ({
+    ...[
+      'processes.query_id',
+      'processes.is_initial_query',
+      'processes.is_cancelled',
+      'replication_queue.num_postponed',
+      'replication_queue.postpone_reason',
+    ].map((c) => ({
       kind: 'column',
       name: c.split('.')[1],
       tbl: c.split('.')[0],

@@ -47,10 +47,11 @@ export class GateError extends ChopsError {
     readonly host: string,
     readonly gate: string,
     readonly lastValue: string,
-    message: string,
+    /** Why the gate failed ("not passed after 5.0 s", or what made waiting pointless). */
+    readonly reason: string,
     opts: { hint?: string } = {},
   ) {
-    super(`${host}: gate "${gate}" ${message} (last value: ${lastValue})`, opts);
+    super(`${host}: gate "${gate}" ${reason} (last value: ${lastValue})`, opts);
   }
 }
 

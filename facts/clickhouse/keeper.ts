@@ -39,3 +39,33 @@ export const keeperState = defineQueryFact({
   parse: (rows) => parseKeeperState(rows),
   timeoutMs: 10_000,
 });
+
+/**
+ * The server's own connection to ZooKeeper/Keeper, for messages about read-only tables:
+ * system.zookeeper_connection (23.x+; exists only where ZooKeeper is configured; columns name,
+ * host, port, is_expired from its first version: docs "system.zookeeper_connection",
+ * src/Storages/System/StorageSystemZooKeeperConnection.cpp). An empty answer means no connection.
+ */
+export interface KeeperConnection {
+  name: string;
+  host: string;
+  port: number;
+  expired: boolean;
+}
+
+export function parseKeeperConnections(rows: Record<string, unknown>[]): KeeperConnection[] {
+  return rows.map((r) => ({ name: String(r.name), host: String(r.host), port: Number(r.port), expired: Number(r.is_expired) !== 0 }));
+}
+
+export const keeperConnections = defineQueryFact({
+  name: 'system.zookeeper_connection',
+  query: () => 'SELECT name, host, port, is_expired FROM system.zookeeper_connection ORDER BY name',
+  parse: (rows) => parseKeeperConnections(rows),
+  timeoutMs: 10_000,
+});
+
+/** "Keeper connection: default → zk1:2181 (session expired)", or that there is none. */
+export function keeperConnectionText(cs: KeeperConnection[]): string {
+  if (cs.length === 0) return 'Keeper connection: none (system.zookeeper_connection is empty: the server is not connected to ZooKeeper/Keeper)';
+  return `Keeper connection: ${cs.map((c) => `${c.name} → ${c.host}:${c.port}${c.expired ? ' (session expired)' : ''}`).join(', ')}`;
+}

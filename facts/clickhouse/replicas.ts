@@ -2,6 +2,7 @@
 // the after-start gate and `chops status` alike.
 import { defineQueryFact } from '../../src/fact.js';
 import type { GateSettings } from '../../src/gates/thresholds.js';
+import { hasColumn, type Capabilities } from './capabilities.js';
 
 /** One row of system.replicas, numbers normalised (18.16 sends UInt64 as strings). */
 export interface ReplicaRow {
@@ -17,6 +18,8 @@ export interface ReplicaRow {
   absoluteDelay: number;
   activeReplicas: number;
   totalReplicas: number;
+  /** Replicas of the table that are not active, by name (replica_is_active, 21.x+; undefined on 18.16). */
+  inactive?: string[];
 }
 
 export function parseReplicaRows(rows: Record<string, unknown>[]): ReplicaRow[] {
@@ -32,15 +35,30 @@ export function parseReplicaRows(rows: Record<string, unknown>[]): ReplicaRow[] 
     absoluteDelay: Number(r.absolute_delay),
     activeReplicas: Number(r.active_replicas),
     totalReplicas: Number(r.total_replicas),
+    ...(r.replica_is_active && typeof r.replica_is_active === 'object'
+      ? {
+          inactive: Object.entries(r.replica_is_active as Record<string, unknown>)
+            .filter(([, v]) => Number(v) === 0)
+            .map(([k]) => k)
+            .sort(),
+        }
+      : {}),
   }));
 }
 
-/** Every replicated table of the server (columns that exist from 18.16 to 25.x). */
-export const replicaRows = defineQueryFact({
+/** Which columns of system.replicas to read: replica_is_active (a Map(String, UInt8)) where it exists. */
+export interface ReplicaRowsArg {
+  replicaIsActive?: boolean;
+}
+
+export const replicaRowsArg = (c: Capabilities): ReplicaRowsArg => (hasColumn(c, 'replicas.replica_is_active') ? { replicaIsActive: true } : {});
+
+/** Every replicated table of the server (columns that exist from 18.16 to 25.x, plus replica_is_active where probed). */
+export const replicaRows = defineQueryFact<ReplicaRow[], ReplicaRowsArg | undefined>({
   name: 'system.replicas',
-  query: () => `SELECT database, table, is_readonly, is_session_expired, queue_size, inserts_in_queue, merges_in_queue,
+  query: (a) => `SELECT database, table, is_readonly, is_session_expired, queue_size, inserts_in_queue, merges_in_queue,
             greatest(toInt64(log_max_index) - toInt64(log_pointer), 0) AS log_lag,
-            absolute_delay, active_replicas, total_replicas
+            absolute_delay, active_replicas, total_replicas${a?.replicaIsActive ? ', replica_is_active' : ''}
      FROM system.replicas ORDER BY database, table`,
   parse: (rows) => parseReplicaRows(rows),
   timeoutMs: 10_000,
@@ -54,7 +72,7 @@ export interface ReplicaSummary {
   insertsInQueue: number;
   maxLogLag: number;
   maxDelay: number;
-  /** Tables where active_replicas < total_replicas, as "db.t (1/2 active)". */
+  /** Tables where active_replicas < total_replicas, as "db.t (1/2 active)" ("db.t (1/2 active; inactive: r2)" where replica_is_active exists). */
   missingReplicas: string[];
 }
 
@@ -69,7 +87,9 @@ export function summarizeReplicas(rows: ReplicaRow[]): ReplicaSummary {
     insertsInQueue: rows.reduce((a, r) => a + r.insertsInQueue, 0),
     maxLogLag: rows.reduce((a, r) => Math.max(a, r.logLag), 0),
     maxDelay: rows.reduce((a, r) => Math.max(a, r.absoluteDelay), 0),
-    missingReplicas: rows.filter((r) => r.activeReplicas < r.totalReplicas).map((r) => `${tableName(r)} (${r.activeReplicas}/${r.totalReplicas} active)`),
+    missingReplicas: rows
+      .filter((r) => r.activeReplicas < r.totalReplicas)
+      .map((r) => `${tableName(r)} (${r.activeReplicas}/${r.totalReplicas} active${r.inactive?.length ? `; inactive: ${r.inactive.join(', ')}` : ''})`),
   };
 }
 

@@ -10,9 +10,10 @@ import { readQueryFact } from '../fact.js';
 import { formatBytes, formatDuration, renderTable } from '../format.js';
 import { clickhouseService } from '../../facts/system/service.js';
 import { diskUsage, type DiskUsage } from '../../facts/system/df.js';
-import { replicaProblems, replicaRows, summarizeReplicas } from '../../facts/clickhouse/replicas.js';
+import { replicaProblems, replicaRows, replicaRowsArg, shardProblems, summarizeReplicas } from '../../facts/clickhouse/replicas.js';
 import { serverInfo } from '../../facts/clickhouse/server.js';
-import { features, serverCapabilities } from '../../facts/clickhouse/capabilities.js';
+import { features, hasFastReplicaMetrics, serverCapabilities } from '../../facts/clickhouse/capabilities.js';
+import { metricsProblems, replicaMetrics, type ReplicaMetrics } from '../../facts/clickhouse/replica-metrics.js';
 
 export type DiskInfo = DiskUsage;
 
@@ -37,6 +38,10 @@ export interface StatusRow {
   clickhouseError?: string;
   /** --verbose: what the capability probe found (feature → present). */
   capabilities?: Record<string, boolean>;
+  /** Server-wide replica metrics, where the server recomputes them often (every table, also those the chops user cannot see). */
+  metrics?: ReplicaMetrics;
+  /** Tables whose replicas are not all active, as seen from this replica (names the inactive ones where the server says). */
+  shardView?: string[];
   healthy: boolean;
   problems: string[];
 }
@@ -101,21 +106,29 @@ async function hostStatus(handle: HostHandle, opts: { verbose?: boolean }): Prom
   let client: import('../clickhouse/client.js').ChClient | undefined;
   try {
     client = await openChClient(handle);
-    const [info, rows, caps] = await Promise.all([
+    // The probe decides what to read (the same facts, and paths, as the gates).
+    const caps = await serverCapabilities(client);
+    const [info, rows, metrics] = await Promise.all([
       readQueryFact(handle, client, serverInfo),
-      readQueryFact(handle, client, replicaRows),
-      opts.verbose ? serverCapabilities(client) : undefined,
+      readQueryFact(handle, client, replicaRows, replicaRowsArg(caps)),
+      hasFastReplicaMetrics(caps) ? readQueryFact(handle, client, replicaMetrics) : undefined,
     ]);
     row.version = info.version;
     row.uptimeSeconds = info.uptimeSeconds;
-    if (caps) row.capabilities = features(caps);
+    if (opts.verbose) row.capabilities = features(caps);
+    if (metrics) row.metrics = metrics;
+    const shard = shardProblems(rows);
+    if (shard.length) row.shardView = shard;
     const s = summarizeReplicas(rows);
     row.replicatedTables = s.tables;
     row.readonlyTables = s.readonly.length;
     row.queueSize = s.queueSize;
     row.maxDelaySeconds = s.maxDelay;
-    // The gates' definition of a healthy replica, with the inventory's thresholds.
-    for (const p of replicaProblems(rows, h.gates)) row.problems.push(p.text);
+    // The gates' definition of a healthy replica, with the inventory's thresholds; the server-wide
+    // metrics add what the per-table rows cannot show (tables hidden from the chops user).
+    const problems = replicaProblems(rows, h.gates).map((p) => p.text);
+    if (!problems.length && metrics) problems.push(...metricsProblems(metrics, h.gates).map((p) => `server-wide: ${p}`));
+    row.problems.push(...problems);
   } catch (err: any) {
     row.clickhouseError = err?.serverMessage && err?.kind === 'server' ? err.serverMessage : firstLine(err).replace(/^\S+: ClickHouse(?: \[[^\]]*\])?: /, '');
     row.problems.push(`clickhouse: ${row.clickhouseError}`);
@@ -152,6 +165,11 @@ export function renderStatus(rows: StatusRow[], ms?: number): string {
   if (bad.length) {
     out += '\n';
     for (const r of bad) out += `${r.host}: ${r.problems.join('; ')}\n`;
+  }
+  const shards = rows.filter((r) => r.shardView?.length);
+  if (shards.length) {
+    out += '\n';
+    for (const r of shards) out += `${r.host} sees ${r.shardView!.join('; ')}\n`;
   }
   out += `\n${rows.length - bad.length}/${rows.length} replica(s) healthy${ms !== undefined ? ` (${formatDuration(ms)})` : ''}\n`;
   const verbose = rows.filter((r) => r.capabilities);

@@ -12,17 +12,33 @@
 //     "Code: N. DB::Exception: MESSAGE. (NAME) (version V (official build))\n"
 //     (src/Common/Exception.cpp, getExceptionMessage; the form @clickhouse/client's parseError
 //     is written for: node_modules/@clickhouse/client/dist/common/error/error.js).
+//     TIMEOUT_EXCEEDED → 408 (exceptionCodeToHTTPStatus: HTTP_REQUEST_TIMEOUT), which is how
+//     `SYSTEM SYNC REPLICA` answers when receive_timeout passes (src/Interpreters/
+//     InterpreterSystemQuery.cpp: "SYNC REPLICA db.t: command timed out. See the 'receive_timeout' setting").
+//   - settings and the query id arrive as URL parameters (docs, "HTTP Interface": settings in the
+//     URL; @clickhouse/client sends clickhouse_settings and query_id that way): the answer
+//     function sees them, e.g. receive_timeout.
 // The answers themselves come from the test: a function of the statement text, so a test states
 // the server it stands for (its tables, its rows, its failures) next to its assertions.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeAnswer = { rows: Record<string, unknown>[] } | { error: { code: number; name: string; message: string } } | { hang: true } | { down: true };
+export type FakeAnswer = (
+  | { rows: Record<string, unknown>[] }
+  | { error: { code: number; name: string; message: string } }
+  | { hang: true }
+  | { down: true }
+) & {
+  /** Answer after this long (a statement that waits server-side, such as SYNC REPLICA). */
+  delayMs?: number;
+};
 
 export interface FakeClickHouse {
   port: number;
   /** Every statement received (without the FORMAT clause), in order. */
   statements: string[];
+  /** The URL parameters (settings, query_id) of each statement, in the same order. */
+  params: URLSearchParams[];
   close(): Promise<void>;
 }
 
@@ -33,12 +49,14 @@ const HTTP_STATUS: Record<string, number> = {
   AUTHENTICATION_FAILED: 403,
   UNKNOWN_USER: 403,
   SYNTAX_ERROR: 400,
+  TIMEOUT_EXCEEDED: 408,
 };
 
 export const VERSION = '24.8.4.13';
 
-export async function startFakeClickHouse(answer: (statement: string) => FakeAnswer, down?: () => boolean): Promise<FakeClickHouse> {
+export async function startFakeClickHouse(answer: (statement: string, params: URLSearchParams) => FakeAnswer, down?: () => boolean): Promise<FakeClickHouse> {
   const statements: string[] = [];
+  const params: URLSearchParams[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (down?.()) {
@@ -56,7 +74,12 @@ export async function startFakeClickHouse(answer: (statement: string) => FakeAns
     req.on('end', () => {
       const statement = (url.searchParams.get('query') ?? body).replace(/\s*FORMAT\s+\w+\s*$/i, '').trim();
       statements.push(statement);
-      const a = answer(statement);
+      params.push(url.searchParams);
+      const a = answer(statement, url.searchParams);
+      if (a.delayMs) setTimeout(() => respond(a), a.delayMs);
+      else respond(a);
+    });
+    function respond(a: FakeAnswer): void {
       const queryId = url.searchParams.get('query_id') ?? '';
       if ('hang' in a) return; // never answers: the client's deadline must act
       if ('down' in a) return void req.socket.destroy();
@@ -77,12 +100,13 @@ export async function startFakeClickHouse(answer: (statement: string) => FakeAns
           '{"read_rows":"0","read_bytes":"0","written_rows":"0","written_bytes":"0","total_rows_to_read":"0","result_rows":"0","result_bytes":"0","elapsed_ns":"1"}',
       });
       res.end(a.rows.map((r) => JSON.stringify(r)).join('\n') + (a.rows.length ? '\n' : ''));
-    });
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
     statements,
+    params,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -73,6 +73,21 @@ test('healthy lab: 4 healthy rows, exit 0', async () => {
   assert.match(text.stdout, /4\/4 replica\(s\) healthy/);
 });
 
+test('--verbose: the capability probe on 18.16 chooses the polling paths (no SYNC REPLICA LIGHTWEIGHT, no fast metrics)', async () => {
+  const r = await status(['-i', lab.inventoryPath, '--limit', 'ch1', '--verbose', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const caps = json(r).replicas[0].capabilities;
+  console.log(`# 18.16 capabilities: ${JSON.stringify(caps)}`);
+  assert.equal(caps['SYNC REPLICA LIGHTWEIGHT'], false);
+  assert.equal(caps['fast replica metrics'], false);
+  assert.equal(caps['replicas.replica_is_active'], false);
+  assert.equal(caps['system.distribution_queue'], false);
+  assert.equal(caps['setting receive_timeout'], true);
+  const text = await status(['-i', lab.inventoryPath, '--limit', 'ch1', '--verbose']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /capabilities \(probed on each server\):\n {2}ch1: .*SYNC REPLICA LIGHTWEIGHT no, fast replica metrics no/);
+});
+
 test('--limit selects rows; a bad --limit is a usage error (exit 2)', async () => {
   const r = await status(['-i', lab.inventoryPath, '--limit', 'ch1,ch3', '--json']);
   assert.equal(r.code, 0, r.stderr);

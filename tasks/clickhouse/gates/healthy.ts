@@ -1,19 +1,21 @@
 // Gate after (re)starting a replica, before the next replica of its shard: the server answers,
-// every replicated table is writable with a live session, the replica is caught up — within the
-// thresholds the peers gate uses (queue, inserts, log lag, delay) and staying there for
-// gates.caught_up_for, not one lucky poll of an empty queue under steady inserts — and it sees
-// all replicas of its shard active. New errors since the start are reported as a WARNING.
+// its tables are loaded (asynchronous loading), every replicated table is writable with a live
+// session, the replica is caught up — within the thresholds the peers gate uses (queue, inserts,
+// log lag, delay) and staying there for gates.caught_up_for, not one lucky poll of an empty queue
+// under steady inserts — and it sees all replicas of its shard active. How it waits for that
+// depends on the server (catch-up.ts: SYNC REPLICA LIGHTWEIGHT, fast metric polls, or per-table
+// polls on 18.16). New errors since the start are reported as a WARNING.
 import type { StepContext, StepResult } from '../../../src/engine/playbook.js';
 import { chClient } from '../../../src/clickhouse/client.js';
 import { readQueryFact } from '../../../src/fact.js';
 import { formatDuration } from '../../../src/format.js';
-import { replicaProblems, replicaRows, shardProblems, summarizeReplicas, type ReplicaSummary } from '../../../facts/clickhouse/replicas.js';
 import { hasTable, serverCapabilities } from '../../../facts/clickhouse/capabilities.js';
 import { loaderProgress } from '../../../facts/clickhouse/loader.js';
 import { REPLICATED_TABLES_KEY } from './idle.js';
 import { serviceState } from '../service.js';
 import { newErrors } from './error-log.js';
-import { runGate, type GateCheck } from './poll.js';
+import { syncFetches, usesSyncLightweight, waitCaughtUp } from './catch-up.js';
+import { runGate } from './poll.js';
 
 export interface HealthyReport {
   /** From SINCE until /ping and SELECT 1 worked. */
@@ -69,24 +71,9 @@ export function waitReplicaHealthy(ctx: StepContext, opts: { since: Date }): Pro
     const before = ctx.memory.get<number>(REPLICATED_TABLES_KEY);
     const thresholds = { ...g.gates, minReplicatedTables: Math.max(g.gates.minReplicatedTables, before ?? 0) };
 
-    const caught = await g.poll(
-      'replica caught up',
-      { hint: `${hint}; SELECT * FROM system.replication_queue on ${h.name} shows what it waits for`, holdMs: g.gates.caughtUpForMs },
-      async (): Promise<GateCheck<ReplicaSummary>> => {
-        const rows = await readQueryFact(ctx.host, client, replicaRows);
-        const s = summarizeReplicas(rows);
-        const problems = replicaProblems(rows, thresholds);
-        const writable = problems.filter((p) => p.kind === 'writable');
-        if (writable.length) return { ok: false, gate: 'replica writable', value: writable.map((p) => p.text).join('; '), data: s };
-        // log_lag too: right after a start the queue can look empty before the replica has pulled
-        // the shared log entries it missed (its log_pointer is still behind).
-        const value = `queue_size=${s.queueSize}, absolute_delay=${s.maxDelay}${s.maxLogLag ? `, log_lag=${s.maxLogLag}` : ''}`;
-        if (problems.length) return { ok: false, gate: 'replica caught up', value: `${value} (${problems.map((p) => p.text).join('; ')})`, data: s };
-        const inactive = shardProblems(rows);
-        if (inactive.length) return { ok: false, gate: 'replica sees its shard', value: inactive.join('; '), data: s };
-        return { ok: true, value, data: s };
-      },
-    );
+    // Modern servers wait server-side for the fetches (never 18.16: see catch-up.ts), then poll.
+    if (usesSyncLightweight(caps)) await syncFetches(g, client, caps);
+    const caught = await waitCaughtUp(g, client, caps, thresholds, hint);
     const caughtUpAfterMs = Date.now() - since;
 
     const errors = await newErrors(ctx.host, client, caps, opts.since);

@@ -7,6 +7,7 @@ import type { StepContext, StepResult } from '../../../src/engine/playbook.js';
 import { chClient, type ChClient } from '../../../src/clickhouse/client.js';
 import { formatDuration } from '../../../src/format.js';
 import { hasColumn, hasTable, serverCapabilities, type Capabilities } from '../../../facts/clickhouse/capabilities.js';
+import { queueStallsArg } from '../../../facts/clickhouse/replication-queue.js';
 import { distributedDirs, distributionQueue, pendingDistributedFiles, type PendingSends } from './distributed.js';
 import { runGate, type GateCheck } from './poll.js';
 
@@ -25,6 +26,9 @@ export interface QueueEntry {
   lastException: string;
   /** Seconds since the entry was created. */
   ageSeconds: number;
+  /** Times the entry was postponed, and why the last time (where the server has the columns). */
+  numPostponed?: number;
+  postponeReason?: string;
 }
 
 export function parseQueueEntries(rows: Record<string, unknown>[]): QueueEntry[] {
@@ -36,6 +40,7 @@ export function parseQueueEntries(rows: Record<string, unknown>[]): QueueEntry[]
     numTries: Number(q.num_tries),
     lastException: String(q.last_exception ?? ''),
     ageSeconds: Number(q.age),
+    ...(q.num_postponed !== undefined ? { numPostponed: Number(q.num_postponed), postponeReason: String(q.postpone_reason ?? '') } : {}),
   }));
 }
 
@@ -80,7 +85,7 @@ export function checkSelfBeforeStop(ctx: StepContext): Promise<StepResult> {
         const [queue, mutations, processes, pending, tables] = await Promise.all([
           client.query<Record<string, unknown>>(
             `SELECT database, table, type, is_currently_executing, num_tries, last_exception,
-                  toUInt32(greatest(now() - create_time, 0)) AS age
+                  toUInt32(greatest(now() - create_time, 0)) AS age${queueStallsArg(caps).postponed ? ', num_postponed, postpone_reason' : ''}
            FROM system.replication_queue`,
             { timeoutMs: 10_000 },
           ),
@@ -102,7 +107,14 @@ export function checkSelfBeforeStop(ctx: StepContext): Promise<StepResult> {
           replicatedTables,
         };
         const failing: Array<[string, string]> = [];
-        if (inFlight.length) failing.push(['nothing in flight', `replication_queue=${inFlight.length} (${countBy(inFlight.map((q) => q.type))})`]);
+        if (inFlight.length) {
+          // What the queue waits on, where the server says (postpone_reason): "8 fetches already executing" and the like.
+          const postponed = inFlight.filter((q) => (q.numPostponed ?? 0) > 0).sort((x, y) => (y.numPostponed ?? 0) - (x.numPostponed ?? 0))[0];
+          const why = postponed
+            ? `; ${postponed.database}.${postponed.table} ${postponed.type} postponed ${postponed.numPostponed}×: ${postponed.postponeReason?.split('\n')[0].slice(0, 120)}`
+            : '';
+          failing.push(['nothing in flight', `replication_queue=${inFlight.length} (${countBy(inFlight.map((q) => q.type))}${why})`]);
+        }
         if (stuck.length)
           failing.push([
             'no stuck entries',

@@ -6,7 +6,8 @@ import type { Host } from '../../../src/inventory/types.js';
 import { chClient, type ChClient } from '../../../src/clickhouse/client.js';
 import { ClickHouseError } from '../../../src/clickhouse/errors.js';
 import { readQueryFact } from '../../../src/fact.js';
-import { replicaProblems, replicaRows, shardProblems, summarizeReplicas, type ReplicaRow } from '../../../facts/clickhouse/replicas.js';
+import { replicaProblems, replicaRows, replicaRowsArg, shardProblems, summarizeReplicas, type ReplicaRow } from '../../../facts/clickhouse/replicas.js';
+import { serverCapabilities } from '../../../facts/clickhouse/capabilities.js';
 import { serviceState, type ServiceState } from '../service.js';
 import { allOrFirstError, errorValue, refusal, runGate, type GateCheck, type GateRun } from './poll.js';
 
@@ -80,7 +81,9 @@ async function checkOnePeer(g: GateRun, peer: Host, signal: AbortSignal): Promis
     async (): Promise<GateCheck<PeerReport>> => {
       let rows: ReplicaRow[];
       try {
-        rows = await readQueryFact(ph, client, replicaRows);
+        // replica_is_active where the peer has it: the message names the inactive replica.
+        const caps = await serverCapabilities(client, ctx.run.emit);
+        rows = await readQueryFact(ph, client, replicaRows, replicaRowsArg(caps));
       } catch (err) {
         if (err instanceof ClickHouseError && err.kind === 'connection') {
           const again = await serviceOf(ph);

@@ -101,6 +101,11 @@ export class GateRun {
     return Date.now() - this.t0;
   }
 
+  /** What is left of the step's gate budget (a server-side wait such as SYNC REPLICA gets no more). */
+  remainingMs(): number {
+    return Math.max(0, this.deadline - Date.now());
+  }
+
   /** Poll CHECK until it passes (see the file comment). Progress goes to host.note(), throttled. */
   async poll<T>(gate: string, o: PollOptions, check: () => Promise<GateCheck<T>>): Promise<GateOutcome<T>> {
     const host = this.host;

@@ -86,9 +86,14 @@ test('capabilities: 18.16 and 24.8 shapes', () => {
     'system.distribution_queue': false,
     'system.errors': false,
     'system.asynchronous_loader': false,
+    'system.zookeeper_connection': false,
     'processes.is_cancelled': false,
     'processes.is_initial_query': true,
     'replicas.replica_is_active': false,
+    'replication_queue.postpone_reason': false,
+    'setting receive_timeout': false,
+    'SYNC REPLICA LIGHTWEIGHT': false,
+    'fast replica metrics': false,
   });
   const c24 = parseCapabilities([
     { kind: 'version', name: '24.8.4.13', tbl: '' },

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
 import { GateError } from '../../src/errors.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, waitReplicaHealthy } from '../../tasks/clickhouse/gates.js';
-import { makeRunContext } from '../helpers/run-context.js';
+import { makeRunContext } from '../support/run-context.js';
 import { startFakeClickHouse, type FakeAnswer, type FakeClickHouse } from '../helpers/fake-clickhouse-http.js';
 import { metrics24, probeRows18, probeRows24 } from '../helpers/clickhouse-shapes.js';
 import { REPLICA, server24 } from '../helpers/server24.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
 import { startClickHouseStep } from '../../tasks/clickhouse/replica-steps.js';
-import { makeRunContext } from '../helpers/run-context.js';
+import { makeRunContext } from '../support/run-context.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chops-systemctl-'));
 const calls = join(dir, 'calls');

@@ -85,7 +85,8 @@ export default definePlaybook<Params>({
         const d = r.data as { decision: string; reloadMs: number; verifyMs: number; stepMs: number; writeMs: number };
         return [r.host, d.decision, `${d.writeMs} ms`, d.decision === 'reload' ? `${d.reloadMs} ms` : '-', `${d.verifyMs} ms`];
       });
-    if (!rows.length) return 'config-push: every node unchanged';
+    const decided = results.filter((r) => r.step === 'compare files');
+    if (!rows.length) return decided.length && decided.every((r) => (r.data as { decision?: string })?.decision === 'unchanged') ? 'config-push: every node unchanged' : undefined;
     return renderTable(['HOST', 'APPLIED BY', 'WRITE', 'SYSTEM RELOAD CONFIG', 'UNTIL VISIBLE'], rows);
   },
 });

@@ -20,8 +20,9 @@ function ops(a: string[], b: string[]): Op[] | undefined {
   let j = 0;
   while (i < a.length || j < b.length) {
     if (i < a.length && j < b.length && a[i] === b[j]) out.push({ kind: ' ', line: a[i++], a: i, b: ++j });
-    else if (j < b.length && (i === a.length || t[i * w + j + 1] >= t[(i + 1) * w + j])) out.push({ kind: '+', line: b[j++], a: i, b: j });
-    else out.push({ kind: '-', line: a[i++], a: i, b: j });
+    // Removals before additions on a tie, as diff(1) shows a replaced line.
+    else if (i < a.length && (j === b.length || t[(i + 1) * w + j] >= t[i * w + j + 1])) out.push({ kind: '-', line: a[i++], a: i, b: j });
+    else out.push({ kind: '+', line: b[j++], a: i, b: j });
   }
   return out;
 }

@@ -121,10 +121,9 @@ export async function validateOnNode(ctx: StepContext<any>, files: RenderedFile[
     );
   const bad = v.roots.filter((x) => !x.ok);
   if (!v.ok) {
-    const files_ = files.map((f) => `${f.dir}/${f.name}`).join(', ');
     throw new ChopsError(
       `${node}: the server's own config preprocessing (${v.validator}) refuses the new configuration — nothing was replaced:\n${bad.map((b) => `  ${b.root}: ${b.message}`).join('\n') || '  (no verdict)'}`,
-      { hint: `fix the file named above (pushed: ${files_}) and run config-push again` },
+      { hint: 'fix the file the message names, then start a new run: chops run config-push (a changed file is validated again)' },
     );
   }
   return v;

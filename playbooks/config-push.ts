@@ -86,7 +86,10 @@ export default definePlaybook<Params>({
         return [r.host, d.decision, `${d.writeMs} ms`, d.decision === 'reload' ? `${d.reloadMs} ms` : '-', `${d.verifyMs} ms`];
       });
     const decided = results.filter((r) => r.step === 'compare files');
-    if (!rows.length) return decided.length && decided.every((r) => (r.data as { decision?: string })?.decision === 'unchanged') ? 'config-push: every node unchanged' : undefined;
+    if (!rows.length)
+      return decided.length && decided.every((r) => (r.data as { decision?: string })?.decision === 'unchanged')
+        ? 'config-push: every node unchanged'
+        : undefined;
     return renderTable(['HOST', 'APPLIED BY', 'WRITE', 'SYSTEM RELOAD CONFIG', 'UNTIL VISIBLE'], rows);
   },
 });

@@ -11,6 +11,7 @@ import { chops, runIdOf } from '../support/cli.js';
 import { inventoryVariant, readRunState } from '../support/inventory.js';
 import { type TestLab as ChLab, clickhouseLab, labSh } from '../support/lab.js';
 import { runProcess, sleep } from '../support/process.js';
+import { shardsOf, startInserter as startInserterOn, startSampler as startSamplerOn } from '../support/traffic.js';
 
 let lab: ChLab;
 let nodes: LabNode[];
@@ -28,59 +29,10 @@ after(async () => {
   await lab?.down();
 });
 
-/** Insert a batch of 10 rows every INTERVAL ms through the Distributed table, synchronously. */
-function startInserter(intervalMs = 50) {
-  const acked: number[] = [];
-  let failed = 0;
-  let stop = false;
-  let target = 0;
-  const loop = (async () => {
-    for (let batch = 1; !stop; batch++) {
-      const rows = Array.from({ length: 10 }, (_, k) => `(now(), ${batch * 100 + k}, 'b${batch}')`).join(',');
-      try {
-        await chQuery(nodes[target], `INSERT INTO lab.events (ts, id, v) VALUES ${rows}`, { settings: { insert_distributed_sync: 1 }, timeoutMs: 10_000 });
-        acked.push(batch);
-      } catch {
-        failed++;
-        target = (target + 1) % nodes.length; // that node is going down: use another one
-      }
-      await sleep(intervalMs);
-    }
-  })();
-  return {
-    acked,
-    get failed() {
-      return failed;
-    },
-    async stop() {
-      stop = true;
-      await loop;
-    },
-  };
-}
+const startInserter = (intervalMs?: number) => startInserterOn(nodes, intervalMs);
+const startSampler = (intervalMs?: number) => startSamplerOn(nodes, intervalMs);
 
-/** Ping every node every INTERVAL ms (fresh connection each time) and keep the timeline. */
-function startSampler(intervalMs = 50) {
-  const samples: Array<{ t: number; state: Record<string, 'up' | 'down' | 'timeout'> }> = [];
-  let stop = false;
-  const loop = (async () => {
-    while (!stop) {
-      const t = Date.now();
-      const states = await Promise.all(nodes.map((n) => ping(n, 1000)));
-      samples.push({ t, state: Object.fromEntries(nodes.map((n, i) => [n.name, states[i]])) });
-      await sleep(Math.max(0, intervalMs - (Date.now() - t)));
-    }
-  })();
-  return {
-    samples,
-    async stop() {
-      stop = true;
-      await loop;
-    },
-  };
-}
-
-const shards = () => [...new Set(nodes.map((n) => n.shard))].map((s) => nodes.filter((n) => n.shard === s));
+const shards = () => shardsOf(nodes);
 
 describe('rolling-restart on the ClickHouse lab', { timeout: 480_000 }, () => {
   test('restarts every replica while inserts continue: no lost insert, never two replicas of a shard down', async () => {

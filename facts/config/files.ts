@@ -1,6 +1,8 @@
 // The current content of the configuration files config-push manages on a node (one read-only
 // command for all of them), plus the group the server's files must be readable by. Content
-// travels base64-encoded, so any byte survives the shell and the parser sees exactly the file.
+// travels as text, each line prefixed with '>' (not base64: the run log keeps a command's output,
+// and only text lets the redactor mask a <password> in it), with the file's sha256 to prove the
+// text was rebuilt exactly; a file that cannot be (bytes that are not UTF-8) counts as different.
 import { defineFact } from '../../src/fact.js';
 import { ChopsError } from '../../src/errors.js';
 import { sh } from '../../src/quote.js';
@@ -11,6 +13,8 @@ export interface CurrentFile {
   content?: string;
   /** "0640 root clickhouse" */
   stat?: string;
+  /** sha256 of the bytes on the node. */
+  sha?: string;
 }
 
 export interface CurrentConfig {
@@ -20,7 +24,7 @@ export interface CurrentConfig {
 }
 
 export function currentConfigCommand(arg: { paths: string[]; dataDir: string }): string {
-  return sh`for f in ${arg.paths}; do if [ -f "$f" ]; then printf 'file %s %s\n' "$(stat -c '%a %U %G' -- "$f")" "$f"; base64 -w0 -- "$f"; echo; else printf 'none %s\n' "$f"; fi; done; printf 'group %s\n' "$(stat -c %G -- ${arg.dataDir} 2>/dev/null)"`;
+  return sh`for f in ${arg.paths}; do if [ -f "$f" ]; then printf 'file %s %s %s\n' "$(stat -c '%a %U %G' -- "$f")" "$(sha256sum < "$f" | cut -c1-64)" "$f"; sed 's/^/>/' -- "$f"; if [ -z "$(tail -c1 -- "$f")" ]; then echo 'end nl'; else echo; echo 'end'; fi; else printf 'none %s\n' "$f"; fi; done; printf 'group %s\n' "$(stat -c %G -- ${arg.dataDir} 2>/dev/null)"`;
 }
 
 /** Pure: the command's output → the files, in the order asked. */
@@ -31,8 +35,12 @@ export function parseCurrentConfig(stdout: string, paths: string[]): CurrentConf
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
     let m: RegExpExecArray | null;
-    if ((m = /^file (\d+ \S+ \S+) (\/.*)$/.exec(l))) {
-      files.push({ path: m[2], exists: true, stat: m[1], content: Buffer.from(lines[++i] ?? '', 'base64').toString('utf8') });
+    if ((m = /^file (\d+ \S+ \S+) ([0-9a-f]{64}) (\/.*)$/.exec(l))) {
+      const body: string[] = [];
+      while (i + 1 < lines.length && lines[i + 1].startsWith('>')) body.push(lines[++i].slice(1));
+      const nl = lines[++i] === 'end nl';
+      const content = body.join('\n') + (nl && body.length ? '\n' : '');
+      files.push({ path: m[3], exists: true, stat: m[1], sha: m[2], content });
     } else if ((m = /^none (\/.*)$/.exec(l))) files.push({ path: m[1], exists: false });
     else if ((m = /^group (.*)$/.exec(l))) serverGroup = m[1].trim();
   }

@@ -89,7 +89,7 @@ export function compareStep(operator: RenderedFile[]): Step {
       files.forEach((f, i) => {
         const c = cur.files[i];
         if (c.exists && !isChopsOwned(c.content ?? '')) refuseForeign(ctx.host.name, c.path);
-        const sameContent = c.exists && c.content === f.content;
+        const sameContent = c.exists && c.sha === sha256(f.content);
         if (sameContent && c.stat === wantStat(cur.serverGroup)) return;
         const sections = sameContent ? [] : changedSections(treeOf(f.dir), f.name, c.exists ? c.content : undefined, f.content);
         changes.push({
@@ -197,7 +197,7 @@ export function writeFilesStep(operator: RenderedFile[]): Step {
       const cur = await readCurrent(ctx, files);
       const todo = files.filter((f, i) => {
         const c = cur.files[i];
-        if (c.exists && c.content === f.content && c.stat === wantStat(p.group)) return false;
+        if (c.exists && c.sha === sha256(f.content) && c.stat === wantStat(p.group)) return false;
         if (c.exists && !isChopsOwned(c.content ?? '')) refuseForeign(ctx.host.name, c.path);
         return true;
       });

@@ -3,7 +3,7 @@
 // operator directory's checks, the current-files fact, the inventory's `config:` section.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderMacros } from '../../templates/config/macros.js';
@@ -242,13 +242,32 @@ test('inventory config: section: checked with positions (exit 2), nothing to pus
   assert.throws(() => checkConfigInputs(numeric, []), /cannot be an element of remote_servers/);
 });
 
-test('current-files fact: content survives base64, order is checked', () => {
-  const body = Buffer.from('<yandex>\n  <a>é</a>\n</yandex>\n').toString('base64');
-  const out = `file 640 root clickhouse /etc/clickhouse-server/config.d/a.xml\n${body}\nnone /etc/clickhouse-server/users.d/b.xml\ngroup clickhouse\n`;
-  const cur = parseCurrentConfig(out, ['/etc/clickhouse-server/config.d/a.xml', '/etc/clickhouse-server/users.d/b.xml']);
-  assert.equal(cur.serverGroup, 'clickhouse');
-  assert.equal(cur.files[0].content, '<yandex>\n  <a>é</a>\n</yandex>\n');
-  assert.equal(cur.files[0].stat, '640 root clickhouse');
-  assert.equal(cur.files[1].exists, false);
-  assert.throws(() => parseCurrentConfig(out, ['/etc/clickhouse-server/users.d/b.xml']), /could not read/);
+test('current-files fact: content rebuilt from the prefixed text, checked by sha256; order is checked', async () => {
+  const { createHash } = await import('node:crypto');
+  const { execa } = await import('execa');
+  const { currentConfigCommand } = await import('../../facts/config/files.js');
+  const root = mkdtempSync(path.join(tmpdir(), 'chops-cur-'));
+  try {
+    // the real command through sh on real files: a trailing newline, none, an empty file, a missing one
+    const a = path.join(root, 'a.xml');
+    const b = path.join(root, 'b.xml');
+    const c = path.join(root, 'c.xml');
+    const d = path.join(root, 'd.xml');
+    writeFileSync(a, '<yandex>\n  <a>é</a>\n>x\nend\n</yandex>\n');
+    writeFileSync(b, '<yandex/>');
+    writeFileSync(c, '');
+    const out = (await execa('sh', ['-c', currentConfigCommand({ paths: [a, b, c, d], dataDir: root })])).stdout;
+    const cur = parseCurrentConfig(out, [a, b, c, d]);
+    for (const [i, f] of [a, b, c].entries()) {
+      const want = readFileSync(f, 'utf8');
+      assert.equal(cur.files[i].content, want, f);
+      assert.equal(cur.files[i].sha, createHash('sha256').update(want).digest('hex'));
+    }
+    assert.equal(cur.files[3].exists, false);
+    assert.match(cur.files[0].stat ?? '', /^\d+ \S+ \S+$/);
+    assert.ok(cur.serverGroup.length > 0);
+    assert.throws(() => parseCurrentConfig(out, [b]), /could not read/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

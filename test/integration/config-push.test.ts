@@ -196,6 +196,10 @@ describe('config-push on the ClickHouse lab', { timeout: 300_000 }, () => {
       );
     assert.ok(inserter.acked.length > 20, `inserts kept being acknowledged (${inserter.acked.length} ok, ${inserter.failed} failed)`);
     assert.deepEqual(await lostBatches(nodes, inserter.acked), [], 'no acknowledged insert is missing');
+    // users.d/50-app.xml was read back from every node (the current-files fact): masked in the log
+    const log = readFileSync(path.join(path.dirname(inv), 'state', 'runs', runIdOf(run.stdout)!, 'run.log'), 'utf8');
+    assert.doesNotMatch(log, new RegExp(APP_PASSWORD));
+    assert.match(log, /<password>\*\*\*<\/password>/, 'the log shows the file chops read, its password masked');
     console.log(
       `# restart: ${inserter.acked.length} batches acknowledged, ${inserter.failed} refused; ${sampler.samples.length} samples (max gap ${maxGap} ms); run ${(run.ms / 1000).toFixed(1)} s`,
     );

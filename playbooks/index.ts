@@ -9,6 +9,7 @@ export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>
   'move-data': () => import('./move-data.js'),
   'move-data-cleanup': () => import('./move-data-cleanup.js'),
   'prepare-disk': () => import('./prepare-disk.js'),
+  'config-push': () => import('./config-push.js'),
 };
 
 export async function loadPlaybook(name: string): Promise<Playbook<any>> {

@@ -8,6 +8,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
 import { buildTopology, type RawInventory } from './build.js';
 import { buildBackupSettings } from './backup-schema.js';
+import { buildConfigSettings } from './config-schema.js';
 import { InventoryError, type Problem, type SourcePos } from './problems.js';
 import { MAX_BYTES, MAX_DEPTH, MAX_NODES, expansionProblem, invalidUtf8, readInventoryFile, resolveAliases, scanLayout } from './limits.js';
 import { printable, show } from './values.js';
@@ -81,12 +82,14 @@ function parseBytes(bytes: Buffer, path: string, opts: LoadOptions): Inventory {
   const raw = (walker.walk(doc.contents, inventorySchema, '', { line: 1, col: 1 }) ?? {}) as RawInventory;
   const topology = buildTopology(raw, walker, path, ctx);
   const backup = buildBackupSettings((raw as { backup?: Record<string, unknown> }).backup, walker, path, topology.hosts);
+  const config = buildConfigSettings((raw as { config?: Record<string, unknown> }).config, walker, path);
   if (walker.problems.length > 0) throw new InventoryError(path, walker.problems);
   return {
     path: resolve(path),
     hash: createHash('sha256').update(bytes).digest('hex'),
     ...topology,
     ...(backup ? { backup } : {}),
+    ...(config ? { config } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import { DURATION_RANGES as R } from './values.js';
 import { THRESHOLDS, type Threshold } from '../gates/thresholds.js';
 import { absolutePath, address as addressRule, bool, duration, field, int, literal, port, safeName, text, type MapRule, type Rule } from './rules.js';
 import { backupSchema } from './backup-schema.js';
+import { configSchema } from './config-schema.js';
 
 const map = (what: string, fields: MapRule['fields']): MapRule => ({ kind: 'map', what, fields });
 const secret: Rule = { kind: 'secret' };
@@ -129,6 +130,7 @@ export const inventorySchema = map('a map of version, defaults, state and cluste
   ),
   state: field(stateSchema),
   backup: field(backupSchema), // src/inventory/backup-schema.ts (chops backup)
+  config: field(configSchema), // src/inventory/config-schema.ts (config-push)
   clusters: field(
     {
       kind: 'record',

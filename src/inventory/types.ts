@@ -93,4 +93,6 @@ export interface Inventory {
   logRetentionDays: number;
   /** The `backup:` section (chops backup), when present. */
   backup?: import('./backup-schema.js').BackupSettings;
+  /** The `config:` section (config-push), when present. */
+  config?: import('./config-schema.js').ConfigSettings;
 }

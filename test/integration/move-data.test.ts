@@ -59,10 +59,11 @@ describe('move-data on the ClickHouse lab', () => {
     const before = await sh('ch1', 'cat /etc/fstab; findmnt -rn -o TARGET,SOURCE; ls -d /var/lib/clickhouse-tmp 2>&1; systemctl is-active clickhouse-server');
     const r = await chops(['plan', 'move-data', '-i', lab.inventoryPath, '--volume', 'existing', '--no-backup-check', '--limit', 'ch1']);
     const out = r.stdout + r.stderr;
-    assert.match(out, /check the data directory, its config paths and the volume/, out.slice(-3000));
-    assert.ok((out.match(/setsid rsync .* -- \/var\/lib\/clickhouse\/ /g) ?? []).length >= 2, 'the live and the final pass are in the plan');
-    assert.match(out, /prove the copy is identical: would compare: rsync dry run, counts, sizes, links, small-file checksums/);
-    assert.match(out, /\$ mv -T -- \/var\/lib\/clickhouse \/var\/lib\/clickhouse-tmp/, 'the set-aside is planned');
+    const shown = `\n--- the plan:\n${out.slice(-6000)}`;
+    assert.match(out, /check the data directory, its config paths and the volume/, shown);
+    assert.ok((out.match(/setsid rsync .* \/var\/lib\/clickhouse\/ \S/g) ?? []).length >= 2, `the live and the final pass are in the plan${shown}`);
+    assert.match(out, /prove the copy is identical: would compare: rsync dry run, counts, sizes, links, small-file checksums/, shown);
+    assert.match(out, /\$ mv -T -- \/var\/lib\/clickhouse \/var\/lib\/clickhouse-tmp/, `the set-aside is planned${shown}`);
     console.log(`# plan exit ${r.code}; its mount step: ${/^ {2}\S+ mount the new volume at the data directory.*$/m.exec(out)?.[0] ?? '(not shown)'}`);
     const after = await sh('ch1', 'cat /etc/fstab; findmnt -rn -o TARGET,SOURCE; ls -d /var/lib/clickhouse-tmp 2>&1; systemctl is-active clickhouse-server');
     assert.equal(after, before, 'fstab, mounts, the old directory and the service are as they were');

@@ -56,7 +56,7 @@ describe('the example inventory.yml', () => {
     assert.equal(first.gates.waitTimeoutMs, 300_000);
     assert.equal(first.gates.pollIntervalMs, 500);
     assert.equal(first.gates.maxDelayMs, 10_000);
-    assert.match(first.where, /inventory\.yml:54:13$/);
+    assert.match(first.where, /inventory\.yml:61:13$/);
     assert.equal(last.ssh.user, 'ops');
     assert.equal(last.ssh.sudo, true);
     assert.equal(last.ssh.port, 22, 'per-host ssh override keeps the default port');

@@ -1,33 +1,21 @@
 // Disk preparation on a real (virtual) machine: `chops run prepare-disk` against a QEMU guest with
-// two empty disks — real sfdisk, LVM, mkfs.ext4, fstab, mount, systemd and reboots.
+// two empty disks — real sfdisk, LVM, mkfs.ext4, fstab, mount and systemd.
 //   flock /run/chops-heavy.lock node --import tsx --test test/vm/disk.test.ts   (root; needs `npm run build`)
-// One guest, the tests in order (each builds on the state the previous one left):
-//   refusals first (nothing may change), then the preparation, the rerun, a reboot, and the
-//   volume removed under a server that must then stay down.
+// One guest, the tests in order (each builds on the state the previous one left): refusals first
+// (nothing may change), then the plan, the preparation and the rerun. The reboots that follow a
+// preparation (the mount persists; a removed volume keeps the server down) are in
+// test/vm/full/disk-reboots.test.ts (`npm run test:vm:full`): two TCG reboots cost ~3 minutes.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { chops, events } from '../support/cli.js';
+import { DIR, diskHarness } from './disk-harness.js';
 import { type Guest, type Lab, startGuests } from './guests.js';
 
 const BUILD_TIMEOUT = 30 * 60_000; // before(): may have to build the image first
-const DIR = '/var/lib/clickhouse';
 
-describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reboots)', () => {
+describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab)', () => {
   let lab: Lab;
   let g: Guest;
-  const sh = async (cmd: string) => {
-    const r = await lab.ssh(g, cmd, { timeoutMs: 120_000 });
-    assert.equal(r.code, 0, `${cmd}\n${r.stderr}`);
-    return r.stdout;
-  };
-  const run = async (args: string[]) => {
-    const r = await chops([...args, '-i', lab.inventoryPath, '--json'], { timeoutMs: 8 * 60_000 });
-    return { ...r, events: events(r.stdout), seconds: r.ms / 1000 };
-  };
-  const show = (r: { code: number | null; stdout: string; stderr: string; seconds: number }) =>
-    `exit ${r.code} after ${r.seconds}s\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`;
-  /** Everything a refusal must leave alone. */
-  const snapshot = () => sh(`lsblk -n -o NAME,TYPE,FSTYPE,MOUNTPOINTS; sha256sum /etc/fstab; ls /etc/fstab*; vgs --noheadings -o vg_name; ls ${DIR} | wc -l`);
+  const { sh, run, show, snapshot } = diskHarness(() => ({ lab, g }));
 
   before(
     async () => {
@@ -126,36 +114,5 @@ describe('prepare-disk in a QEMU guest (real partitioning, LVM, ext4, fstab, reb
       show(r),
     );
     assert.equal(await snapshot(), before);
-  });
-
-  it('after a reboot the volume is mounted again and clickhouse-server runs on it', { timeout: 8 * 60_000 }, async (t) => {
-    await sh(`systemctl enable --now clickhouse-server >/dev/null 2>&1; for i in $(seq 600); do clickhouse-client -q 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
-              clickhouse-client -q 'CREATE TABLE default.t (x UInt32) ENGINE = MergeTree ORDER BY x' && clickhouse-client -q 'INSERT INTO default.t SELECT number FROM numbers(1000)'`);
-    const r = await lab.reboot(g);
-    t.diagnostic(`reboot: ${r.seconds}s`);
-    assert.match(await sh(`findmnt -n -o SOURCE,OPTIONS --mountpoint ${DIR}`), /clickhouse-data\s+rw,noatime/);
-    const rows = await sh(`for i in $(seq 600); do clickhouse-client -q 'SELECT count() FROM default.t' 2>/dev/null && exit 0; sleep 0.2; done; exit 1`);
-    assert.equal(rows.trim(), '1000');
-  });
-
-  it('volume removed, guest rebooted: the host boots, clickhouse-server does not start on the empty directory', { timeout: 8 * 60_000 }, async (t) => {
-    await sh(
-      `systemctl stop clickhouse-server && umount ${DIR} && lvremove -y clickhouse/data >/dev/null && vgremove -y clickhouse >/dev/null && udevadm settle`,
-    );
-    const r = await lab.reboot(g); // nofail: boot goes on, sshd comes up
-    t.diagnostic(`reboot without the volume: ${r.seconds}s to ssh`);
-    // The mount waits for the device up to x-systemd.device-timeout=30s, then fails, and the
-    // server's start job with it. Wait until systemd has no job left for either, then look.
-    const state =
-      await sh(`for i in $(seq 180); do systemctl list-jobs --no-legend 2>/dev/null | grep -qE 'clickhouse-server|var-lib-clickhouse' || break; sleep 1; done
-                            systemctl is-active clickhouse-server; mountpoint -q ${DIR} && echo mounted || echo not-mounted; ls -A ${DIR} | wc -l
-                            journalctl -b --no-pager -u clickhouse-server -u var-lib-clickhouse.mount | tail -n 5`);
-    t.diagnostic(state.replace(/\n/g, ' | ').slice(0, 600));
-    const [active, mounted, entries] = state.trim().split('\n');
-    assert.notEqual(active, 'active', state);
-    assert.notEqual(active, 'activating', state);
-    assert.equal(mounted, 'not-mounted', state);
-    assert.equal(entries, '0', `the empty directory stayed empty: ${state}`);
-    assert.match(state, /Dependency failed|dependency/i, `systemd names the missing mount as the reason: ${state}`);
   });
 });

@@ -4,7 +4,7 @@
 // Over 300 lines for now: the listr2 task tree, per-step state marks, rollback and the resume
 // decisions are one control flow; the next split is the listr2 wiring into its own module.
 import type { Host, Inventory } from '../inventory/types.js';
-import type { HostMemory, Phase, Playbook, RunContext, Step, StepResult } from './playbook.js';
+import { type HostMemory, type Phase, type Playbook, type RunContext, type Step, type StepResult, phaseHosts } from './playbook.js';
 import { Session } from './session.js';
 import { groupByShard } from '../inventory/topology.js';
 import { ChopsError, UsageError, errorText, tail } from '../errors.js';
@@ -145,8 +145,8 @@ export class Runner {
       name: ph.name,
       scope: describeScope(ph),
       steps: ph.steps.map((s) => s.name),
-      hosts: ph.scope === 'once' ? sel.slice(0, 1).map((h) => h.name) : sel.map((h) => h.name),
-      group: ph.scope === 'rolling' ? Object.fromEntries(sel.map((h) => [h.name, `shard ${h.cluster}/${h.shardName}`])) : undefined,
+      hosts: ph.scope === 'once' ? sel.slice(0, 1).map((h) => h.name) : phaseHosts(ph, sel).map((h) => h.name),
+      group: ph.scope === 'rolling' ? Object.fromEntries(phaseHosts(ph, sel).map((h) => [h.name, `shard ${h.cluster}/${h.shardName}`])) : undefined,
     }));
   }
 
@@ -160,9 +160,9 @@ export class Runner {
   }
 
   private phaseTasks(phase: Phase, pi: number): any[] {
-    const sel = this.o.selected;
+    const sel = phaseHosts(phase, this.o.selected);
     if (phase.scope === 'once') {
-      const host = sel[0];
+      const host = this.o.selected[0];
       return [
         {
           title: `${host.name}`,

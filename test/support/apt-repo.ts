@@ -132,6 +132,7 @@ export function serveAptRepo(dir: string, address: string): Promise<AptRepoServe
     if (req.method === 'HEAD') res.end();
     else createReadStream(file).pipe(res);
   });
+  server.keepAliveTimeout = 1000;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, address, () => {
@@ -139,7 +140,11 @@ export function serveAptRepo(dir: string, address: string): Promise<AptRepoServe
       resolve({
         sourcesLine: `deb [trusted=yes] http://${address}:${port}/ ./`,
         requests,
-        close: () => new Promise<void>((r) => server.close(() => r())),
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            server.closeAllConnections(); // apt's kept-alive connections must not hold the test open
+          }),
       });
     });
   });

@@ -78,7 +78,9 @@ export function soakStep(canariesOf: (selected: PhaseHost[]) => PhaseHost[], soa
             },
           );
         }
-        if (ctx.run.plan) return { changed: false, note: `would watch ${list} for ${formatDuration(soakMs)}; healthy now` };
+        // A plan looks once (no canary was upgraded in a plan).
+        if (await ctx.host.whenApplied(true, async () => false))
+          return { changed: false, note: `would watch ${list} for ${formatDuration(soakMs)}; healthy now` };
         ctx.host.note(`canaries ${list} healthy, ${formatDuration(elapsed)} of ${formatDuration(soakMs)}`);
         if (elapsed >= soakMs) break;
         await sleep(Math.min(poll, soakMs - elapsed));

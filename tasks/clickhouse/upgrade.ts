@@ -8,7 +8,7 @@
 // back: the previous versions, remembered before the install, are installed again and started.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Step, StepContext } from '../../src/engine/playbook.js';
+import type { Step, StepContext, StepResult } from '../../src/engine/playbook.js';
 import type { HostHandle } from '../../src/host.js';
 import { ChopsError } from '../../src/errors.js';
 import { chClient } from '../../src/clickhouse/client.js';
@@ -322,28 +322,36 @@ export const verifyVersionStep: Step<UpgradeParams> = {
   name: 'verify version',
   description: "version() is the package's release, the process runs the installed files (none replaced since its start), packages held",
   run: async (ctx) => {
-    const { host } = ctx;
     const target = targetOf(ctx);
-    const [facts, proc] = await Promise.all([host.fact(clickhousePackages), host.fact(serverProcess)]);
-    const client = await chClient(ctx.run, host.def);
-    const info = await readQueryFact(host, client, serverInfo);
-    const pidBefore = ctx.memory.get<number>(PID_BEFORE);
-    const problems = versionProblems(target, facts, proc, info.version, pidBefore);
-    if (problems.length)
-      throw new ChopsError(`${host.name}: the upgrade to ${target} is not what runs: ${problems.join('; ')}`, {
-        hint: 'the replica is rolled back to its previous version',
-      });
-    const data: VerifiedVersion = {
-      version: target,
-      release: info.version,
-      pid: proc.pid!,
-      startedAt: proc.startedAtMs ? new Date(proc.startedAtMs).toISOString() : undefined,
-      previousPid: pidBefore,
-    };
-    return {
-      changed: false,
-      note: `runs ${target} (version() ${info.version}, pid ${proc.pid}${pidBefore ? ` was ${pidBefore}` : ''}, no replaced file mapped), held`,
-      data,
-    };
+    // A plan installed nothing: what runs now is not what a run would verify.
+    const verified = await ctx.host.whenApplied<StepResult | undefined>(undefined, () => verifyNow(ctx, target));
+    return (
+      verified ?? { changed: false, note: `would check version() = ${releaseOf(target)}, ${target} installed and held, a new process on the installed files` }
+    );
   },
 };
+
+async function verifyNow(ctx: StepContext<UpgradeParams>, target: string): Promise<StepResult> {
+  const { host } = ctx;
+  const [facts, proc] = await Promise.all([host.fact(clickhousePackages), host.fact(serverProcess)]);
+  const client = await chClient(ctx.run, host.def);
+  const info = await readQueryFact(host, client, serverInfo);
+  const pidBefore = ctx.memory.get<number>(PID_BEFORE);
+  const problems = versionProblems(target, facts, proc, info.version, pidBefore);
+  if (problems.length)
+    throw new ChopsError(`${host.name}: the upgrade to ${target} is not what runs: ${problems.join('; ')}`, {
+      hint: 'the replica is rolled back to its previous version',
+    });
+  const data: VerifiedVersion = {
+    version: target,
+    release: info.version,
+    pid: proc.pid!,
+    startedAt: proc.startedAtMs ? new Date(proc.startedAtMs).toISOString() : undefined,
+    previousPid: pidBefore,
+  };
+  return {
+    changed: false,
+    note: `runs ${target} (version() ${info.version}, pid ${proc.pid}${pidBefore ? ` was ${pidBefore}` : ''}, no replaced file mapped), held`,
+    data,
+  };
+}

@@ -155,6 +155,8 @@ async function install(host: HostHandle, to: Record<string, string>, runId?: str
   return Math.round(performance.now() - t0);
 }
 
+const installedNow = (host: HostHandle) => `upgrade.installed-now:${host.name}`;
+
 /** Install the target version of every installed ClickHouse package and hold them; the server keeps running. */
 export const installPackagesStep: Step<UpgradeParams> = {
   name: 'install packages',
@@ -174,6 +176,7 @@ export const installPackagesStep: Step<UpgradeParams> = {
       return { note: `already ${target}; held now`, data: { held: names } };
     }
     const installMs = await install(host, Object.fromEntries(names.map((n) => [n, target])), ctx.run.runId);
+    ctx.run.shared.set(installedNow(host), true); // this process installed it: the server cannot run it yet
     return {
       note: `${listVersions(versions(facts))} → ${target} in ${formatDuration(installMs)}, held; server not restarted`,
       data: { from: versions(facts), to: target, installMs },
@@ -200,7 +203,7 @@ async function restorePrevious(ctx: StepContext<UpgradeParams>): Promise<boolean
 /** Is the replica already running the target (installed, held, restarted on it)? Gates and stop skip then. */
 export async function runsTarget(ctx: StepContext<UpgradeParams>): Promise<string | undefined> {
   const target = ctx.memory.get<string>(TARGET);
-  if (!target) return undefined;
+  if (!target || ctx.run.shared.get(installedNow(ctx.host))) return undefined;
   const [facts, proc, state] = await Promise.all([ctx.host.fact(clickhousePackages), ctx.host.fact(serverProcess), serviceState(ctx.host)]);
   if (state !== 'active' || !proc.pid || proc.deleted.length) return undefined;
   if (!facts.installed.length || !facts.installed.every((p) => p.version === target && facts.held.includes(p.name))) return undefined;

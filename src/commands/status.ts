@@ -12,7 +12,7 @@ import { clickhouseService } from '../../facts/system/service.js';
 import { diskUsage, type DiskUsage } from '../../facts/system/df.js';
 import { replicaProblems, replicaRows, summarizeReplicas } from '../../facts/clickhouse/replicas.js';
 import { mixedVersions, serverInfo } from '../../facts/clickhouse/server.js';
-import { clickhousePackages } from '../../facts/system/packages.js';
+import { installedClickhousePackages } from '../../facts/system/packages.js';
 import { serverProcess } from '../../facts/system/server-process.js';
 import { features, serverCapabilities } from '../../facts/clickhouse/capabilities.js';
 
@@ -91,7 +91,7 @@ async function hostStatus(handle: HostHandle, opts: { verbose?: boolean }): Prom
     const [service, disk, pkgs, proc] = await Promise.all([
       handle.fact(clickhouseService),
       handle.fact(diskUsage, h.clickhouse.dataDir),
-      handle.fact(clickhousePackages).catch(() => undefined), // not a package installation: no column
+      handle.fact(installedClickhousePackages).catch(() => undefined), // not a package installation: no column
       handle.fact(serverProcess).catch(() => undefined),
     ]);
     if (proc?.deleted.length) row.restartPending = proc.deleted[0];

@@ -20,10 +20,14 @@ const install = (v: string) =>
   `DEBIAN_FRONTEND=noninteractive apt-get -q -y --allow-downgrades --allow-change-held-packages install ${PACKAGES.map((p) => `${p}=${v}`).join(' ')} >/dev/null`;
 const proc = serverProcessCommand({ clickhouse: { service: 'clickhouse-server' } } as never);
 try {
-  await labSh(lab, host, `set -e; [ ! -e /etc/apt/sources.list ] || mv /etc/apt/sources.list /etc/apt/sources.list.chops-test-disabled
+  await labSh(
+    lab,
+    host,
+    `set -e; [ ! -e /etc/apt/sources.list ] || mv /etc/apt/sources.list /etc/apt/sources.list.chops-test-disabled
 echo '${repo.sourcesLine}' > /etc/apt/sources.list.d/chops-lab.list; apt-get -q update >/dev/null
 ${policy}; ${install(BASE)}; apt-mark unhold ${PACKAGES.join(' ')} >/dev/null; rm -f /usr/sbin/policy-rc.d
-systemctl restart clickhouse-server; sleep 3`);
+systemctl restart clickhouse-server; sleep 3`,
+  );
   out('packages-base.txt', await labSh(lab, host, packagesCommand()));
   await labSh(lab, host, `set -e; ${policy}; ${install(NEXT)}; rm -f /usr/sbin/policy-rc.d`);
   out('process-after-install.txt', await labSh(lab, host, proc));

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { compareDebianVersions, isConfigured, parsePackages, releaseOf, resolveVersion, parseMadison, parseInstalled } from '../../../facts/system/packages.js';
 import { parseServerProcess } from '../../../facts/system/server-process.js';
+import { mixedVersions } from '../../../facts/clickhouse/server.js';
 import { upgradeDecision, versionProblems } from '../../../tasks/clickhouse/upgrade.js';
 
 const fixture = (name: string) => readFileSync(new URL(`./packages/${name}`, import.meta.url), 'utf8');
@@ -157,4 +158,20 @@ test('the verification refuses what is not the upgrade, and says what it saw', (
   );
   assert.match(versionProblems(BROKEN, up, restarted, '18.16.1').join('; '), /installed: clickhouse-common 18\.16\.1\+ds-7\.4~chops1/);
   assert.deepEqual(versionProblems(NEXT, up, { deleted: [] }, '18.16.1'), ['no server process']);
+});
+
+test('mixed versions: the shards whose replicas report different versions (the topology preflight and chops status)', () => {
+  const h = (name: string, shardName: string, cluster = 'lab') => ({ name, cluster, shardName });
+  assert.deepEqual(
+    mixedVersions([
+      { host: h('ch1', '01'), version: '24.8.4.13' },
+      { host: h('ch2', '01'), version: '24.3.2.23' },
+      { host: h('ch3', '02'), version: '24.8.4.13' },
+      { host: h('ch4', '02'), version: '24.8.4.13' },
+      { host: h('x1', '01', 'other'), version: '1' },
+      { host: h('x2', '01', 'other') }, // did not answer: not compared
+    ]),
+    ['shard lab/01: ch1 24.8.4.13, ch2 24.3.2.23'],
+  );
+  assert.deepEqual(mixedVersions([]), []);
 });

@@ -82,7 +82,9 @@ export async function checkTopology(ctx: StepContext, opts: { requireAll?: boole
       checked: hosts.filter((_, i) => !('error' in results[i])).map((h) => h.name),
       unverified,
       keeperHosts,
-      versions: Object.fromEntries(hosts.flatMap((h, i) => ('error' in results[i] ? [] : [[h.name, (results[i] as HostTopology).version]]))),
+      versions: Object.fromEntries(
+        hosts.flatMap((h, i) => ('error' in results[i] || !(results[i] as HostTopology).version ? [] : [[h.name, (results[i] as HostTopology).version]])),
+      ),
       mixed,
     },
   };
@@ -98,8 +100,8 @@ interface HostTopology {
   clusterShards: number[];
   /** Runs an embedded ClickHouse Keeper (facts/clickhouse/keeper.ts). */
   keeper: boolean;
-  /** version() */
-  version: string;
+  /** version(), when the server said */
+  version?: string;
 }
 
 async function topologyOf(run: RunContext, h: Host): Promise<HostTopology | { error: string }> {
@@ -112,14 +114,15 @@ async function topologyOf(run: RunContext, h: Host): Promise<HostTopology | { er
         { timeoutMs: 10_000 },
       ),
       readQueryFact(run.handle(h), client, keeperState),
-      readQueryFact(run.handle(h), client, serverInfo),
+      // for the mixed-versions report only: a server that does not say is not a topology problem
+      readQueryFact(run.handle(h), client, serverInfo).catch(() => undefined),
     ]);
     const m: Record<string, string> = {};
     for (const r of macros) m[r.macro] = r.substitution;
     const clusterShards: number[] = [];
     for (const r of clusterRows) clusterShards[Number(r.shard_num) - 1] = Number(r.replicas);
     for (let i = 0; i < clusterShards.length; i++) clusterShards[i] ??= 0;
-    return { macros: m, clusterShards, keeper: keeper.member, version: info.version };
+    return { macros: m, clusterShards, keeper: keeper.member, version: info?.version };
   } catch (err) {
     return { error: err instanceof ClickHouseError ? errorValue(err) : (err as Error).message.split('\n')[0] };
   }

@@ -5,6 +5,7 @@ export const PLAYBOOKS: Record<string, () => Promise<{ default: Playbook<any> }>
   facts: () => import('./facts.js'),
   exec: () => import('./exec.js'),
   'rolling-restart': () => import('./rolling-restart.js'),
+  'rolling-upgrade': () => import('./rolling-upgrade.js'),
   'backup-install': () => import('./backup-install.js'),
   'move-data': () => import('./move-data.js'),
   'move-data-cleanup': () => import('./move-data-cleanup.js'),

@@ -17,6 +17,7 @@ declare -A NEED=(
   [rsync]=rsync   # move-data's copy (synthetic-tree unit tests run it locally)
   [shellcheck]=shellcheck   # unit test: the rendered backup agent is clean under shellcheck
   [dot]=graphviz [chromium]=chromium
+  [dpkg-scanpackages]=dpkg-dev   # rolling-upgrade lab test: the local package repository's index
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

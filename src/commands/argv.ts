@@ -7,15 +7,31 @@
 const BOOLEAN = new Set(['json', 'yes', 'force', 'help', 'version']);
 const SHORT: Record<string, string> = { i: 'inventory', y: 'yes', h: 'help', v: 'version' };
 
+/**
+ * A playbook's own `--version V` (rolling-upgrade) after `run`/`plan`/`graph`: cac and mri know
+ * `--version` only as chops' boolean version flag, so it travels under this name and
+ * playbookArgs (common.ts) hands it to the playbook as `version` again.
+ */
+export const PLAYBOOK_VERSION_FLAG = 'playbook-version';
+const PLAYBOOK_COMMANDS = new Set(['run', 'plan', 'graph']);
+
 /** `--flag -5` becomes `--flag=-5`: a negative number is a value, never a flag of chops. */
 export function normaliseArgv(argv: string[]): string[] {
   const out: string[] = [];
+  let playbookCommand = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = argv[i + 1];
     if (a === '--') {
       out.push(...argv.slice(i));
       break;
+    }
+    if (i >= 2 && !playbookCommand && !a.startsWith('-') && PLAYBOOK_COMMANDS.has(a)) playbookCommand = true;
+    if (playbookCommand && (a === '--version' || a.startsWith('--version='))) {
+      const value = a.startsWith('--version=') ? a.slice('--version='.length) : next !== undefined && !next.startsWith('--') ? next : undefined;
+      out.push(value === undefined ? `--${PLAYBOOK_VERSION_FLAG}` : `--${PLAYBOOK_VERSION_FLAG}=${value}`);
+      if (a === '--version' && value !== undefined) i++;
+      continue;
     }
     if (/^--?[A-Za-z][\w-]*$/.test(a) && !BOOLEAN.has(longName(a)) && next !== undefined && /^-[0-9.]/.test(next)) {
       out.push(`${a}=${next}`);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Host, Inventory } from '../inventory/types.js';
 import { UsageError } from '../errors.js';
 import { decimalInt, printable, show } from '../inventory/values.js';
+import { PLAYBOOK_VERSION_FLAG } from './argv.js';
 
 export interface GlobalFlags {
   inventory?: string;
@@ -88,7 +89,8 @@ export function playbookArgs(flags: Record<string, unknown>): Record<string, unk
     const kebab = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     if (GLOBAL_KEYS.has(kebab)) continue;
     if (kebab !== k && kebab in flags) continue; // camelCase twin of a kebab-case key we have
-    Object.defineProperty(out, kebab, { value: v, enumerable: true, writable: true, configurable: true }); // `--__proto__` stays data
+    const name = kebab === PLAYBOOK_VERSION_FLAG ? 'version' : kebab; // a playbook's --version (argv.ts)
+    Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true }); // `--__proto__` stays data
   }
   return out;
 }

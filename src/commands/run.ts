@@ -1,7 +1,7 @@
 // `chops run`, `chops plan`, `chops resume`: one code path. Plan uses the recording transport
 // and writes no state; run and resume hold the cluster lock, write state and a run log.
 import type { Host, Inventory } from '../inventory/types.js';
-import type { Playbook, Phase } from '../engine/playbook.js';
+import { type Playbook, type Phase, phaseHosts } from '../engine/playbook.js';
 import { Runner, errorText, type ExecuteResult } from '../engine/runner.js';
 import { chooseOutput, makeOutput, type Output } from '../engine/output.js';
 import { ChopsError, CommandError, UsageError, tail } from '../errors.js';
@@ -207,6 +207,8 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   if (selected.some((h) => h.connection !== 'local')) void import('../transport/ssh.js').then((m) => m.preloadSsh());
   // Building the phases validates parameter combinations before anything connects.
   const phases = playbook.phases(params, inventory);
+  // ... and each phase's choice of hosts (canaries) against the selection.
+  for (const ph of phases) phaseHosts(ph, selected);
   await assertCredentials(inventory, selected);
   await readSecretsUpFront(selected, params);
   return { inventory, playbook, params, selected, output, phases, ...limits };
@@ -235,7 +237,9 @@ async function readSecretsUpFront(hosts: Host[], params: Record<string, unknown>
 }
 
 function stepTree(phases: Phase[], selected: Host[]) {
-  return buildSteps(phases.map((ph) => ({ phase: ph.name, scope: ph.scope, steps: ph.steps.map((s) => s.name), hosts: selected.map((h) => h.name) })));
+  return buildSteps(
+    phases.map((ph) => ({ phase: ph.name, scope: ph.scope, steps: ph.steps.map((s) => s.name), hosts: phaseHosts(ph, selected).map((h) => h.name) })),
+  );
 }
 
 function clusterKey(hosts: Host[]): string {

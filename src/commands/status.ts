@@ -11,9 +11,11 @@ import { formatBytes, formatDuration, renderTable } from '../format.js';
 import { clickhouseService } from '../../facts/system/service.js';
 import { diskUsage, type DiskUsage } from '../../facts/system/df.js';
 import { replicaProblems, replicaRows, replicaRowsArg, shardProblems, summarizeReplicas } from '../../facts/clickhouse/replicas.js';
-import { serverInfo } from '../../facts/clickhouse/server.js';
+import { mixedVersions, serverInfo } from '../../facts/clickhouse/server.js';
 import { features, hasFastReplicaMetrics, serverCapabilities } from '../../facts/clickhouse/capabilities.js';
 import { metricsProblems, replicaMetrics, type ReplicaMetrics } from '../../facts/clickhouse/replica-metrics.js';
+import { installedClickhousePackages } from '../../facts/system/packages.js';
+import { serverProcess } from '../../facts/system/server-process.js';
 
 export type DiskInfo = DiskUsage;
 
@@ -28,6 +30,10 @@ export interface StatusRow {
   reason?: string;
   service: 'active' | 'inactive' | 'failed' | 'unknown';
   version?: string;
+  /** The installed clickhouse-server (or -common-static) package version, when dpkg knows one. */
+  package?: string;
+  /** The server maps files replaced since its start (a package upgraded, not restarted yet): the first of them. */
+  restartPending?: string;
   uptimeSeconds?: number;
   replicatedTables?: number;
   readonlyTables?: number;
@@ -87,9 +93,17 @@ async function hostStatus(handle: HostHandle, opts: { verbose?: boolean }): Prom
     problems: [],
   };
   try {
-    const [service, disk] = await Promise.all([handle.fact(clickhouseService), handle.fact(diskUsage, h.clickhouse.dataDir)]);
+    const [service, disk, pkgs, proc] = await Promise.all([
+      handle.fact(clickhouseService),
+      handle.fact(diskUsage, h.clickhouse.dataDir),
+      handle.fact(installedClickhousePackages).catch(() => undefined), // not a package installation: no column
+      handle.fact(serverProcess).catch(() => undefined),
+    ]);
+    if (proc?.deleted.length) row.restartPending = proc.deleted[0];
     row.reachable = true;
     row.service = service;
+    const main = pkgs?.installed.find((p) => p.name === 'clickhouse-server') ?? pkgs?.installed[0];
+    if (main) row.package = main.version;
     if ('error' in disk) row.problems.push(`df ${h.clickhouse.dataDir}: ${disk.error}`);
     else {
       row.disk = disk;
@@ -140,7 +154,25 @@ async function hostStatus(handle: HostHandle, opts: { verbose?: boolean }): Prom
 }
 
 export function renderStatus(rows: StatusRow[], ms?: number): string {
-  const head = ['CLUSTER', 'SHARD', 'REPLICA', 'HOST', 'SSH', 'VERSION', 'UPTIME', 'SERVICE', 'RO', 'QUEUE', 'DELAY', 'DEVICE', 'FS', 'SIZE', 'USE%', 'HEALTH'];
+  const head = [
+    'CLUSTER',
+    'SHARD',
+    'REPLICA',
+    'HOST',
+    'SSH',
+    'VERSION',
+    'PACKAGE',
+    'UPTIME',
+    'SERVICE',
+    'RO',
+    'QUEUE',
+    'DELAY',
+    'DEVICE',
+    'FS',
+    'SIZE',
+    'USE%',
+    'HEALTH',
+  ];
   const v = (x: unknown, f: (y: any) => string = String) => (x === undefined || x === null || Number.isNaN(x) ? '-' : f(x));
   const table = rows.map((r) => [
     r.cluster,
@@ -149,6 +181,7 @@ export function renderStatus(rows: StatusRow[], ms?: number): string {
     r.host,
     r.reachable ? 'yes' : 'no',
     v(r.version),
+    v(r.package),
     v(r.uptimeSeconds, fmtUptime),
     r.reachable ? r.service : '-',
     v(r.readonlyTables),
@@ -162,6 +195,17 @@ export function renderStatus(rows: StatusRow[], ms?: number): string {
   ]);
   let out = renderTable(head, table);
   const bad = rows.filter((r) => !r.healthy);
+  // A shard mixes versions when its servers report different version()s or run different package versions.
+  const mixed = mixedVersions(
+    rows.map((r) => ({
+      host: { name: r.host, cluster: r.cluster, shardName: r.shard },
+      version: r.version && `${r.version}${r.package ? ` (package ${r.package})` : ''}`,
+    })),
+  );
+  const pending = rows.filter((r) => r.restartPending);
+  if (mixed.length || pending.length) out += '\n';
+  for (const m of mixed) out += `mixed versions in ${m}\n`;
+  for (const r of pending) out += `${r.host}: restart pending: the server runs files replaced since its start (${r.restartPending})\n`;
   if (bad.length) {
     out += '\n';
     for (const r of bad) out += `${r.host}: ${r.problems.join('; ')}\n`;

@@ -8,7 +8,7 @@ import { groupByShard } from '../inventory/topology.js';
 import { ONCE_HOST } from '../run/state/model.js';
 import { replicaInProgress, resumeDecision } from '../run/state/resume-policy.js';
 import { redactor } from '../secrets.js';
-import type { Phase } from './playbook.js';
+import { type Phase, phaseHosts } from './playbook.js';
 import type { ExecuteOptions } from './run-types.js';
 import type { Session } from './session.js';
 import type { StepExecutor } from './step-exec.js';
@@ -50,20 +50,22 @@ function phaseListOptions(phase: Phase, o: ExecuteOptions): SubListOptions {
 }
 
 function scopeTasks(phase: Phase, pi: number, d: TreeDeps): RunTask[] {
-  const sel = d.o.selected;
+  // Phase.hosts narrows the selection (a canary phase and the phase of the others after it);
+  // a 'once' phase always runs on the first selected host.
+  const sel = phaseHosts(phase, d.o.selected);
   if (phase.scope === 'once') {
-    const host = sel[0];
+    const host = d.o.selected[0];
     return [{ title: `${host.name}`, task: (_, t) => t.newListr(stepTasks(phase, pi, host, ONCE_HOST, d), inOrder) }];
   }
   if (phase.scope === 'each') {
     return sel.map((host) => ({ title: host.name, task: (_, t) => t.newListr(stepTasks(phase, pi, host, host.name, d), inOrder) }));
   }
-  return rollingTasks(phase, pi, d);
+  return rollingTasks(phase, pi, sel, d);
 }
 
 /** Rolling: one task per shard; replicas strictly one after the other inside it. */
-function rollingTasks(phase: Phase, pi: number, d: TreeDeps): RunTask[] {
-  return groupByShard(d.o.selected).map((replicas) => ({
+function rollingTasks(phase: Phase, pi: number, sel: Host[], d: TreeDeps): RunTask[] {
+  return groupByShard(sel).map((replicas) => ({
     title: `shard ${replicas[0].cluster}/${replicas[0].shardName}`,
     task: (_, t) =>
       t.newListr(

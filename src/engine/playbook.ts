@@ -101,6 +101,21 @@ export interface Phase<P = any> {
    * Without it a resumed run re-checks the gates of every replica still in progress.
    */
   replicaServing?(ctx: StepContext<P>): Promise<boolean>;
+  /**
+   * Which of the selected hosts this phase works on (default: all of them, in inventory order).
+   * A pure function of the selection, so a resumed run gets the same hosts: a canary phase
+   * (pickCanaries) and the phase of the others after it. A 'once' phase always runs on the first
+   * selected host.
+   */
+  hosts?<H extends PhaseHost>(selected: H[]): H[];
+}
+
+/** What Phase.hosts may look at of a host (the graph passes its topology's hosts). */
+export type PhaseHost = Pick<Host, 'name' | 'cluster' | 'shard' | 'shardName' | 'replica'>;
+
+/** The hosts PHASE works on. */
+export function phaseHosts<H extends PhaseHost>(phase: Pick<Phase, 'hosts'>, selected: H[]): H[] {
+  return phase.hosts ? phase.hosts(selected) : selected;
 }
 
 export interface ParamSpec {

@@ -5,7 +5,7 @@
 //   step-exec.ts    one step on one host: state marks, plan restatement, memory, rollback
 //   verify-hosts.ts every host and gate peer reached before the first change
 import type { ListrSilentRenderer } from 'listr2';
-import type { Phase, RunContext } from './playbook.js';
+import { type Phase, type RunContext, phaseHosts } from './playbook.js';
 import { Session } from './session.js';
 import { StepExecutor } from './step-exec.js';
 import { type ListrCtx, describeScope, phaseTasks } from './listr-tree.js';
@@ -110,8 +110,8 @@ export class Runner {
       name: ph.name,
       scope: describeScope(ph),
       steps: ph.steps.map((s) => s.name),
-      hosts: ph.scope === 'once' ? sel.slice(0, 1).map((h) => h.name) : sel.map((h) => h.name),
-      group: ph.scope === 'rolling' ? Object.fromEntries(sel.map((h) => [h.name, `shard ${h.cluster}/${h.shardName}`])) : undefined,
+      hosts: ph.scope === 'once' ? sel.slice(0, 1).map((h) => h.name) : phaseHosts(ph, sel).map((h) => h.name),
+      group: ph.scope === 'rolling' ? Object.fromEntries(phaseHosts(ph, sel).map((h) => [h.name, `shard ${h.cluster}/${h.shardName}`])) : undefined,
     }));
   }
 }

@@ -3,7 +3,7 @@
 // fails, the rollbacks of that step and of the earlier steps of the same host and phase run in
 // reverse order). With a topology, rolling phases are drawn per shard with the real replicas.
 import { groupByShard } from '../inventory/topology.js';
-import type { Phase, Step } from '../engine/playbook.js';
+import { type Phase, type Step, phaseHosts } from '../engine/playbook.js';
 import type { DEdge, DGroup, DNode, Diagram, NodeKind } from './diagram.js';
 
 /** The hosts a run would work on, in inventory order, with their shard. */
@@ -32,7 +32,7 @@ export function playbookDiagram(title: string, phases: Phase[], topo?: Topology)
 
 function phaseGroup(ph: Phase, id: string, name: string, edges: DEdge[], topo?: Topology): DGroup {
   const label = `${name} — ${SCOPE_TEXT[ph.scope]}`;
-  const hosts = topo?.hosts ?? [];
+  const hosts = ph.scope === 'once' || !topo ? (topo?.hosts ?? []) : phaseHosts(ph, topo.hosts);
   if (ph.scope === 'rolling' && hosts.length) {
     const shards = groupByShard(hosts);
     return {

@@ -47,6 +47,8 @@ export const DURATION_RANGES = {
   logRetention: { min: UNIT_MS.d, max: 3650 * UNIT_MS.d },
   rebootTimeout: { min: 10 * UNIT_MS.s, max: UNIT_MS.d },
   commandTimeout: { min: 1000, max: 7 * UNIT_MS.d },
+  /** How long canaries are watched before the rest of a rolling phase (--soak). */
+  soak: { min: 1000, max: UNIT_MS.d },
   /** Any other duration flag a playbook declares. */
   any: { min: 1, max: 7 * UNIT_MS.d },
 } satisfies Record<string, DurationRange>;

@@ -9,6 +9,7 @@ import { sql } from '../../src/clickhouse/sql.js';
 import { errorValue } from './gates/poll.js';
 import { readQueryFact } from '../../src/fact.js';
 import { keeperState } from '../../facts/clickhouse/keeper.js';
+import { mixedVersions, serverInfo } from '../../facts/clickhouse/server.js';
 
 export interface TopologyFinding {
   host: string;
@@ -71,10 +72,21 @@ export async function checkTopology(ctx: StepContext, opts: { requireAll?: boole
   // Embedded Keeper members are one group across the run (tasks/clickhouse/gates/keeper.ts): say which hosts they are.
   const keeperHosts = hosts.filter((_, i) => !('error' in results[i]) && (results[i] as HostTopology).keeper).map((h) => h.name);
   const shards = clusters.reduce((a, c) => a + c.shards.length, 0);
+  // Mixed versions in a shard are normal during an upgrade (and a resumed one): reported, not refused.
+  const mixed = mixedVersions(hosts.map((h, i) => ({ host: h, version: 'error' in results[i] ? undefined : (results[i] as HostTopology).version })));
+  for (const m of mixed) run.emit({ type: 'warning', text: `mixed versions in ${m}` });
   return {
     changed: false,
-    note: `inventory matches the servers: ${checked}/${hosts.length} replica(s) checked, ${shards} shard(s) in ${clusters.map((c) => c.name).join(', ')}${keeperHosts.length ? `; embedded Keeper on ${keeperHosts.join(', ')} (one of them down at a time)` : ''}${unverified.length ? `; NOT checked: ${unverified.map((u) => `${u.host} (${u.message})`).join('; ')}` : ''}`,
-    data: { checked: hosts.filter((_, i) => !('error' in results[i])).map((h) => h.name), unverified, keeperHosts },
+    note: `inventory matches the servers: ${checked}/${hosts.length} replica(s) checked, ${shards} shard(s) in ${clusters.map((c) => c.name).join(', ')}${keeperHosts.length ? `; embedded Keeper on ${keeperHosts.join(', ')} (one of them down at a time)` : ''}${mixed.length ? `; mixed versions in ${mixed.join('; ')}` : ''}${unverified.length ? `; NOT checked: ${unverified.map((u) => `${u.host} (${u.message})`).join('; ')}` : ''}`,
+    data: {
+      checked: hosts.filter((_, i) => !('error' in results[i])).map((h) => h.name),
+      unverified,
+      keeperHosts,
+      versions: Object.fromEntries(
+        hosts.flatMap((h, i) => ('error' in results[i] || !(results[i] as HostTopology).version ? [] : [[h.name, (results[i] as HostTopology).version]])),
+      ),
+      mixed,
+    },
   };
 }
 
@@ -88,25 +100,29 @@ interface HostTopology {
   clusterShards: number[];
   /** Runs an embedded ClickHouse Keeper (facts/clickhouse/keeper.ts). */
   keeper: boolean;
+  /** version(), when the server said */
+  version?: string;
 }
 
 async function topologyOf(run: RunContext, h: Host): Promise<HostTopology | { error: string }> {
   try {
     const client = await chClient(run, h);
-    const [macros, clusterRows, keeper] = await Promise.all([
+    const [macros, clusterRows, keeper, info] = await Promise.all([
       client.query<{ macro: string; substitution: string }>(`SELECT macro, substitution FROM system.macros`, { timeoutMs: 10_000 }),
       client.query<{ shard_num: number; replicas: string }>(
         sql`SELECT shard_num, count() AS replicas FROM system.clusters WHERE cluster = ${h.cluster} GROUP BY shard_num ORDER BY shard_num`,
         { timeoutMs: 10_000 },
       ),
       readQueryFact(run.handle(h), client, keeperState),
+      // for the mixed-versions report only: a server that does not say is not a topology problem
+      readQueryFact(run.handle(h), client, serverInfo).catch(() => undefined),
     ]);
     const m: Record<string, string> = {};
     for (const r of macros) m[r.macro] = r.substitution;
     const clusterShards: number[] = [];
     for (const r of clusterRows) clusterShards[Number(r.shard_num) - 1] = Number(r.replicas);
     for (let i = 0; i < clusterShards.length; i++) clusterShards[i] ??= 0;
-    return { macros: m, clusterShards, keeper: keeper.member };
+    return { macros: m, clusterShards, keeper: keeper.member, version: info?.version };
   } catch (err) {
     return { error: err instanceof ClickHouseError ? errorValue(err) : (err as Error).message.split('\n')[0] };
   }

@@ -68,8 +68,11 @@ test('healthy lab: 4 healthy rows, exit 0', async () => {
   const text = await status(['-i', lab.inventoryPath]);
   assert.equal(text.code, 0);
   const lines = text.stdout.trim().split('\n');
-  assert.match(lines[0], /^CLUSTER\s+SHARD\s+REPLICA\s+HOST\s+SSH\s+VERSION\s+UPTIME\s+SERVICE\s+RO\s+QUEUE\s+DELAY\s+DEVICE\s+FS\s+SIZE\s+USE%\s+HEALTH$/);
-  assert.equal(lines.filter((l) => /^lab\s+0[12]\s+ch\d\s+ch\d\s+yes\s+18\.16\.1\s.*\sok$/.test(l)).length, 4, text.stdout);
+  assert.match(
+    lines[0],
+    /^CLUSTER\s+SHARD\s+REPLICA\s+HOST\s+SSH\s+VERSION\s+PACKAGE\s+UPTIME\s+SERVICE\s+RO\s+QUEUE\s+DELAY\s+DEVICE\s+FS\s+SIZE\s+USE%\s+HEALTH$/,
+  );
+  assert.equal(lines.filter((l) => /^lab\s+0[12]\s+ch\d\s+ch\d\s+yes\s+18\.16\.1\s+18\.16\.1\+ds-7\.3\+b2\s.*\sok$/.test(l)).length, 4, text.stdout);
   assert.match(text.stdout, /4\/4 replica\(s\) healthy/);
 });
 

@@ -20,8 +20,15 @@ export const MOVE_LOCK_WHAT = 'move-data: stop, final pass and swap';
 /** Hold the node lock (no-op when this run holds it already): before the stop, and again in every step of the stop window after a resume. */
 export async function pauseBackupAgent(ctx: StepContext<any>): Promise<{ changed: boolean; note: string }> {
   const had = ctx.run.shared.has(`node-lock:${ctx.host.name}`);
+  if (ctx.host.plan) {
+    // a plan records the lock once, not once per step of the window
+    const k = `move-data.plan-node-lock:${ctx.host.name}`;
+    if (ctx.run.shared.has(k)) return { changed: false, note: 'node lock (planned above)' };
+    ctx.run.shared.set(k, true);
+    await takeNodeLock(ctx, MOVE_LOCK_WHAT);
+    return { changed: true, note: "would hold the backup agent's node lock" };
+  }
   await takeNodeLock(ctx, MOVE_LOCK_WHAT);
-  if (ctx.host.plan) return { changed: true, note: "would hold the backup agent's node lock" };
   return { changed: !had, note: had ? 'node lock already held by this run' : 'backup agent paused (node lock held)' };
 }
 

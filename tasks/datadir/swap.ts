@@ -146,7 +146,9 @@ export async function setOldAside(host: HostHandle, l: Layout): Promise<{ change
  * immutable also stops root (a unit with `ExecStartPre=chown -R`). A power loss inside the
  * window: before the mkdir the directory is absent (the server cannot create it in the
  * root-owned parent and fails); after it, it is empty and immutable; either way nothing is
- * written and the rerun of this step mounts. The flag is set only while nothing is mounted
+ * written and the rerun of this step mounts. The flag is synced before the step goes on: a power
+ * cut in a QEMU guest (test/vm/full/move-data.test.ts) once kept the new directory but lost its
+ * unsynced `chattr +i` (root ownership alone then kept the server out). The flag is set only while nothing is mounted
  * there (on a mounted directory chattr would flag the volume's root instead). A filesystem that
  * has no immutable flag (some overlay/tmpfs setups) keeps the root-owned directory, said in the
  * note.
@@ -155,7 +157,8 @@ async function ensureMountPoint(host: HostHandle, dataDir: string): Promise<stri
   const r = await host.$({ nothrow: true })`mountpoint -q -- ${dataDir} && exit 3
 [ -d ${dataDir} ] || mkdir -m 0755 -- ${dataDir} || exit 4
 [ "$(stat -c %u -- ${dataDir})" = 0 ] || chown root:root -- ${dataDir} || exit 4
-chattr +i -- ${dataDir} 2>/dev/null && echo immutable || echo root-owned`;
+if chattr +i -- ${dataDir} 2>/dev/null; then r=immutable; else r=root-owned; fi
+sync -f -- ${dataDir} && echo $r`;
   if (host.plan) return 'mount point: root-owned, immutable';
   if (r.code === 3) return 'already a mount point';
   if (r.code !== 0) throw new ChopsError(`${host.name}: cannot create the mount point ${dataDir} (exit ${r.code}): ${r.stderr.trim()}`);

@@ -1,102 +1,68 @@
-// The backup agent and a move (issue 11's agent, branch backup): a move needs a recent good backup
-// of every shard before it starts, and the agent must not write shadow/ or backup/ on a node while
-// its final pass runs (move-data.md condition 1).
+// The backup agent and a move: a move needs a recent good backup of every shard before it
+// starts, and the agent must not write shadow/ or backup/ on a node while its server is stopped
+// for the final pass and the swap (move-data.md condition 1).
 //
-// The node lock: the agent takes `flock` on its lock file before any work and waits a bounded time
-// when it is busy (templates/backup/agent-body.ts, branch backup: `exec 9>>"$LOCK_FILE"; flock -w`).
-// chops pauses it by holding that flock from a small process on the node (`flock LOCK sleep`),
-// whose pid is kept next to the lock; the kernel drops a flock when its holder dies, so a lock
-// left by a dead run never blocks forever. Until tasks/backup/node-lock.ts lands this is the
-// interim implementation of the same contract (path by --backup-lock).
+// Both go through what the agent itself shares with chops, never a copy of it:
+//   - the agent's status: facts/backup/status.ts (`backupStatus` + `newestGoodBackup`, the same
+//     reading as `chops backup status`), judged per shard below (pure);
+//   - the pause: the node lock of tasks/backup/node-lock.ts (`flock` on AGENT_PATHS.lockFile, the
+//     file the agent takes before any work), held from before the stop until the replica is
+//     healthy on its new volume; the steps inside that window take it again after a resume.
+import type { StepContext } from '../../src/engine/playbook.js';
 import type { HostHandle } from '../../src/host.js';
-import { ChopsError } from '../../src/errors.js';
-import { sh } from '../../src/quote.js';
+import { backupStatus, type NewestBackup, newestGoodBackup } from '../../facts/backup/status.js';
+import { releaseNodeLock, takeNodeLock } from '../backup/node-lock.js';
+import { formatDuration } from '../../src/format.js';
 
-export async function pauseBackupAgent(host: HostHandle, lock: string, owner: string, waitS: number): Promise<{ changed: boolean; note: string }> {
-  const holder = `${lock}.chops-holder`;
-  const r = await host.$({ timeoutMs: (waitS + 30) * 1000, nothrow: true })`mkdir -p -- $(dirname -- ${lock})
-if [ -s ${holder} ] && p=$(cat ${holder}) && [ -r "/proc/$p/cmdline" ] && tr '\\0' ' ' < "/proc/$p/cmdline" | grep -q '^sleep '; then echo "held $p"; exit 0; fi
-rm -f -- ${holder}
-setsid flock -w ${String(waitS)} ${lock} sh -c 'echo "$1" > "$2.owner"; echo $$ > "$2.chops-holder"; exec sleep 86400' chops-lock ${owner} ${lock} </dev/null >/dev/null 2>&1 &
-i=0; while [ $i -lt ${String(waitS * 10 + 20)} ]; do
-  if [ -s ${holder} ]; then echo "took $(cat ${holder})"; exit 0; fi
-  kill -0 $! 2>/dev/null || { echo "flock gave up" >&2; exit 4; }
-  sleep 0.1; i=$((i+1))
-done; exit 4`;
-  // The holder's answer exists once the command ran; a plan takes no lock and says so.
-  const answer = await host.whenApplied(undefined, async () => r);
-  if (!answer) return { changed: true, note: `would hold the backup agent's node lock ${lock}` };
-  if (answer.code !== 0)
-    throw new ChopsError(`${host.name}: the backup agent's node lock ${lock} is still held after ${waitS}s (a backup is running?): ${answer.stderr.trim()}`, {
-      hint: 'wait for the backup to finish (chops backup status), then `chops resume`',
-    });
-  const held = answer.stdout.trim();
-  return {
-    changed: held.startsWith('took'),
-    note: held.startsWith('held') ? `already paused (${held})` : `backup agent paused (node lock ${lock} held by pid ${held.split(' ')[1]})`,
-  };
-}
+/** What move-data does while it holds the node lock (the lock's owner line names it). */
+export const MOVE_LOCK_WHAT = 'move-data: stop, final pass and swap';
 
-export async function resumeBackupAgent(host: HostHandle, lock: string): Promise<{ changed: boolean; note: string }> {
-  const holder = `${lock}.chops-holder`;
-  const r = await host.$({
-    timeoutMs: 30_000,
-  })`if [ -s ${holder} ] && p=$(cat ${holder}) && [ -r "/proc/$p/cmdline" ] && tr '\\0' ' ' < "/proc/$p/cmdline" | grep -q '^sleep '; then kill "$p"; rm -f -- ${holder} ${`${lock}.owner`}; echo released; else rm -f -- ${holder}; echo none; fi`;
-  const released = r.stdout.trim() === 'released';
-  return { changed: released, note: released ? 'backup agent may run again' : 'the node lock was not held' };
-}
-
-// ------------------------------------------------------------------ the backup precondition
-
-/** What the agent writes (status.json, format 1: last_full / last_diff with `finished`). */
-export interface BackupStatus {
-  host?: string;
-  lastGood?: { name: string; finished: Date; type: 'full' | 'diff' };
-}
-
-export function parseBackupStatus(text: string): BackupStatus {
-  const j = JSON.parse(text) as Record<string, any>;
-  if (j.format !== 1) throw new Error(`unknown status format ${JSON.stringify(j.format)} (expected 1)`);
-  let best: BackupStatus['lastGood'];
-  for (const type of ['full', 'diff'] as const) {
-    const f = j[`last_${type}`];
-    if (!f || typeof f.finished !== 'string' || typeof f.name !== 'string') continue;
-    const at = new Date(f.finished);
-    if (Number.isNaN(at.getTime())) continue;
-    if (!best || at > best.finished) best = { name: f.name, finished: at, type };
+/** Hold the node lock (no-op when this run holds it already): before the stop, and again in every step of the stop window after a resume. */
+export async function pauseBackupAgent(ctx: StepContext<any>): Promise<{ changed: boolean; note: string }> {
+  const had = ctx.run.shared.has(`node-lock:${ctx.host.name}`);
+  if (ctx.host.plan) {
+    // a plan records the lock once, not once per step of the window
+    const k = `move-data.plan-node-lock:${ctx.host.name}`;
+    if (ctx.run.shared.has(k)) return { changed: false, note: 'node lock (planned above)' };
+    ctx.run.shared.set(k, true);
+    await takeNodeLock(ctx, MOVE_LOCK_WHAT);
+    return { changed: true, note: "would hold the backup agent's node lock" };
   }
-  return { host: typeof j.host === 'string' ? j.host : undefined, lastGood: best };
+  await takeNodeLock(ctx, MOVE_LOCK_WHAT);
+  return { changed: !had, note: had ? 'node lock already held by this run' : 'backup agent paused (node lock held)' };
 }
 
-/** A shard passes when one of its replicas has a good backup newer than MAXAGEMS (missing information never passes). */
-export function judgeShardBackups(
-  statuses: Array<{ host: string; status?: BackupStatus; error?: string }>,
-  now: Date,
-  maxAgeMs: number,
-): { ok: boolean; detail: string } {
-  const fresh = statuses.filter((s) => s.status?.lastGood && now.getTime() - s.status.lastGood.finished.getTime() <= maxAgeMs);
+export async function resumeBackupAgent(ctx: StepContext<any>): Promise<{ changed: boolean; note: string }> {
+  const held = ctx.run.shared.has(`node-lock:${ctx.host.name}`);
+  await releaseNodeLock(ctx);
+  return { changed: held, note: held ? 'backup agent may run again (node lock released)' : 'the node lock was not held' };
+}
+
+/** The newest good backup a node's agent recorded, or why it cannot be known. */
+export async function readNewestBackup(host: HostHandle): Promise<{ newest?: NewestBackup; error?: string }> {
+  try {
+    const s = await host.fact(backupStatus);
+    if (!s.present) return { error: s.installed ? 'the agent has written no status yet' : 'no backup agent installed (chops backup install)' };
+    return { newest: newestGoodBackup(s) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** A shard passes when one of its replicas has a good backup at most MAXAGEMS old (missing information never passes). */
+export function judgeShardBackups(statuses: Array<{ host: string; newest?: NewestBackup; error?: string }>, maxAgeMs: number): { ok: boolean; detail: string } {
+  const fresh = statuses.filter((s) => s.newest && s.newest.ageSeconds * 1000 <= maxAgeMs);
   if (fresh.length) {
-    const g = fresh[0].status!.lastGood!;
-    return { ok: true, detail: `${fresh[0].host}: ${g.type} backup ${g.name} finished ${g.finished.toISOString()}` };
+    const g = fresh[0].newest!;
+    return { ok: true, detail: `${fresh[0].host}: ${g.type} backup ${g.name} finished ${g.finished} (${formatDuration(g.ageSeconds * 1000)} ago)` };
   }
   return {
     ok: false,
     detail: statuses
       .map(
-        (s) => `${s.host}: ${s.error ?? (s.status?.lastGood ? `last good backup ${s.status.lastGood.finished.toISOString()} is too old` : 'no good backup')}`,
+        (s) =>
+          `${s.host}: ${s.error ?? (s.newest ? `newest good backup ${s.newest.name} is ${formatDuration(s.newest.ageSeconds * 1000)} old` : 'no good backup')}`,
       )
       .join('; '),
   };
 }
-
-export async function readBackupStatus(host: HostHandle, path: string): Promise<{ status?: BackupStatus; error?: string }> {
-  const r = await host.probe({ nothrow: true, timeoutMs: 15_000 })`cat -- ${path}`;
-  if (r.code !== 0) return { error: `no agent status at ${path}` };
-  try {
-    return { status: parseBackupStatus(r.stdout) };
-  } catch (e) {
-    return { error: `unreadable agent status ${path}: ${(e as Error).message}` };
-  }
-}
-
-export { sh };

@@ -16,9 +16,6 @@ export interface MoveParams extends GateParams, DiskParams {
   'checksum-kb': number;
   'backup-check': boolean;
   'backup-max-age': number;
-  'backup-status': string;
-  'backup-lock': string;
-  'backup-lock-wait': number;
   /** Tests only: fail the final pass after it ran (proves the rollback). */
   'inject-failure'?: string;
   [k: string]: unknown;
@@ -60,14 +57,6 @@ export const MOVE_PARAMS: ParamSpec[] = [
     description: 'refuse unless every shard has a good backup newer than --backup-max-age (--no-backup-check skips it, said in the run log)',
   },
   { name: 'backup-max-age', type: 'duration', default: 36 * 3600_000, description: 'how old the last good backup of a shard may be' },
-  { name: 'backup-status', type: 'string', default: '/var/lib/chops-backup/status.json', description: "the backup agent's status file on each node" },
-  {
-    name: 'backup-lock',
-    type: 'string',
-    default: '/run/lock/chops-backup.lock',
-    description: "the backup agent's node lock (held while the server is stopped)",
-  },
-  { name: 'backup-lock-wait', type: 'duration', default: 600_000, description: 'how long to wait for a running backup to release the node lock' },
   {
     name: 'inject-failure',
     type: 'string',

@@ -11,7 +11,8 @@ import { compareTrees, treeStats } from '../../facts/datadir/tree.js';
 import { checkPeersBeforeStop, checkSelfBeforeStop, waitReplicaHealthy } from '../clickhouse/gates.js';
 import { type ServiceState, serviceState, startService, stopService } from '../clickhouse/service.js';
 import { checkIdleStep, checkPeersStep, startClickHouseStep, waitHealthyStep } from '../clickhouse/replica-steps.js';
-import { type BackupStatus, judgeShardBackups, pauseBackupAgent, readBackupStatus, resumeBackupAgent } from './backup-guard.js';
+import { judgeShardBackups, pauseBackupAgent, readNewestBackup, resumeBackupAgent } from './backup-guard.js';
+import type { NewestBackup } from '../../facts/backup/status.js';
 import { copyInPlace, dryRunDifferences, endLeftoverCopy, type PassResult, runPass, smallFileDifferences } from './copy.js';
 import { formatBytes, formatDuration } from '../../src/format.js';
 import { MEM, memoryOf } from './memory.js';
@@ -51,13 +52,10 @@ export const backupPreconditionStep: Step<MoveParams> = {
     const bad: string[] = [];
     const good: string[] = [];
     for (const [shard, replicas] of shards) {
-      const statuses: Array<{ host: string; status?: BackupStatus; error?: string }> = await Promise.all(
-        replicas.map(async (r) => ({
-          host: r.name,
-          ...(await readBackupStatus(ctx.run.handle(r), p['backup-status']).catch((e) => ({ error: (e as Error).message }))),
-        })),
+      const statuses: Array<{ host: string; newest?: NewestBackup; error?: string }> = await Promise.all(
+        replicas.map(async (r) => ({ host: r.name, ...(await readNewestBackup(ctx.run.handle(r))) })),
       );
-      const v = judgeShardBackups(statuses, new Date(), p['backup-max-age']);
+      const v = judgeShardBackups(statuses, p['backup-max-age']);
       (v.ok ? good : bad).push(`shard ${shard}: ${v.detail}`);
     }
     if (bad.length) {
@@ -211,21 +209,30 @@ export const recordCountsStep: Step<MoveParams> = {
 
 export const pauseBackupStep: Step<MoveParams> = {
   name: 'pause the backup agent (node lock)',
-  run: (ctx) =>
-    pauseBackupAgent(
-      ctx.host,
-      ctx.params['backup-lock'],
-      `chops move-data run ${ctx.run.runId ?? '(plan)'}`,
-      Math.round(ctx.params['backup-lock-wait'] / 1000),
-    ),
+  run: (ctx) => pauseBackupAgent(ctx),
   rollback: async (ctx) => {
-    await resumeBackupAgent(ctx.host, ctx.params['backup-lock']);
+    await resumeBackupAgent(ctx);
   },
 };
 
 // ------------------------------------------------------------------ the stop … start window
 
-export const stopStep: Step<MoveParams> = {
+/**
+ * A step of the stop window holds the node lock: after `chops resume` (a new process, whose
+ * lock went with the old run's SSH session) the first of them takes it again, so the agent never
+ * writes shadow/ or backup/ while the server is stopped or the data directory is being swapped.
+ */
+function underNodeLock(step: Step<MoveParams>): Step<MoveParams> {
+  return {
+    ...step,
+    run: async (ctx) => {
+      await pauseBackupAgent(ctx);
+      return step.run(ctx);
+    },
+  };
+}
+
+export const stopStep: Step<MoveParams> = underNodeLock({
   name: 'stop clickhouse-server and wait for it to exit',
   run: async (ctx) => {
     const { host } = ctx;
@@ -258,7 +265,7 @@ export const stopStep: Step<MoveParams> = {
     host.note(`rolled back: ${did.join('; ') || 'nothing was moved'}; server started on ${l.dataDir}`);
     await waitReplicaHealthy(ctx as StepContext, { since: new Date() });
   },
-};
+});
 
 /** systemd says inactive once the main process exited; make sure no server process is left. */
 async function waitProcessGone(ctx: Ctx): Promise<void> {
@@ -273,7 +280,7 @@ async function waitProcessGone(ctx: Ctx): Promise<void> {
   throw new ChopsError(`${host.name}: ${c.service} is stopped but its process has not exited after 30 s`);
 }
 
-export const finalPassStep: Step<MoveParams> = {
+export const finalPassStep: Step<MoveParams> = underNodeLock({
   name: 'final pass with the server stopped (--delete, small files by checksum)',
   run: async (ctx) => {
     const { host } = ctx;
@@ -303,7 +310,7 @@ export const finalPassStep: Step<MoveParams> = {
       data: { bytesOffline: r.delta, ms: Math.round(r.ms), checksumFixed: diff.length },
     };
   },
-};
+});
 
 export const proveIdentityStep: Step<MoveParams> = {
   name: 'prove the copy is identical',
@@ -342,32 +349,36 @@ export const unmountStagingStep: Step<MoveParams> = {
   run: async (ctx) => ((await unmountStaging(ctx.host, L(ctx))) ? { note: `unmounted ${L(ctx).staging}` } : { changed: false, skipped: 'not mounted' }),
 };
 
-export const setAsideStep: Step<MoveParams> = {
+export const setAsideStep: Step<MoveParams> = underNodeLock({
   name: 'move the old data directory aside',
   run: async (ctx) => {
     const r = await setOldAside(ctx.host, L(ctx));
     return r.changed ? { note: r.note } : { changed: false, skipped: r.note };
   },
-};
+});
 
-export const mountDataDirStep: Step<MoveParams> = {
+export const mountDataDirStep: Step<MoveParams> = underNodeLock({
   name: 'mount the new volume at the data directory (fstab)',
   run: async (ctx) => {
     const r = await mountAtDataDir(ctx.host, L(ctx));
     memoryOf(ctx).set(MEM.swapped, true);
     return r.changed ? { note: r.note } : { changed: false, skipped: r.note };
   },
-};
+});
 
-export const fixOwnershipStep: Step<MoveParams> = {
+export const fixOwnershipStep: Step<MoveParams> = underNodeLock({
   name: 'fix ownership (and lost+found)',
   run: async (ctx) => {
+    // After a power loss between the mount and here the volume is not mounted (its fstab line
+    // may still be `noauto`): mount it again first, or chown would hit the empty mount point.
+    const m = await mountAtDataDir(ctx.host, L(ctx));
+    if (m.changed) ctx.host.note(`the volume was not mounted any more (a reboot?): ${m.note}`);
     const r = await fixOwnership(ctx.host, L(ctx));
     return r.changed ? { note: r.note } : { changed: false, note: r.note };
   },
-};
+});
 
-export const moveStartStep: Step<MoveParams> = startClickHouseStep as Step<MoveParams>;
+export const moveStartStep: Step<MoveParams> = underNodeLock(startClickHouseStep as Step<MoveParams>);
 
 export const moveHealthyStep: Step<MoveParams> = {
   name: waitHealthyStep.name,
@@ -424,7 +435,8 @@ export const verifyStep: Step<MoveParams> = {
 
 export const resumeBackupStep: Step<MoveParams> = {
   name: 'let the backup agent run again',
-  run: (ctx) => resumeBackupAgent(ctx.host, ctx.params['backup-lock']),
+  // the wait-until-healthy gate released the node lock already (tasks/clickhouse/replica-steps.ts)
+  run: (ctx) => resumeBackupAgent(ctx),
 };
 
 async function closeClient(ctx: Ctx): Promise<void> {

@@ -4,7 +4,7 @@
 // missing, so it can be repeated after a crash.
 import type { HostHandle } from '../../src/host.js';
 import { ChopsError } from '../../src/errors.js';
-import { sh } from '../../src/quote.js';
+import { raw, sh } from '../../src/quote.js';
 import { DISARM_MARK, type FstabEntry, fstab, fstabEntryFor, mountArgs, norm } from '../../facts/datadir/mounts.js';
 import { type Layout, VOLUME_MARK } from '../../facts/datadir/situation.js';
 import { phaseOf, readSituation } from './situation.js';
@@ -130,11 +130,48 @@ export async function setOldAside(host: HostHandle, l: Layout): Promise<{ change
     throw new ChopsError(`${host.name}: ${l.oldDir} is on another filesystem than ${l.dataDir}: mv would copy instead of rename`, {
       hint: 'choose --old-dir next to the data directory',
     });
-  await host.$`mv -T -- ${l.dataDir} ${l.oldDir}`;
+  // The rename is made durable before the step counts as done (sync -f commits the parent
+  // filesystem's journal): after a power loss the host must be where the run log says it is,
+  // or a resumed run would find the data directory back in place and refuse to mount over it.
+  await host.$`mv -T -- ${l.dataDir} ${l.oldDir} && sync -f -- $(dirname -- ${l.oldDir})`;
   return { changed: true, note: `${l.dataDir} → ${l.oldDir}` };
 }
 
-/** Mount point with the old directory's owner and mode; arm the fstab line; mount from fstab. */
+/**
+ * The empty mount point at the data directory: owned by root, mode 0755, and immutable
+ * (chattr +i) — never the old directory's owner. Between the set-aside and the mount (and after
+ * any later unmount) a clickhouse-server that starts there, at a boot inside this window (the
+ * Debian unit runs as `clickhouse` and is enabled) or by hand, must not be able to create a fresh
+ * empty data directory in it: it would serve no tables, and the resumed mount would find the
+ * mount point not empty and refuse. Root-owned alone stops a server running as `clickhouse`;
+ * immutable also stops root (a unit with `ExecStartPre=chown -R`). A power loss inside the
+ * window: before the mkdir the directory is absent (the server cannot create it in the
+ * root-owned parent and fails); after it, it is empty and immutable; either way nothing is
+ * written and the rerun of this step mounts. The flag is synced before the step goes on: a power
+ * cut in a QEMU guest (test/vm/full/move-data.test.ts) once kept the new directory but lost its
+ * unsynced `chattr +i` (root ownership alone then kept the server out). The flag is set only while nothing is mounted
+ * there (on a mounted directory chattr would flag the volume's root instead). A filesystem that
+ * has no immutable flag (some overlay/tmpfs setups) keeps the root-owned directory, said in the
+ * note.
+ */
+async function ensureMountPoint(host: HostHandle, dataDir: string): Promise<string> {
+  const r = await host.$({ nothrow: true })`mountpoint -q -- ${dataDir} && exit 3
+[ -d ${dataDir} ] || mkdir -m 0755 -- ${dataDir} || exit 4
+[ "$(stat -c %u -- ${dataDir})" = 0 ] || chown root:root -- ${dataDir} || exit 4
+if chattr +i -- ${dataDir} 2>/dev/null; then r=immutable; else r=root-owned; fi
+sync -f -- ${dataDir} && echo $r`;
+  // The command's answer exists only once it ran: a plan says what it would make.
+  const done = await host.whenApplied(undefined, async () => r);
+  if (!done) return 'mount point: root-owned, immutable';
+  if (done.code === 3) return 'already a mount point';
+  if (done.code !== 0) throw new ChopsError(`${host.name}: cannot create the mount point ${dataDir} (exit ${done.code}): ${done.stderr.trim()}`);
+  return done.stdout.trim() === 'immutable' ? 'mount point root-owned and immutable' : 'mount point root-owned (this filesystem has no immutable flag)';
+}
+
+/** Undo ensureMountPoint's flag so the empty mount point can be removed (no-op when mounted or absent). */
+const MUTABLE = (dir: string) => sh`if [ -d ${dir} ] && ! mountpoint -q -- ${dir}; then chattr -i -- ${dir} 2>/dev/null || true; fi`;
+
+/** Empty immutable mount point; arm the fstab line; mount from fstab. */
 export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ changed: boolean; note: string }> {
   const s = await readSituation(host, l);
   // With the old data set aside, whatever is mounted at the data directory is not the original.
@@ -149,7 +186,8 @@ export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ cha
     throw new ChopsError(`${host.name}: ${l.dataDir} is not empty (${s.data.entries} entries) while the old data is set aside`, {
       hint: 'something wrote there: inspect it',
     });
-  await host.$`mkdir -p -- ${l.dataDir} && chown --reference=${l.oldDir} -- ${l.dataDir} && chmod --reference=${l.oldDir} -- ${l.dataDir}`;
+  const point = await ensureMountPoint(host, l.dataDir);
+  host.note(`${point}; mounting the new volume at ${l.dataDir}`);
   await armFstab(host, l.dataDir, true);
   await host.$({ timeoutMs: 120_000 })`mount -- ${l.dataDir}`;
   const after = await host.whenApplied(undefined, () => readSituation(host, l));
@@ -199,7 +237,7 @@ export async function restoreOriginal(host: HostHandle, l: Layout): Promise<stri
         throw new ChopsError(`${host.name}: rollback: ${l.dataDir} is not empty; the original data is still in ${l.oldDir}`, {
           hint: `move it back by hand: mv ${l.oldDir} ${l.dataDir}`,
         });
-      await host.$`rmdir -- ${l.dataDir}`;
+      await host.$`${raw(MUTABLE(l.dataDir))}; rmdir -- ${l.dataDir}`;
     }
     await host.$`mv -T -- ${l.oldDir} ${l.dataDir}`;
     did.push(`${l.oldDir} moved back to ${l.dataDir}`);

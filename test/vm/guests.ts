@@ -122,6 +122,18 @@ export interface Lab {
   failNextReboot(guest: Guest, mode: 'poweroff' | 'hang'): Promise<void>;
   /** SIGKILL this guest's QEMU (a crashed/unplugged machine). */
   kill(guest: Guest): Promise<void>;
+  /**
+   * Power cut and power on, no shutdown (QMP system_reset): what the guest had not written to its
+   * virtual disks (page cache, unflushed journal) is lost, the machine cold-boots from its disks.
+   * Hot-plugged devices stay. Wait for the new boot with waitSsh (read bootId before the cut).
+   */
+  powerCycle(guest: Guest): Promise<void>;
+  /**
+   * Hot-plug a virtio NIC (into the last free PCIe port) whose host side is a tap IFNAME attached
+   * to BRIDGE, e.g. the bridge of an nspawn ClickHouse lab (test/lab/lab.sh). QEMU creates the tap
+   * and it vanishes with QEMU; the guest names the NIC eth1. Configure its address in the guest.
+   */
+  attachToBridge(guest: Guest, opts: { bridge: string; ifname: string; mac: string }): Promise<void>;
   /** True while the guest's QEMU runs. */
   alive(guest: Guest): boolean;
   /** Render an inventory for some or all guests; returns its path. */
@@ -169,6 +181,8 @@ interface GuestState {
   qmp?: Qmp;
   target: SshTarget;
   labDir: string;
+  /** Host-side tap of attachToBridge (deleted after QEMU exits, if QEMU left it). */
+  tap?: string;
 }
 const states = new WeakMap<Guest, GuestState>();
 const running = new Set<GuestState>();
@@ -367,6 +381,7 @@ async function stopGuest(s: GuestState): Promise<void> {
   }
   s.qmp?.close();
   running.delete(s);
+  if (s.tap) await execFileP('ip', ['link', 'del', s.tap]).catch(() => {}); // QEMU removes its tap; only a leftover is deleted
   // disks go, console.log and the lab files stay for post-mortems
   for (const f of ['root.qcow2', 'data.qcow2', ...Array.from({ length: HOTPLUG_PORTS }, (_, i) => `extra${i + 1}.qcow2`), 'qmp.sock']) {
     rmSync(path.join(g.dir, f), { force: true });
@@ -481,6 +496,25 @@ export async function startGuests(opts: StartOptions): Promise<Lab> {
       const s = stateOf(g);
       if (isOurQemu(g.pid, s.qmpSocket)) process.kill(g.pid, 'SIGKILL');
       for (let i = 0; i < 50 && isOurQemu(g.pid, s.qmpSocket); i++) await sleep(100);
+    },
+    async powerCycle(g) {
+      const s = stateOf(g);
+      await s.qmp!.execute('system_reset');
+    },
+    async attachToBridge(g, o) {
+      const s = stateOf(g);
+      if (!/^[a-z0-9]{1,15}$/.test(o.ifname)) throw new Error(`attachToBridge: bad interface name ${o.ifname}`);
+      if (extraDisks >= HOTPLUG_PORTS) throw new Error('attachToBridge: every hot-plug port holds an extra disk');
+      await s.qmp!.execute('netdev_add', { type: 'tap', id: 'labnet', ifname: o.ifname, script: 'no', downscript: 'no' });
+      s.tap = o.ifname;
+      await execFileP('ip', ['link', 'set', o.ifname, 'master', o.bridge, 'up']);
+      await s.qmp!.execute('device_add', { driver: 'virtio-net-pci', id: 'labnet-dev', netdev: 'labnet', mac: o.mac, bus: `hp${HOTPLUG_PORTS}` });
+      const r = await sshRun(
+        s.target,
+        `for i in $(seq 300); do grep -qix ${o.mac} /sys/class/net/eth1/address 2>/dev/null && exit 0; sleep 0.1; done; ip -br link >&2; exit 1`,
+        { timeoutMs: 60000 },
+      );
+      if (r.code !== 0) throw new Error(`guest ${g.name}: the hot-plugged NIC did not appear as eth1: ${r.stderr}`);
     },
     alive(g) {
       return isOurQemu(g.pid, stateOf(g).qmpSocket);

@@ -15,7 +15,7 @@ import { configPaths } from '../../../facts/datadir/config-paths.js';
 import { treeStats } from '../../../facts/datadir/tree.js';
 import type { Host } from '../../../src/inventory/types.js';
 import { phaseOf } from '../../../tasks/datadir/situation.js';
-import { judgeShardBackups, parseBackupStatus } from '../../../tasks/datadir/backup-guard.js';
+import { judgeShardBackups } from '../../../tasks/datadir/backup-guard.js';
 import { compareWithBefore } from '../../../tasks/datadir/verify.js';
 
 const STATS = `
@@ -220,34 +220,30 @@ test('where a replica stands, from the situation probe', () => {
 });
 
 test('backup precondition: a fresh good backup on one replica passes its shard; nothing known never passes', () => {
-  const now = new Date('2026-12-01T12:00:00Z');
-  const st = parseBackupStatus(
-    '{"format":1,"host":"ch1","last_attempt":{"result":"failed"},"last_full":{"name":"full-1","finished":"2026-12-01T02:00:00Z"},"last_diff":{"name":"diff-7","finished":"2026-12-01T10:00:00Z"}}',
-  );
-  assert.equal(st.lastGood?.name, 'diff-7');
+  // the newest good backup as facts/backup/status.ts reads it (the agent's status + the node's clock)
+  const diff = { type: 'diff' as const, name: 'diff-7', finished: '2026-12-01T10:00:00Z', ageSeconds: 2 * 3600 };
   assert.equal(
     judgeShardBackups(
       [
-        { host: 'ch1', status: st },
-        { host: 'ch2', error: 'no agent status' },
+        { host: 'ch1', newest: diff },
+        { host: 'ch2', error: 'no backup agent installed (chops backup install)' },
       ],
-      now,
       36 * 3600_000,
     ).ok,
     true,
   );
-  assert.equal(judgeShardBackups([{ host: 'ch1', status: st }], now, 3600_000).ok, false, 'older than the limit');
+  const old = judgeShardBackups([{ host: 'ch1', newest: diff }], 3600_000);
+  assert.equal(old.ok, false, 'older than the limit');
+  assert.match(old.detail, /ch1: newest good backup diff-7 is 2 h 0 min old/);
   const none = judgeShardBackups(
     [
-      { host: 'ch1', error: 'no agent status at /x' },
-      { host: 'ch2', status: parseBackupStatus('{"format":1,"last_full":null,"last_diff":null}') },
+      { host: 'ch1', error: 'the agent has written no status yet' },
+      { host: 'ch2', newest: undefined },
     ],
-    now,
     36 * 3600_000,
   );
   assert.equal(none.ok, false);
-  assert.match(none.detail, /ch1: no agent status at \/x; ch2: no good backup/);
-  assert.throws(() => parseBackupStatus('{"format":2}'), /unknown status format/);
+  assert.match(none.detail, /ch1: the agent has written no status yet; ch2: no good backup/);
 });
 
 test('verification: non-replicated counts must be equal, replicated must not shrink, tables must not vanish', () => {

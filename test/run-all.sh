@@ -11,6 +11,7 @@ TIERS=${TIERS:-"lint unit browser lab integration vm"}
 t0=$(date +%s)
 log() { printf '\n[test %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 scripts/setup.sh
+export CHOPS_TEST_BUILT=1 # scripts/setup.sh built the bundle: the lab test files do not rebuild it
 export NODE_OPTIONS="${NODE_OPTIONS:-} --no-warnings=ExperimentalWarning"
 run() { # run TIER FILES...
   local tier=$1; shift

@@ -11,10 +11,10 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { prepareBackupLab, remoteNames } from '../support/backup-lab.js';
 import { chQuery, waitClusterIdle } from '../support/clickhouse.js';
-import { chops } from '../support/cli.js';
+import { chops, ensureBuilt } from '../support/cli.js';
 import { inventoryVariant } from '../support/inventory.js';
 import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
-import { runProcess, sleep } from '../support/process.js';
+import { sleep } from '../support/process.js';
 import { labExec } from '../lab/lab.js';
 
 let lab: TestLab;
@@ -32,8 +32,7 @@ const faults = (host: string, text: string) => sh(host, 'cat > /etc/clickhouse-b
 const cli = async (args: string[]) => chops([...args, '-i', inv]).done;
 
 before(async () => {
-  const build = await runProcess('npm', ['run', '--silent', 'build']);
-  assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+  await ensureBuilt();
   lab = await clickhouseLab('chops-bk');
   await waitClusterIdle(lab.nodes);
   inv = await prepareBackupLab(lab);

@@ -14,10 +14,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type LabNode, chQuery, restartedBetween, uptimes, waitClusterIdle } from '../support/clickhouse.js';
-import { chops, runIdOf } from '../support/cli.js';
+import { chops, runIdOf, ensureBuilt } from '../support/cli.js';
 import { inventoryVariant, readRunState } from '../support/inventory.js';
 import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
-import { runProcess, sleep } from '../support/process.js';
+import { sleep } from '../support/process.js';
 import { assertNeverTwoDown, lostBatches, shardsOf, startInserter, startSampler } from '../support/workload.js';
 
 let lab: TestLab;
@@ -72,8 +72,7 @@ async function serverReloadMs(node: string): Promise<number> {
 }
 
 before(async () => {
-  const build = await runProcess('npm', ['run', '--silent', 'build']);
-  assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+  await ensureBuilt();
   lab = await clickhouseLab('chops-cfg');
   nodes = lab.nodes;
   work = mkdtempSync(path.join(tmpdir(), 'chops-config-push-'));

@@ -15,10 +15,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type LabNode, chQuery, waitClusterIdle } from '../support/clickhouse.js';
-import { chops, events } from '../support/cli.js';
+import { chops, events, ensureBuilt } from '../support/cli.js';
 import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
 import { prepareLabVolume } from '../support/lab-volume.js';
-import { runProcess, sleep } from '../support/process.js';
+import { sleep } from '../support/process.js';
 import { batchIds, startInserter, startSampler } from '../support/workload.js';
 
 let lab: TestLab;
@@ -27,8 +27,7 @@ const node = (n: string) => nodes.find((x) => x.name === n)!;
 const COMMON = ['--volume', 'existing', '--no-backup-check', '--yes', '--json'];
 
 before(async () => {
-  const build = await runProcess('npm', ['run', '--silent', 'build']);
-  assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+  await ensureBuilt();
   lab = await clickhouseLab('chops-move');
   nodes = lab.nodes;
   await waitClusterIdle(nodes);

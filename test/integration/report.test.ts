@@ -12,8 +12,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { REPO, runProcess } from '../support/process.js';
-import { chops, runIdOf } from '../support/cli.js';
+import { REPO } from '../support/process.js';
+import { chops, runIdOf, ensureBuilt } from '../support/cli.js';
 import { waitClusterIdle } from '../support/clickhouse.js';
 import { readRunState } from '../support/inventory.js';
 import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
@@ -28,8 +28,7 @@ let browser: Browser;
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  const build = await runProcess('npm', ['run', '--silent', 'build']);
-  assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+  await ensureBuilt();
   [lab, browser] = await Promise.all([clickhouseLab('chops-report'), launchBrowser()]);
   await waitClusterIdle(lab.nodes);
 });

@@ -7,10 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type LabNode, chQuery, ping, restartedBetween, uptimes, waitClusterIdle } from '../support/clickhouse.js';
-import { chops, runIdOf } from '../support/cli.js';
+import { chops, runIdOf, ensureBuilt } from '../support/cli.js';
 import { inventoryVariant, readRunState } from '../support/inventory.js';
 import { type TestLab as ChLab, clickhouseLab, labSh } from '../support/lab.js';
-import { runProcess, sleep } from '../support/process.js';
+import { sleep } from '../support/process.js';
 import { batchIds, startInserter, startSampler } from '../support/workload.js';
 
 let lab: ChLab;
@@ -18,8 +18,7 @@ let nodes: LabNode[];
 const node = (name: string) => nodes.find((n) => n.name === name)!;
 
 before(async () => {
-  const build = await runProcess('npm', ['run', '--silent', 'build']);
-  assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+  await ensureBuilt();
   lab = await clickhouseLab('chops-rr');
   nodes = lab.nodes;
   await waitClusterIdle(nodes);

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type LabNode, chQuery, ping, restartedBetween, uptimes, waitClusterIdle } from '../support/clickhouse.js';
-import { chops, runIdOf } from '../support/cli.js';
+import { chops, runIdOf, ensureBuilt } from '../support/cli.js';
 import { readRunState } from '../support/inventory.js';
 import { type TestLab as ChLab, REUSE, clickhouseLab, labSh } from '../support/lab.js';
-import { runProcess, sleep } from '../support/process.js';
+import { sleep } from '../support/process.js';
 import { BASE, BROKEN, NEXT, PACKAGES, type AptRepoServer, buildAptRepo, serveAptRepo } from '../support/apt-repo.js';
 import { assertNeverTwoDown, lostBatches, startInserter, startSampler } from '../support/workload.js';
 
@@ -44,8 +44,7 @@ async function installsOf(host: string, version: string): Promise<number> {
 const everyNode = <T>(f: (n: string) => Promise<T>) => Promise.all(nodes.map((n) => f(n.name)));
 
 before(async () => {
-  const build = await runProcess('npm', ['run', '--silent', 'build']);
-  assert.equal(build.code, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+  await ensureBuilt();
   const [dir, l] = await Promise.all([buildAptRepo(), clickhouseLab('chops-upg')]);
   lab = l;
   nodes = lab.nodes;

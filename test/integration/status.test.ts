@@ -124,7 +124,7 @@ test('clickhouse-server stopped on ch2: exit 1, ch2 down, the others healthy', a
     for (const h of ['ch1', 'ch3', 'ch4']) assert.equal(s.replicas.find((x) => x.host === h).healthy, true, h);
     const text = await status(['-i', lab.inventoryPath]);
     assert.equal(text.code, 1);
-    assert.match(text.stdout, /^lab\s+01\s+ch2\s+ch2\s+yes\s+-\s+-\s+inactive\s.*UNHEALTHY$/m);
+    assert.match(text.stdout, /^lab\s+01\s+ch2\s+ch2\s+yes\s+-\s+18\.16\.1\+ds-7\.3\+b2\s+-\s+inactive\s.*UNHEALTHY$/m);
     assert.match(text.stdout, /^ch2: service clickhouse-server is inactive/m);
     assert.match(text.stdout, /3\/4 replica\(s\) healthy/);
   } finally {

@@ -22,3 +22,15 @@ export function events(stdout: string): any[] {
 export function runIdOf(stdout: string): string | undefined {
   return /^run (\S+):/m.exec(stdout)?.[1];
 }
+
+/**
+ * The bundle the CLI tests run, built from this tree: `npm run build` (typecheck + bundle), unless
+ * test/run-all.sh built it already for this run (it sets CHOPS_TEST_BUILT=1 after scripts/setup.sh),
+ * so a suite builds once instead of once per lab file.
+ */
+export async function ensureBuilt(): Promise<void> {
+  if (process.env.CHOPS_TEST_BUILT === '1') return;
+  const { runProcess } = await import('./process.js');
+  const build = await runProcess('npm', ['run', '--silent', 'build']);
+  if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
+}

@@ -160,6 +160,13 @@ try {
       inventory: inventoryVariant(lab.inventoryPath, 'poll500', (doc) => (doc.defaults.gates.poll_interval = '500ms')),
       rounds: [] as ChopsRound[],
     },
+    // The after-start gate holds a caught-up replica for gates.caught_up_for (default 2s) before
+    // it counts as healthy: gate policy, not chops' work. Without the hold, what is left is chops.
+    {
+      label: 'chops, poll_interval 200ms, caught_up_for 0s (chops own work)',
+      inventory: inventoryVariant(lab.inventoryPath, 'nohold', (doc) => (doc.defaults.gates.caught_up_for = '0s')),
+      rounds: [] as ChopsRound[],
+    },
   ];
   const baseRounds: BaselineRound[] = [];
   const kinds = ['baseline', ...variants.map((_, i) => i)] as const;

@@ -26,3 +26,12 @@ export function readRunState(inventoryPath: string, runId: string): any {
   const inv = parseYaml(readFileSync(inventoryPath, 'utf8'));
   return readRunStateIn(path.resolve(path.dirname(inventoryPath), inv.state.dir), runId);
 }
+
+/**
+ * An inventory of `connection: local` hosts, one cluster `c1`, a shard per list of host names, its
+ * state under DIR/state (for engine tests that run on this machine's shells).
+ */
+export function localInventoryText(dir: string, shards: string[][]): string {
+  const rows = shards.map((s) => `      - replicas: [${s.map((h) => `{host: ${h}, connection: local}`).join(', ')}]`);
+  return `version: 1\nstate: {dir: ${dir}/state}\nclusters:\n  c1:\n    shards:\n${rows.join('\n')}\n`;
+}

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseInventory } from '../../src/inventory/load.js';
+import { localInventoryText } from '../support/inventory.js';
 import { Runner } from '../../src/engine/runner.js';
 import { makeOutput } from '../../src/engine/output.js';
 import { RunStore } from '../../src/run/state/store.js';
@@ -19,15 +20,11 @@ import { UsageError } from '../../src/errors.js';
 function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'chops-canary-'));
   const inv = parseInventory(
-    `version: 1
-state: {dir: ${dir}/state}
-clusters:
-  c1:
-    shards:
-      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]
-      - replicas: [{host: b1, connection: local}, {host: b2, connection: local}]
-      - replicas: [{host: c1, connection: local}, {host: c2, connection: local}, {host: c3, connection: local}]
-`,
+    localInventoryText(dir, [
+      ['a1', 'a2'],
+      ['b1', 'b2'],
+      ['c1', 'c2', 'c3'],
+    ]),
     join(dir, 'inventory.yml'),
   );
   return { dir, inv, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseInventory } from '../../src/inventory/load.js';
+import { localInventoryText } from '../support/inventory.js';
 import { Runner } from '../../src/engine/runner.js';
 import { makeOutput } from '../../src/engine/output.js';
 import { RunStore } from '../../src/run/state/store.js';
@@ -19,14 +20,10 @@ function setup(t: TestContext) {
   const dir = mkdtempSync(join(tmpdir(), 'chops-engine-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const inv = parseInventory(
-    `version: 1
-state: {dir: ${dir}/state}
-clusters:
-  c1:
-    shards:
-      - replicas: [{host: a1, connection: local}, {host: a2, connection: local}]
-      - replicas: [{host: b1, connection: local}, {host: b2, connection: local}]
-`,
+    localInventoryText(dir, [
+      ['a1', 'a2'],
+      ['b1', 'b2'],
+    ]),
     join(dir, 'inventory.yml'),
   );
   return { dir, inv };

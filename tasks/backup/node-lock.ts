@@ -20,10 +20,12 @@ export class NodeLockBusy extends ChopsError {}
 
 /** `backup diff pid 123 since …` / `chops run ID …`, or undefined when the lock is free. */
 export async function nodeLockHolder(host: HostHandle, lockFile = AGENT_PATHS.lockFile): Promise<string | undefined> {
+  // The owner line may be missing while the lock is held (the holder writes it just after taking
+  // the flock and removes it just before exiting): "busy" without an owner, not an error.
   const r = await host.probe({
     nothrow: true,
     timeoutMs: 15_000,
-  })`if [ ! -e ${lockFile} ] || flock -n ${lockFile} true; then echo free; else echo busy; cat ${lockFile + '.owner'} 2>/dev/null; fi`;
+  })`if [ ! -e ${lockFile} ] || flock -n ${lockFile} true; then echo free; else echo busy; cat ${lockFile + '.owner'} 2>/dev/null || true; fi`;
   const [state, ...owner] = r.stdout.trim().split('\n');
   if (r.code !== 0 || (state !== 'free' && state !== 'busy'))
     throw new ChopsError(`${host.name}: cannot read the node lock ${lockFile} (exit ${r.code}): ${r.stderr.trim()}`, {
@@ -32,34 +34,39 @@ export async function nodeLockHolder(host: HostHandle, lockFile = AGENT_PATHS.lo
   return state === 'busy' ? owner.join(' ').trim() || 'holder unknown' : undefined;
 }
 
-// The holder: $1 lock, $2 pid to outlive, $3 state file, $4 wait seconds, $5 who.
+// The holder: $1 lock, $2 pid to outlive, $3 wait seconds, $4 who. It answers on stdout (a pipe
+// to acquireCommand's reader) — "busy" while it waits, then "held PID" or "timeout" — and then
+// lets go of that pipe, so the reader returns the moment the lock is taken.
 const HOLDER = [
   'exec 9>>"$1"',
-  'if ! flock -n 9; then echo busy >"$3"; if ! flock -w "$4" 9; then echo timeout >"$3"; exit 1; fi; fi',
-  'printf "%s pid %s since %s\\n" "$5" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1.owner"',
+  'if ! flock -n 9; then echo busy; if ! flock -w "$3" 9; then echo timeout; exit 1; fi; fi',
+  'printf "%s pid %s since %s\\n" "$4" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$1.owner"',
   'trap \'rm -f "$1.owner"; exit 0\' TERM INT HUP',
-  'echo "held $$" >"$3"',
+  'echo "held $$"; exec >/dev/null',
   // sleep without fd 9: the flock goes with this shell alone
   // (in the background + wait, so a TERM from releaseNodeLock is handled at once)
   'while kill -0 "$2" 2>/dev/null; do sleep 1 9>&- & wait $!; done',
   'rm -f "$1.owner"',
 ].join('\n');
 
-/** Remote command: start the holder and wait (bounded) until it holds the lock or gives up. */
+/**
+ * Remote command: start the holder and wait until it holds the lock (exit 0, "held PID") or gives
+ * up after WAITSECONDS (exit 4, "timeout" and the owner line). One round trip, no polling; only
+ * shell builtins on the way (the ancestor walk reads /proc without forking).
+ */
 export function acquireCommand(lockFile: string, waitSeconds: number, who: string): string {
-  const state = `${lockFile}.req.$$`;
   return (
     // the SSH session process of this connection: the nearest sshd ancestor (else our parent)
-    'p=$$; sess=$PPID; while [ "$p" -gt 1 ] 2>/dev/null; do ' +
-    'case "$(cat /proc/$p/comm 2>/dev/null)" in sshd|sshd-session) sess=$p; break;; esac; ' +
-    'p=$(awk \'/^PPid:/{print $2}\' /proc/$p/status 2>/dev/null); [ -n "$p" ] || break; done; ' +
+    'p=$$; sess=$PPID; while [ "$p" -gt 1 ] 2>/dev/null; do c=; read -r c </proc/$p/comm 2>/dev/null; ' +
+    'case "$c" in sshd|sshd-session) sess=$p; break;; esac; ' +
+    'q=; while read -r k v; do [ "$k" = PPid: ] && { q=$v; break; }; done </proc/$p/status 2>/dev/null; ' +
+    '[ -n "$q" ] || break; p=$q; done; ' +
     `mkdir -p ${shq(posix.dirname(lockFile))} || exit 3; ` +
-    `st=${state}; : >"$st" || exit 3; ` +
-    `setsid sh -c ${sh`${HOLDER}`} chops-node-lock ${sh`${lockFile}`} "$sess" "$st" ${String(Math.max(0, Math.floor(waitSeconds)))} ${sh`${who}`} </dev/null >/dev/null 2>&1 & ` +
-    `n=0; while [ $n -lt ${(Math.floor(waitSeconds) + 10) * 10} ]; do s=$(cat "$st" 2>/dev/null); ` +
-    'case "$s" in held*) rm -f "$st"; echo "$s"; exit 0;; timeout) rm -f "$st"; echo timeout; ' +
-    `cat ${sh`${lockFile + '.owner'}`} 2>/dev/null; exit 4;; esac; ` +
-    'sleep 0.1; n=$((n+1)); done; rm -f "$st"; echo timeout; exit 4'
+    // `( … & )`: the holder is nobody's child here, setsid makes it its own session (no fork
+    // needed outside job control), and its stdout is the pipe to the reader.
+    `( setsid sh -c ${sh`${HOLDER}`} chops-node-lock ${sh`${lockFile}`} "$sess" ${String(Math.max(0, Math.floor(waitSeconds)))} ${sh`${who}`} </dev/null 2>/dev/null & ) | ` +
+    '{ while read -r s; do case "$s" in held*) echo "$s"; exit 0;; timeout) echo timeout; ' +
+    `cat ${sh`${lockFile + '.owner'}`} 2>/dev/null; exit 4;; esac; done; echo 'the lock holder ended without an answer' >&2; exit 3; }`
   );
 }
 
@@ -77,7 +84,7 @@ export async function takeNodeLock(ctx: StepContext<any>, what: string): Promise
   const holder = await nodeLockHolder(host);
   if (holder) host.note(`node lock held by ${holder}: waiting up to ${wait} s before ${what}`);
   const who = `chops ${ctx.run.runId ?? 'plan'} (${what})`;
-  const taken = await host.$({ nothrow: true, timeoutMs: (wait + 20) * 1000 })`${rawCmd(acquireCommand(AGENT_PATHS.lockFile, wait, who))}`;
+  const taken = await host.$({ nothrow: true, timeoutMs: (wait + 20) * 1000 })`${raw(acquireCommand(AGENT_PATHS.lockFile, wait, who))}`;
   // The holder's answer exists once the command ran; a plan takes no lock (and has none to release).
   const r = await host.whenApplied(undefined, async () => taken);
   if (!r) return;
@@ -101,7 +108,5 @@ export async function releaseNodeLock(ctx: StepContext<any>): Promise<void> {
   await ctx.host.$({
     nothrow: true,
     timeoutMs: 15_000,
-  })`kill -TERM ${pid} 2>/dev/null; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; true`;
+  })`kill -TERM ${pid} 2>/dev/null; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; true`;
 }
-
-const rawCmd = (s: string) => raw(s);

@@ -5,7 +5,9 @@
 // Each command runs as `( eval 'CMD' ) </dev/null` — a subshell, so `cd`, `exit`, variables and
 // `set -e` never leak into the next command — followed by a random end token (with the exit code)
 // on stdout and on stderr. Output is everything before the token on each stream.
-// Anything unusual (stdin to feed, a timeout to enforce, a different sudo setting, a command
+// A deadline is the remote `timeout` the caller wraps the command in, as on an exec channel;
+// if even that does not answer (a dead peer), the session is killed and the command reported as
+// timed out (code 124). Anything else unusual (stdin to feed, a different sudo setting, a command
 // already running) goes through a plain exec channel instead; see SshTransport.run.
 import { randomBytes } from 'node:crypto';
 import type { Client, ClientChannel } from 'ssh2';
@@ -52,11 +54,18 @@ export class ShellSession {
     return !this.dead && !this.pending;
   }
 
-  run(command: string): Promise<ShellResult> {
+  /** Run COMMAND; after BACKSTOPMS without its end token the session is killed (code 124). */
+  run(command: string, backstopMs?: number): Promise<ShellResult> {
     if (!this.available) throw new Error('shell session busy or closed');
     const token = `__chops_end_${randomBytes(12).toString('hex')}__`;
     return new Promise((resolve) => {
-      this.pending = { token: Buffer.from(token), out: [], err: [], resolve };
+      let timer: NodeJS.Timeout | undefined;
+      const done = (r: ShellResult) => {
+        if (timer) clearTimeout(timer);
+        resolve(r);
+      };
+      this.pending = { token: Buffer.from(token), out: [], err: [], resolve: done };
+      if (backstopMs) timer = setTimeout(() => this.die(`\n[chops] timed out after ${backstopMs} ms`, 124), backstopMs);
       this.ch.write(`( eval ${shq(command)} ) </dev/null\n__chops_rc=$?\nprintf '%s %s\\n' ${token} "$__chops_rc"\nprintf '%s\\n' ${token} >&2\n`);
     });
   }
@@ -108,19 +117,24 @@ export class ShellSession {
     }
   }
 
-  private die(): void {
+  private die(why = '\n[chops] connection lost while the command ran', code = 255): void {
     if (this.dead) return;
     this.dead = true;
     const p = this.pending;
     this.pending = undefined;
+    if (code !== 255) this.close(); // the backstop: the command's shell goes with the session
     if (p) {
       p.resolve({
         stdout: Buffer.concat([...p.out, this.outBuf]).toString('utf8'),
-        stderr: Buffer.concat([...p.err, this.errBuf]).toString('utf8') + '\n[chops] connection lost while the command ran',
-        code: 255,
+        stderr: Buffer.concat([...p.err, this.errBuf]).toString('utf8') + why,
+        code,
         lost: true,
       });
     }
+  }
+
+  get isDead(): boolean {
+    return this.dead;
   }
 
   close(): void {

@@ -13,7 +13,7 @@ import type { Host } from '../inventory/types.js';
 import { ConnectError } from '../errors.js';
 import { readSecret } from '../inventory/secrets.js';
 import { checkHostKey, fingerprint, keyType, knownHostsName, readKnownHosts, recordHostKey } from './known-hosts.js';
-import { putCommand, wrapCommand } from './wrap.js';
+import { putCommand, wrapCommand, wrapDeadline } from './wrap.js';
 import { ShellSession } from './shell-session.js';
 import type { CommandListener, ExecOptions, ExecResult, Forward, PutOptions, Transport } from './types.js';
 
@@ -234,6 +234,9 @@ export class SshTransport implements Transport {
   /** The persistent shell of the current connection, opened on first use. */
   private async shellSession(client: Client): Promise<ShellSession | undefined> {
     if (this.shell === null) return undefined;
+    // A session killed by its backstop (or lost) is replaced by a fresh one.
+    const current = this.shell;
+    if (current && (await current)?.isDead && this.shell === current) this.shell = undefined;
     if (!this.shell) {
       this.shell = ShellSession.open(client, this.def.ssh.sudo);
       const sh = await this.shell;
@@ -245,13 +248,15 @@ export class SshTransport implements Transport {
   private async run(kind: 'exec' | 'probe' | 'put', command: string, opts: ExecOptions, label?: string): Promise<ExecResult> {
     const client = await this.client();
     const sudo = opts.sudo ?? this.def.ssh.sudo;
-    // The common case — no input, no deadline, the host's own sudo setting — goes through the
-    // connection's persistent shell when it is free.
-    if (opts.stdin === undefined && !opts.timeoutMs && sudo === this.def.ssh.sudo) {
+    // The common case — no input, the host's own sudo setting — goes through the connection's
+    // persistent shell when it is free; a deadline is the same remote `timeout` an exec channel
+    // gets (wrapDeadline), with the same client-side backstop. Opening an exec channel costs a
+    // round trip plus sshd's session setup: 50–170 ms on a loaded replica, against ~3 ms.
+    if (opts.stdin === undefined && sudo === this.def.ssh.sudo) {
       const sh = await this.shellSession(client);
       if (sh?.available) {
         const started = performance.now();
-        const r = await sh.run(command);
+        const r = await sh.run(wrapDeadline(command, opts.timeoutMs), opts.timeoutMs ? opts.timeoutMs + 10_000 : undefined);
         const result: ExecResult = { command: label ?? command, stdout: r.stdout, stderr: r.stderr, code: r.code, durationMs: performance.now() - started };
         this.listener?.({ host: this.host, kind, result });
         return result;

@@ -5,15 +5,22 @@
 import { shq } from '../quote.js';
 
 export function wrapCommand(command: string, opts: { sudo?: boolean; timeoutMs?: number; stdin?: boolean } = {}): string {
-  let cmd = `sh -c ${shq(command)}`;
-  if (opts.timeoutMs && opts.timeoutMs > 0) {
-    cmd = `timeout -k 5 ${Math.max(1, Math.ceil(opts.timeoutMs / 1000))} ${cmd}`;
-  }
+  let cmd = opts.timeoutMs && opts.timeoutMs > 0 ? wrapDeadline(command, opts.timeoutMs) : `sh -c ${shq(command)}`;
   if (opts.sudo) cmd = `sudo -n -- ${cmd}`;
   // Without input the command reads /dev/null: nothing can hang waiting for stdin, and the
   // transport need not send an EOF packet per command (one round trip less on the wire).
   if (!opts.stdin) cmd += ' </dev/null';
   return cmd;
+}
+
+/**
+ * COMMAND under a remote deadline: `timeout` sends TERM at TIMEOUTMS (rounded up to whole
+ * seconds), KILL 5 s later, and exits 124. Without a deadline, COMMAND as it is (the persistent
+ * shell runs it in a subshell of its own).
+ */
+export function wrapDeadline(command: string, timeoutMs?: number): string {
+  if (!timeoutMs || timeoutMs <= 0) return command;
+  return `timeout -k 5 ${Math.max(1, Math.ceil(timeoutMs / 1000))} sh -c ${shq(command)}`;
 }
 
 /** Shell snippet that writes stdin to DEST atomically (temp file in the same dir, then rename). */

@@ -73,31 +73,46 @@ export function acquireCommand(lockFile: string, waitSeconds: number, who: strin
 const memKey = (host: string) => `node-lock:${host}`;
 
 /**
- * Take the node lock before WHAT (e.g. "stop clickhouse-server"). Waits up to WAIT seconds for a
- * running backup, saying so; refuses with the holder's line when it is still held after that.
- * Idempotent within a run: a host whose lock this run holds is not locked twice.
+ * Take the node lock before WHAT (e.g. "stop clickhouse-server"). One command when the lock is
+ * free (the usual case); when a backup holds it, says so and waits up to backup.lock_wait for it;
+ * refuses with the holder's line when it is still held after that. Idempotent within a run: a
+ * host whose lock this run holds is not locked twice.
  */
-export async function takeNodeLock(ctx: StepContext<any>, what: string): Promise<void> {
+export async function takeNodeLock(ctx: StepContext<any>, what: string, lockFile = AGENT_PATHS.lockFile): Promise<void> {
   const { host } = ctx;
   if (ctx.run.shared.has(memKey(host.name))) return;
   const wait = ctx.run.inventory.backup?.lockWaitSeconds ?? 600;
-  const holder = await nodeLockHolder(host);
-  if (holder) host.note(`node lock held by ${holder}: waiting up to ${wait} s before ${what}`);
   const who = `chops ${ctx.run.runId ?? 'plan'} (${what})`;
-  const taken = await host.$({ nothrow: true, timeoutMs: (wait + 20) * 1000 })`${raw(acquireCommand(AGENT_PATHS.lockFile, wait, who))}`;
-  // The holder's answer exists once the command ran; a plan takes no lock (and has none to release).
-  const r = await host.whenApplied(undefined, async () => taken);
-  if (!r) return;
+  const attempt = (seconds: number) => host.$({ nothrow: true, timeoutMs: (seconds + 20) * 1000 })`${raw(acquireCommand(lockFile, seconds, who))}`;
+  const first = await attempt(0);
+  // The holder's answer exists once the command ran. A plan takes no lock (and has none to
+  // release): it says instead whether a backup holds the lock now, which a run would wait for.
+  let r = await host.whenApplied(undefined, async () => first);
+  if (!r) {
+    const holder = await nodeLockHolder(host, lockFile);
+    if (holder) host.note(`node lock held by ${holder}: a run waits up to ${wait} s for it before ${what}`);
+    return;
+  }
+  if (r.code === 4 && wait > 0) {
+    host.note(`node lock held by ${lockOwner(r) ?? 'holder unknown'}: waiting up to ${wait} s before ${what}`);
+    r = await attempt(wait);
+  }
   const out = r.stdout.trim().split('\n');
   if (r.code === 0 && out[0]?.startsWith('held ')) {
     ctx.run.shared.set(memKey(host.name), Number(out[0].slice(5)));
     return;
   }
-  const by = out.slice(1).join(' ').trim() || holder || 'holder unknown';
-  throw new NodeLockBusy(`${host.name}: node lock ${AGENT_PATHS.lockFile} still held after ${wait} s by ${by}: not doing "${what}"`, {
+  if (r.code !== 4)
+    throw new ChopsError(`${host.name}: cannot take the node lock ${lockFile} (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`, {
+      hint: 'is flock (util-linux) installed on the node, and /run/lock writable?',
+    });
+  throw new NodeLockBusy(`${host.name}: node lock ${lockFile} still held after ${wait} s by ${lockOwner(r) ?? 'holder unknown'}: not doing "${what}"`, {
     hint: 'a backup is running on this node: let it finish (chops backup status shows it), or raise backup.lock_wait; then chops resume',
   });
 }
+
+/** The owner line acquireCommand prints after "timeout". */
+const lockOwner = (r: { stdout: string }): string | undefined => r.stdout.trim().split('\n').slice(1).join(' ').trim() || undefined;
 
 /** Release the lock this run holds on the host (no-op when it holds none). */
 export async function releaseNodeLock(ctx: StepContext<any>): Promise<void> {

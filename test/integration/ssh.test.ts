@@ -11,6 +11,7 @@ import { parseInventory } from '../../src/inventory/load.js';
 import { Session } from '../../src/engine/session.js';
 import YAML from 'yaml';
 import { readRunStateIn } from '../support/run-state.js';
+import { raw } from '../../src/quote.js';
 
 let lab: Lab;
 const HOSTILE_DIR = `/srv/ch data/$(touch /tmp/pwned)/\`id\`/'q' "d";x*`;
@@ -202,6 +203,20 @@ test('the persistent shell keeps commands apart and reports exactly what a fresh
     );
     const fed = await h.transport.exec('cat', { stdin: 'fed through stdin' });
     assert.equal(fed.stdout, 'fed through stdin');
+
+    // A command with a deadline runs in the same persistent shell (under the remote `timeout`):
+    // the process under sshd it descends from is the session's long-lived sh, the same for every
+    // such command (an exec channel would start a login shell per command).
+    const sessionShell =
+      'ppid() { while read -r k v; do [ "$k" = PPid: ] && echo "$v"; done < /proc/$1/status; }; ' +
+      'top=$$; while p=$(ppid $top); c=$(cat /proc/$p/comm); [ "${c#sshd}" = "$c" ]; do top=$p; done; echo $top';
+    const a = await h.$({ timeoutMs: 15_000 })`${raw(sessionShell)}`;
+    const b = await h.$({ timeoutMs: 15_000 })`${raw(sessionShell)}`;
+    assert.match(a.stdout, /^\d+\n$/);
+    assert.equal(a.stdout, b.stdout, 'commands with a deadline share the persistent shell');
+    const late = await h.$({ nothrow: true, timeoutMs: 1_000 })`sleep 30; echo not reached`;
+    assert.deepEqual([late.code, late.stdout], [124, ''], 'the remote timeout ends it with 124, as on an exec channel');
+    assert.equal((await h.$({ timeoutMs: 15_000 })`${raw(sessionShell)}`).stdout, a.stdout, 'and the session lives on');
   } finally {
     await session.close();
   }

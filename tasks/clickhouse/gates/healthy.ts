@@ -43,17 +43,24 @@ export function waitReplicaHealthy(ctx: StepContext, opts: { since: Date }): Pro
     const client = await chClient(ctx.run, h);
     const hint = `look at ${h.clickhouse.errorLog} and \`journalctl -u ${h.clickhouse.service}\` on ${h.name}`;
 
+    // systemd is asked about the unit at most once a second while /ping fails (a systemctl costs
+    // 50–170 ms on a replica that is starting, which would slow the polls that notice it is up).
+    let stateAskedAt = Date.now();
+    let st: Awaited<ReturnType<typeof serviceState>> | undefined;
     await g.poll('server answers', { hint }, async () => {
       if (await client.ping({ timeoutMs: 3_000 })) {
         const r = await client.query<{ one: number }>('SELECT 1 AS one', { timeoutMs: 5_000 });
         if (Number(r[0]?.one) === 1) return { ok: true, value: 'Ok.' };
         return { ok: false, value: `SELECT 1 returned ${JSON.stringify(r)}` };
       }
-      const st = await serviceState(ctx.host).catch(() => 'unknown' as const);
+      if (Date.now() - stateAskedAt >= 1_000) {
+        st = await serviceState(ctx.host).catch(() => 'unknown' as const);
+        stateAskedAt = Date.now();
+      }
       // systemd gave up on the unit (crash loop, bad config): waiting cannot help.
       if (st === 'failed')
         return { ok: false, value: `/ping failed, service ${h.clickhouse.service} is failed`, fatal: `${h.clickhouse.service} failed to start` };
-      return { ok: false, value: `/ping failed (service ${st})` };
+      return { ok: false, value: st ? `/ping failed (service ${st})` : '/ping failed' };
     });
     const answeredAfterMs = Date.now() - since;
     const caps = await serverCapabilities(client, ctx.run.emit);

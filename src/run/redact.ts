@@ -8,9 +8,15 @@ const SHELL_WORD = String.raw`(?:'[^']*'|"(?:[^"\\\n]|\\.)*"|\\.|[^\s'"\\;&|<>()
 // Names that mark a credential. Bounded repetitions keep every pattern linear on big outputs.
 const KEY = String.raw`[\w.-]{0,64}?(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\w.-]{0,64}`;
 
+// Every KEY-based rule needs one of these (lower-case) in the text: most texts (command output,
+// notes) have none, and then those rules are skipped without running a regex.
+const KEY_WORDS = ['passw', 'secret', 'token', 'key'];
+
 interface Rule {
   /** Cheap precheck: skip the regex when none of these (lower-case) substrings occur. */
   hints: string[];
+  /** And when none of these occur either (when given). */
+  needs?: string[];
   re: RegExp;
   replace: (substring: string, ...groups: string[]) => string;
 }
@@ -31,6 +37,7 @@ const RULES: Rule[] = [
   // XML configs (users.xml): <password>x</password>, <password_sha256_hex>…</password_sha256_hex>
   {
     hints: ['<'],
+    needs: KEY_WORDS,
     re: /<((?:[\w-]{0,64}?)(?:password|secret|token)[\w-]{0,64})>([^<]*)<\/\1>/gi,
     replace: (_m, tag) => `<${tag}>${MASK}</${tag}>`,
   },
@@ -43,24 +50,28 @@ const RULES: Rule[] = [
   // Flags: --password X, --password=X, --secret 'a b'
   {
     hints: ['--'],
+    needs: KEY_WORDS,
     re: new RegExp(String.raw`(--${KEY}(?:=|[ \t]+))(${SHELL_WORD})`, 'gi'),
     replace: (_m, pre) => `${pre}${MASK}`,
   },
   // Assignments: password=x, CLICKHOUSE_PASSWORD='x', ?password=x&…
   {
     hints: ['='],
+    needs: KEY_WORDS,
     re: new RegExp(String.raw`(^|[^\w.-])(${KEY}=)(${SHELL_WORD})`, 'gim'),
     replace: (_m, lead, pre, value: string) => (value.startsWith(MASK) ? `${lead}${pre}${value}` : `${lead}${pre}${MASK}`),
   },
   // JSON anywhere on a line: "password": "x"
   {
     hints: ['"'],
+    needs: KEY_WORDS,
     re: new RegExp(String.raw`("${KEY}"[ \t]*:[ \t]*)"(?:[^"\\\n]|\\.)*"`, 'gi'),
     replace: (_m, pre) => `${pre}"${MASK}"`,
   },
   // YAML/JSON: `password: x`, `  PASSWORD: "x"`, `"password": "x",`
   {
     hints: [':'],
+    needs: KEY_WORDS,
     re: new RegExp(String.raw`^([ \t]*(?:-[ \t]+)?["']?${KEY}["']?[ \t]*:[ \t]+)([^\n]*)$`, 'gim'),
     replace: (m, pre, rest: string) => maskYamlValue(m, pre, rest),
   },
@@ -127,6 +138,7 @@ export class Redactor {
     const lower = out.toLowerCase();
     for (const rule of RULES) {
       if (!rule.hints.some((h) => lower.includes(h))) continue;
+      if (rule.needs && !rule.needs.some((h) => lower.includes(h))) continue;
       rule.re.lastIndex = 0;
       out = out.replace(rule.re, rule.replace as (substring: string, ...args: any[]) => string);
     }

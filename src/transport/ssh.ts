@@ -115,6 +115,9 @@ export class SshTransport implements Transport {
         this.shell = undefined;
       }
     });
+    // Open the persistent shell now, while the caller's first command is being prepared: the
+    // channel open and the remote `sh` start are off that command's path (~a round trip each).
+    void this.shellSession(ssh.connection!).catch(() => {});
     return ssh.connection!;
   }
 

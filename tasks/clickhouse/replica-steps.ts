@@ -41,7 +41,11 @@ export const checkPeersStep: Step = {
   description: 'the other replicas of the shard are up, writable and caught up',
   run: async (ctx) => {
     const state = await serviceState(ctx.host);
-    if (state !== 'inactive' && state !== 'failed') return checkPeersBeforeStop(gateCtx(ctx));
+    if (state !== 'inactive' && state !== 'failed') {
+      const peers = await checkPeersBeforeStop(gateCtx(ctx));
+      if (state === 'active') ctx.run.shared.set(servingKey(ctx.host), true);
+      return peers;
+    }
     const since = new Date();
     rememberRestart(ctx, since);
     await startService(ctx.host);
@@ -81,7 +85,11 @@ export const stopClickHouseStep: Step = {
   downtime: 'starts',
   run: async (ctx) => {
     const { host } = ctx;
-    const state = await serviceState(host);
+    // The peers step of this process saw the server active a moment ago (only the idle gate ran
+    // since): systemd is not asked again on the replica's path. Had the server died meanwhile,
+    // stopping it changes nothing and the start and health gates that follow deal with it. A
+    // resumed run asks.
+    const state = ctx.run.shared.delete(servingKey(host)) ? 'active' : await serviceState(host);
     if (state === 'inactive' || state === 'failed') return { changed: false, skipped: `already stopped (${state})` };
     // The node lock shared with the backup agent: never stop the server under a running backup.
     await takeNodeLock(ctx, 'stop clickhouse-server');
@@ -131,6 +139,7 @@ export const waitHealthyStep: Step = {
   waitsFor: 'answers, writable, caught up, sees its shard',
   downtime: 'ends',
   run: async (ctx) => {
+    ctx.run.shared.delete(servingKey(ctx.host)); // a sequence without the stop step leaves none behind
     const since = await restartedAt(ctx);
     const res: StepResult = await waitReplicaHealthy(gateCtx(ctx), { since });
     const keeper = withKeeper(res, await waitKeeperBack(gateCtx(ctx)));
@@ -149,6 +158,7 @@ export function withReplicaGates(work: Step[]): Step[] {
   const timedFirst: Step = {
     ...first,
     run: async (ctx) => {
+      ctx.run.shared.delete(servingKey(ctx.host)); // the work, not a stop step, follows the gates
       await closeClient(ctx); // the work may stop the server: do not hold its shutdown
       await takeNodeLock(ctx, first.name); // ... nor run under a backup
       rememberRestart(ctx, new Date());
@@ -168,6 +178,8 @@ async function closeClient(ctx: StepContext<any>): Promise<void> {
 }
 
 const key = (host: HostHandle) => `replica-restarted-at:${host.name}`;
+/** Set by the peers step of this process when the server was active, taken by the stop step. */
+const servingKey = (host: HostHandle) => `replica-serving-per-this-process:${host.name}`;
 /** Set by the stop step of this process, taken by the start step right after it. */
 const stoppedKey = (host: HostHandle) => `replica-stopped-by-this-process:${host.name}`;
 

@@ -4,6 +4,7 @@ import type { RunContext, StepContext, StepResult } from '../../src/engine/playb
 import type { Host } from '../../src/inventory/types.js';
 import { ChopsError } from '../../src/errors.js';
 import { chClient } from '../../src/clickhouse/client.js';
+import { serverCapabilities } from '../../facts/clickhouse/capabilities.js';
 import { ClickHouseError } from '../../src/clickhouse/errors.js';
 import { sql } from '../../src/clickhouse/sql.js';
 import { errorValue } from './gates/poll.js';
@@ -116,6 +117,9 @@ async function topologyOf(run: RunContext, h: Host): Promise<HostTopology | { er
       readQueryFact(run.handle(h), client, keeperState),
       // for the mixed-versions report only: a server that does not say is not a topology problem
       readQueryFact(run.handle(h), client, serverInfo).catch(() => undefined),
+      // the capability probe the gates need, here in the preflight (all hosts at once) rather
+      // than on the first replica's path; a failure is the gates' to report
+      serverCapabilities(client, run.emit).catch(() => undefined),
     ]);
     const m: Record<string, string> = {};
     for (const r of macros) m[r.macro] = r.substitution;

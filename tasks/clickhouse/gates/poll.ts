@@ -52,6 +52,11 @@ export interface PollOptions {
   signal?: AbortSignal;
   /** Message of the GateError on timeout (default: `not passed after <budget>`). */
   timeoutMessage?: (budget: string) => string;
+  /**
+   * Poll every 25 ms for this long before backing off (a cheap check that ends downtime the
+   * moment it passes, e.g. "server answers": a refused /ping costs one round trip).
+   */
+  fastForMs?: number;
 }
 
 /** A gate that does not pass now, in a plan: what a run would wait for. */
@@ -151,7 +156,7 @@ export class GateRun {
       }
       // Poll fast at first and back off to the configured interval: a restarted server usually
       // answers within a second, and noticing it a whole poll interval late is pure downtime.
-      const interval = Math.min(this.gates.pollIntervalMs, 25 * 1.5 ** attempt++);
+      const interval = now - t0 < (o.fastForMs ?? 0) ? 25 : Math.min(this.gates.pollIntervalMs, 25 * 1.5 ** attempt++);
       await sleep(Math.min(interval, Math.max(0, deadline - Date.now())), undefined, { signal: o.signal }).catch(() => {});
     }
   }

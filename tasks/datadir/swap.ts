@@ -3,6 +3,7 @@
 // ownership, and the way back (rollback). Each reads the situation first and does only what is
 // missing, so it can be repeated after a crash.
 import type { HostHandle } from '../../src/host.js';
+import type { Situation } from '../../facts/datadir/situation.js';
 import { ChopsError } from '../../src/errors.js';
 import { raw, sh } from '../../src/quote.js';
 import { DISARM_MARK, type FstabEntry, fstab, fstabEntryFor, mountArgs, norm } from '../../facts/datadir/mounts.js';
@@ -173,7 +174,9 @@ const MUTABLE = (dir: string) => sh`if [ -d ${dir} ] && ! mountpoint -q -- ${dir
 
 /** Empty immutable mount point; arm the fstab line; mount from fstab. */
 export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ changed: boolean; note: string }> {
-  const s = await readSituation(host, l);
+  const real = await readSituation(host, l);
+  // A plan recorded the set-aside without making it: this step sees what the set-aside leaves.
+  const s = await host.whenApplied(afterSetAside(real), async () => real);
   // With the old data set aside, whatever is mounted at the data directory is not the original.
   if (s.data.mountpoint && (s.data.volume || s.old.exists)) {
     await armFstab(host, l.dataDir, true);
@@ -198,12 +201,20 @@ export async function mountAtDataDir(host: HostHandle, l: Layout): Promise<{ cha
   return { changed: true, note: `mounted at ${l.dataDir} from /etc/fstab` };
 }
 
+/** The situation once the set-aside step has moved the data directory to the old one (unchanged when it has). */
+function afterSetAside(s: Situation): Situation {
+  if (s.old.exists || !s.data.exists) return s;
+  return { ...s, old: s.data, data: { exists: false, isDir: false, mountpoint: false, volume: false, entries: 0 } };
+}
+
 /**
  * The new root gets the old root's owner; lost+found too (ClickHouse#90027); anything not owned
  * by that user (the runbook's `chown -R`) is changed, and only that.
  */
 export async function fixOwnership(host: HostHandle, l: Layout): Promise<{ changed: boolean; note: string }> {
-  const own = (await host.probe`stat -c %U:%G -- ${l.oldDir}`).stdout.trim();
+  // In a plan the data directory is not set aside yet: the owner to give is its owner today.
+  const from = await host.whenApplied(l.dataDir, async () => l.oldDir);
+  const own = (await host.probe`stat -c %U:%G -- ${from}`).stdout.trim();
   const [u, g] = own.split(':');
   const r = await host.$({
     timeoutMs: 3600_000,

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type LabNode, chQuery, restartedBetween, uptimes, waitClusterIdle } from '../support/clickhouse.js';
+import { type LabNode, chQuery, ping, restartedBetween, uptimes, waitClusterIdle } from '../support/clickhouse.js';
 import { chops, runIdOf, ensureBuilt } from '../support/cli.js';
 import { inventoryVariant, readRunState } from '../support/inventory.js';
 import { type TestLab, clickhouseLab, labSh } from '../support/lab.js';
@@ -202,6 +202,39 @@ describe('config-push on the ClickHouse lab', { timeout: 300_000 }, () => {
     console.log(
       `# restart: ${inserter.acked.length} batches acknowledged, ${inserter.failed} refused; ${sampler.samples.length} samples (max gap ${maxGap} ms); run ${(run.ms / 1000).toFixed(1)} s`,
     );
+  });
+
+  test('a restart-requiring change whose server does not start is rolled back on that replica: old files back, healthy, its peer never stopped', async () => {
+    // valid, and accepted by the config preprocessing; only the server, when it starts, finds it
+    // cannot create its data path there
+    const dir = operatorDir('badpath', {
+      'config.d/60-path.xml': '<?xml version="1.0"?>\n<yandex>\n    <path>/proc/chops-no-such-dir/</path>\n</yandex>\n',
+    });
+    const filesBefore = await configFiles();
+    const before = await uptimes(nodes);
+    const run = await chops(['run', 'config-push', '-i', inv, '--files', dir, '--limit', 'ch1', '--wait-timeout', '20s', '--yes', '--output', 'plain']).done;
+    const out = `${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 1, out);
+    assert.match(out, /ch1 ok write files/, out);
+    assert.match(out, /ch1 .*wait until healthy/, out);
+    assert.match(out, /rolling back "write files"/, out);
+    assert.match(out, /rolling back "stop clickhouse-server"/, out);
+    let answered = false;
+    for (let i = 0; i < 120 && !answered; i++) {
+      answered = (await ping(nodes[0], 1000)) === 'up';
+      if (!answered) await sleep(500);
+    }
+    assert.ok(answered, 'ch1 answers again after the rollback');
+    assert.deepEqual(
+      await configFiles().then((f) => f.ch1.split(' ').filter((w) => w.startsWith('./'))),
+      filesBefore.ch1.split(' ').filter((w) => w.startsWith('./')),
+      'ch1 has the files it had: the new one removed',
+    );
+    assert.doesNotMatch(await labSh(lab, 'ch1', 'cat /var/lib/clickhouse/preprocessed_configs/config.xml'), /chops-no-such-dir/, 'and runs on them');
+    const restarted = restartedBetween(before, await uptimes(nodes));
+    assert.deepEqual(restarted, ['ch1'], `only ch1 restarted (${restarted.join(', ')})`);
+    console.log(`# rolled back after: ${/^\s*error:\s+(.*)$/m.exec(run.stderr)?.[1] ?? '(no error line)'}`);
+    await waitClusterIdle(nodes);
   });
 
   test('a rerun of the same push is unchanged everywhere: no write, no reload, no restart', async () => {

@@ -65,7 +65,12 @@ export class ShellSession {
         resolve(r);
       };
       this.pending = { token: Buffer.from(token), out: [], err: [], resolve: done };
-      if (backstopMs) timer = setTimeout(() => this.die(`\n[chops] timed out after ${backstopMs} ms`, 124), backstopMs);
+      // the backstop: the command is reported timed out and its shell goes with the session
+      if (backstopMs)
+        timer = setTimeout(() => {
+          this.die(`\n[chops] timed out after ${backstopMs} ms`, 124);
+          this.close();
+        }, backstopMs);
       this.ch.write(`( eval ${shq(command)} ) </dev/null\n__chops_rc=$?\nprintf '%s %s\\n' ${token} "$__chops_rc"\nprintf '%s\\n' ${token} >&2\n`);
     });
   }
@@ -122,7 +127,6 @@ export class ShellSession {
     this.dead = true;
     const p = this.pending;
     this.pending = undefined;
-    if (code !== 255) this.close(); // the backstop: the command's shell goes with the session
     if (p) {
       p.resolve({
         stdout: Buffer.concat([...p.out, this.outBuf]).toString('utf8'),
@@ -131,10 +135,6 @@ export class ShellSession {
         lost: true,
       });
     }
-  }
-
-  get isDead(): boolean {
-    return this.dead;
   }
 
   close(): void {

@@ -234,12 +234,15 @@ export class SshTransport implements Transport {
     );
   }
 
+  /** A session that died under a command (its backstop killed it) is replaced at the next command. */
+  private async forgetShell(sh: ShellSession): Promise<void> {
+    const current = this.shell;
+    if (current && (await current) === sh && this.shell === current) this.shell = undefined;
+  }
+
   /** The persistent shell of the current connection, opened on first use. */
   private async shellSession(client: Client): Promise<ShellSession | undefined> {
     if (this.shell === null) return undefined;
-    // A session killed by its backstop (or lost) is replaced by a fresh one.
-    const current = this.shell;
-    if (current && (await current)?.isDead && this.shell === current) this.shell = undefined;
     if (!this.shell) {
       this.shell = ShellSession.open(client, this.def.ssh.sudo);
       const sh = await this.shell;
@@ -260,6 +263,7 @@ export class SshTransport implements Transport {
       if (sh?.available) {
         const started = performance.now();
         const r = await sh.run(wrapDeadline(command, opts.timeoutMs), opts.timeoutMs ? opts.timeoutMs + 10_000 : undefined);
+        if (r.lost) void this.forgetShell(sh);
         const result: ExecResult = { command: label ?? command, stdout: r.stdout, stderr: r.stderr, code: r.code, durationMs: performance.now() - started };
         this.listener?.({ host: this.host, kind, result });
         return result;

@@ -78,8 +78,9 @@ const memKey = (host: string) => `node-lock:${host}`;
  * refuses with the holder's line when it is still held after that. Idempotent within a run: a
  * host whose lock this run holds is not locked twice.
  */
-export async function takeNodeLock(ctx: StepContext<any>, what: string, lockFile = AGENT_PATHS.lockFile): Promise<void> {
+export async function takeNodeLock(ctx: StepContext<any>, what: string): Promise<void> {
   const { host } = ctx;
+  const lockFile = AGENT_PATHS.lockFile;
   if (ctx.run.shared.has(memKey(host.name))) return;
   const wait = ctx.run.inventory.backup?.lockWaitSeconds ?? 600;
   const who = `chops ${ctx.run.runId ?? 'plan'} (${what})`;

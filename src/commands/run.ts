@@ -32,6 +32,7 @@ interface Prepared {
 
 export async function planCommand(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<number> {
   const p = await prepare(name, flags, raw);
+  await startConnecting(p.selected);
   // The plan is the output; step-by-step progress lines would only bury it.
   if (p.output.mode !== 'json') p.output = makeOutput(p.output.mode, process.stdout, process.stderr, { quietSteps: true });
   const runner = new Runner({ ...base(p), plan: true });
@@ -51,6 +52,7 @@ export async function planCommand(name: string, flags: GlobalFlags, raw: Record<
 export async function runCommand(name: string, flags: GlobalFlags, raw: Record<string, unknown>): Promise<number> {
   const p = await prepare(name, flags, raw);
   await confirmDestructive(p.phases, p.selected, flags, p.playbook.name);
+  await startConnecting(p.selected);
   const store = new RunStore(p.inventory.stateDir, { redactor });
   const state = await store.create({
     playbook: p.playbook.name,
@@ -109,6 +111,7 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
   await assertCredentials(inventory, selected);
   await confirmDestructive(phases, selected, flags, playbook.name);
   await readSecretsUpFront(selected, params);
+  await startConnecting(selected);
   reopenForResume(state);
   output.text(
     `Resuming run ${state.id} (${playbook.name}, started ${state.createdAt}, ${state.outcome})${runId ? '' : ' — the latest unfinished run of this inventory'}; steps already done are skipped.`,
@@ -203,8 +206,6 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   const params = parseParams(playbook, raw);
   const inventory = await openInventory(flags);
   const selected = await selectHosts(inventory, flags);
-  // Hosts over SSH: the SSH library loads while the run is set up, off the connection's path.
-  if (selected.some((h) => h.connection !== 'local')) void import('../transport/ssh.js').then((m) => m.preloadSsh());
   // Building the phases validates parameter combinations before anything connects.
   const phases = playbook.phases(params, inventory);
   // ... and each phase's choice of hosts (canaries) against the selection.
@@ -212,6 +213,18 @@ async function prepare(name: string, flags: GlobalFlags, raw: Record<string, unk
   await assertCredentials(inventory, selected);
   await readSecretsUpFront(selected, params);
   return { inventory, playbook, params, selected, output, phases, ...limits };
+}
+
+/**
+ * Everything local is checked and the run goes ahead: open the selected hosts' TCP connections,
+ * then load the SSH library while the kernel and each sshd answer them (the connections' SSH
+ * handshakes start from a socket that is already up).
+ */
+async function startConnecting(selected: Host[]): Promise<void> {
+  if (!selected.some((h) => h.connection !== 'local')) return;
+  const m = await import('../transport/ssh.js');
+  m.preconnectTcp(selected);
+  m.preloadSsh();
 }
 
 /**

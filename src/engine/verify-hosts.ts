@@ -6,12 +6,15 @@ import { ChopsError, UsageError, errorText, tail } from '../errors.js';
 import type { Phase } from './playbook.js';
 import type { Session } from './session.js';
 
+const VERIFY_TIMEOUT_MS = 30_000;
+
 /** Hosts the run needs could not be reached/verified before the first change: an input problem (exit 2). */
 export class HostsUnverifiedError extends UsageError {}
 
 /**
- * Connections are already opening (Runner.preconnect); this waits for them and runs `true` on
- * each. Throws one error naming every host that failed and its fix.
+ * Connections are already opening (Runner.preconnect); this waits for them and has each host
+ * answer (Transport.verify: over SSH, the persistent shell every later command uses). Throws one
+ * error naming every host that failed and its fix.
  */
 export async function verifyHosts(selected: Host[], phases: Phase[], peers: (h: Host) => Host[], session: Session): Promise<void> {
   const need = new Map<string, Host>();
@@ -20,7 +23,10 @@ export async function verifyHosts(selected: Host[], phases: Phase[], peers: (h: 
     for (const h of selected) for (const p of peers(h)) need.set(p.name, p);
   }
   const hosts = [...need.values()].filter((h) => h.connection !== 'local');
-  const results = await Promise.allSettled(hosts.map((h) => session.handle(h).transport.probe('true', { timeoutMs: 30_000, sudo: false })));
+  const results = await Promise.allSettled(hosts.map((h) => {
+      const t = session.handle(h).transport;
+      return t.verify ? t.verify(VERIFY_TIMEOUT_MS) : t.probe('true', { timeoutMs: VERIFY_TIMEOUT_MS, sudo: false });
+    }));
   const failed: Array<{ host: Host; why: string; hint?: string }> = [];
   results.forEach((r, i) => {
     const host = hosts[i];

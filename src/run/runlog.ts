@@ -5,9 +5,10 @@
 //     | stdout line
 //     ! stderr line
 
-import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CommandListener } from '../transport/types.js';
+import { AppendFile } from './append-file.js';
 import { Redactor } from './redact.js';
 import { isRunId, runIdTime } from './state/ids.js';
 import { isActiveElsewhere } from './state/resume-policy.js';
@@ -65,7 +66,7 @@ export class RunLog {
   readonly path: string;
   readonly redactor: Redactor;
   readonly maxOutputBytes: number;
-  private stream: WriteStream;
+  private file: AppendFile;
   private closed = false;
   private error: Error | undefined;
 
@@ -73,10 +74,7 @@ export class RunLog {
     this.path = path;
     this.redactor = opts.redactor ?? new Redactor();
     this.maxOutputBytes = Math.max(0, opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
-    this.stream = createWriteStream(path, { flags: 'a', mode: 0o600 });
-    this.stream.on('error', (err) => {
-      this.error ??= err;
-    });
+    this.file = new AppendFile(path);
   }
 
   /** Open (append to) runs/<id>/run.log. */
@@ -85,14 +83,18 @@ export class RunLog {
     return new RunLog(path, opts);
   }
 
-  /** First write error of the underlying stream, if any (also thrown by close()). */
+  /** First write error, if any (also thrown by close()). */
   get lastError(): Error | undefined {
     return this.error;
   }
 
   private write(text: string): void {
     if (this.closed) return; // a straggling command after close: drop rather than crash the run
-    this.stream.write(text); // one write per entry, so concurrent hosts never interleave lines
+    try {
+      this.file.write(text); // one write per entry, so concurrent hosts never interleave lines
+    } catch (err) {
+      this.error ??= err as Error; // a full disk must not stop the run: reported by close()
+    }
   }
 
   logCommand(e: CommandEntry): void {
@@ -166,11 +168,11 @@ export class RunLog {
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      await new Promise<void>((resolve) => {
-        if (this.stream.destroyed) return resolve();
-        this.stream.end(() => resolve());
-        this.stream.once('error', () => resolve());
-      });
+      try {
+        this.file.close();
+      } catch (err) {
+        this.error ??= err as Error;
+      }
     }
     if (this.error) throw new Error(`could not write run log ${this.path}: ${this.error.message}`, { cause: this.error });
   }

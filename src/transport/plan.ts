@@ -54,6 +54,11 @@ export class PlanTransport implements Transport {
     return result;
   }
 
+  /** Reaching a host changes nothing: the plan verifies hosts as the run does. */
+  verify(timeoutMs: number): Promise<ExecResult> {
+    return this.inner.verify ? this.inner.verify(timeoutMs) : this.inner.probe('true', { timeoutMs, sudo: false });
+  }
+
   forward(remoteHost: string, remotePort: number): Promise<Forward> {
     return this.inner.forward(remoteHost, remotePort);
   }

@@ -285,6 +285,34 @@ export class SshTransport implements Transport {
     );
   }
 
+  /**
+   * Connected, authenticated, and the persistent shell — the one every later command goes
+   * through, under `sudo -n` when the host says so — answers a ping. A shell that ended instead
+   * (sudo asking for a password, a login without a shell) is refused here, before any change.
+   * A server that gives no shell session: `true` over an exec channel.
+   */
+  async verify(timeoutMs: number): Promise<ExecResult> {
+    const client = await this.client();
+    const sh = await this.shellSession(client);
+    if (!sh || (!sh.available && !sh.ended)) return this.probe('true', { timeoutMs, sudo: false });
+    const started = performance.now();
+    const r = sh.available ? await sh.ping(timeoutMs) : undefined;
+    if (!r || r.lost) {
+      void this.forgetShell(sh);
+      const said = (sh.strayStderr + (r?.stderr ?? '')).replace(/\n?\[chops\][^\n]*/g, '').trim();
+      const shell = this.def.ssh.sudo ? 'sudo -n -- sh' : 'sh';
+      if (r?.code === 124) throw new ConnectError(this.host, `its shell (${shell}) did not answer within ${Math.round(timeoutMs / 1000)}s`);
+      throw new ConnectError(this.host, `its shell (${shell}) ended before it answered${said ? `: ${said.split('\n').slice(-2).join(' / ')}` : ''}`, {
+        hint: this.def.ssh.sudo
+          ? `let ${this.def.ssh.user} run commands through sudo without a password (a NOPASSWD rule), or log in as root with ssh.sudo: false`
+          : `check that ${this.def.ssh.user} has a working login shell: ssh -p ${this.def.ssh.port} ${this.def.ssh.user}@${this.def.ssh.address} sh -c true`,
+      });
+    }
+    const result: ExecResult = { command: 'true', stdout: r.stdout, stderr: r.stderr, code: r.code, durationMs: performance.now() - started };
+    this.listener?.({ host: this.host, kind: 'probe', result });
+    return result;
+  }
+
   /** A session that died under a command (its backstop killed it) is replaced at the next command. */
   private async forgetShell(sh: ShellSession): Promise<void> {
     const current = this.shell;

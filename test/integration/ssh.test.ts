@@ -180,6 +180,27 @@ test('sudo -n for a non-root login, and atomic root-owned file writes through st
   }
 });
 
+test('a login whose sudo asks for a password is refused before the first change, naming sudo and the fix', async () => {
+  const path = variant('sudo-password', (d) => {
+    d.defaults.ssh.user = 'ops';
+    d.defaults.ssh.sudo = true;
+  });
+  const marker = `/tmp/chops-sudo-refused-${process.pid}`;
+  await labExec(lab, 'h2', 'mv /etc/sudoers.d/ops /root/sudoers-ops.aside');
+  try {
+    const r = await chops(['run', 'exec', '-i', path, '--limit', 'h1,h2', '--cmd', `touch ${marker}`, '--output', 'plain', '--yes']);
+    assert.equal(r.code, 2, r.stderr);
+    // the persistent shell every command would use is what is verified: sudo's own words, no "true exited"
+    assert.match(r.stderr, /h2 \(to be worked on\): h2: its shell \(sudo -n -- sh\) ended before it answered: .*password is required/);
+    assert.match(r.stderr, /NOPASSWD/);
+    assert.match(r.stderr, /nothing was changed/);
+    assert.doesNotMatch(r.stderr, /h1 \(/, 'h1 verified fine');
+    for (const h of ['h1', 'h2']) assert.equal((await labExec(lab, h, `test -e ${marker} && echo yes || echo no`)).trim(), 'no');
+  } finally {
+    await labExec(lab, 'h2', 'mv /root/sudoers-ops.aside /etc/sudoers.d/ops');
+  }
+});
+
 test('the persistent shell keeps commands apart and reports exactly what a fresh exec would', async () => {
   const inv = parseInventory(readFileSync(lab.inventoryPath, 'utf8'), lab.inventoryPath);
   const session = new Session(inv, false, () => {});

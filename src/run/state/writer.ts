@@ -5,6 +5,7 @@
 // resolves once its data is on disk (in the kernel: see the fsync policy below).
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { AppendFile } from '../append-file.js';
 import { sweepTempFiles, writeFileAtomic } from './atomic-write.js';
 import { JOURNAL_RE, journalFile } from './journal.js';
 import type { RunState } from './model.js';
@@ -25,7 +26,7 @@ export class RunWriter {
   private epoch: number;
   private ops: Op[] = [];
   private running = false;
-  private journal?: fsp.FileHandle;
+  private journal?: AppendFile;
   /** Lines were appended to the journal of the current epoch (it exists and must go at the next fold). */
   private journalUsed = false;
   private folded = false;
@@ -125,8 +126,7 @@ export class RunWriter {
     this.appendError = undefined;
     const old = this.epoch;
     this.epoch = next;
-    await this.journal?.close().catch(() => {});
-    this.journal = undefined;
+    this.closeJournal();
     if (!this.folded) {
       this.folded = true;
       await sweepTempFiles(this.file);
@@ -140,11 +140,11 @@ export class RunWriter {
   private async writeLines(lines: string[]): Promise<void> {
     if (this.appendError) throw this.appendError;
     try {
-      this.journal ??= await fsp.open(join(this.dir, journalFile(this.epoch)), 'a', 0o600);
+      this.journal ??= new AppendFile(join(this.dir, journalFile(this.epoch)));
       this.journalUsed = true;
       // One write for the batch: lines of concurrent hosts never interleave. Not fsync'ed, as
       // state.yml between folds (see writeFold).
-      await this.journal.writeFile(lines.join(''), 'utf8');
+      this.journal.write(lines.join(''));
     } catch (err) {
       this.appendError = err;
       throw err;
@@ -168,7 +168,15 @@ export class RunWriter {
   /** Close the journal file (the writer can still be used; it reopens it). */
   async close(): Promise<void> {
     await this.idle();
-    await this.journal?.close().catch(() => {});
+    this.closeJournal();
+  }
+
+  private closeJournal(): void {
+    try {
+      this.journal?.close();
+    } catch {
+      /* nothing left to write to it */
+    }
     this.journal = undefined;
   }
 }

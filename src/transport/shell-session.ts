@@ -31,8 +31,12 @@ interface Pending {
   resolve(r: ShellResult): void;
 }
 
-/** The end token with CODE on stdout, and on stderr: output before each is the command's. */
-const ends = (token: string, code: string) => `printf '%s %s\\n' ${token} ${code}\nprintf '%s\\n' ${token} >&2\n`;
+/**
+ * The end token on stderr, then with CODE on stdout: output before each is the command's. Stderr
+ * first: sshd, woken by it, finds the stdout line already written and sends both in one segment
+ * (one wake-up of chops per command instead of two).
+ */
+const ends = (token: string, code: string) => `printf '%s\\n' ${token} >&2\nprintf '%s %s\\n' ${token} ${code}\n`;
 
 export class ShellSession {
   private pending?: Pending;

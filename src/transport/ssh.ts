@@ -25,48 +25,8 @@ export function preloadSsh(): void {
   loadNodeSsh().catch(() => {}); // a failure surfaces at the first connection
 }
 
-/**
- * TCP connections opened before the SSH library has loaded (preconnectTcp), by address:port.
- * Loading ssh2 blocks the event loop for ~0.1 s; meanwhile the kernel completes the TCP
- * handshakes and each sshd forks and sends its banner, so the SSH handshake starts at once.
- */
-const earlySockets = new Map<string, { sock: net.Socket; at: number }>();
-const endpointKey = (address: string, port: number) => `${address}:${port}`;
 /** A TCP connection with Nagle off from the first byte (44 ms -> 2.3 ms per command). */
 const dial = (address: string, port: number) => net.connect({ host: address, port, noDelay: true });
-/** An early socket older than this is not used (an sshd drops unauthenticated connections: LoginGraceTime). */
-const EARLY_SOCKET_MAX_AGE_MS = 20_000;
-
-/**
- * Open the TCP connections of HOSTS now (direct hosts only; a jump host's are opened through it).
- * Call after everything that can be checked locally has been, once the run will go ahead. A
- * socket nobody takes keeps nothing alive and is closed when the process ends.
- */
-export function preconnectTcp(hosts: Host[]): void {
-  for (const h of hosts) {
-    if (h.connection === 'local' || h.ssh.jump) continue;
-    const key = endpointKey(h.ssh.address, h.ssh.port);
-    if (earlySockets.has(key)) continue;
-    const sock = dial(h.ssh.address, h.ssh.port);
-    sock.unref();
-    sock.on('error', () => {}); // the connection made when it is needed reports the problem
-    earlySockets.set(key, { sock, at: Date.now() });
-  }
-}
-
-/** The early socket to ADDRESS:PORT, if it is still usable (taken once). */
-function takeEarlySocket(address: string, port: number): net.Socket | undefined {
-  const key = endpointKey(address, port);
-  const e = earlySockets.get(key);
-  if (!e) return undefined;
-  earlySockets.delete(key);
-  if (e.sock.destroyed || e.sock.readableEnded || Date.now() - e.at > EARLY_SOCKET_MAX_AGE_MS) {
-    e.sock.destroy();
-    return undefined;
-  }
-  e.sock.ref();
-  return e.sock;
-}
 
 interface Endpoint {
   label: string;
@@ -172,10 +132,8 @@ export class SshTransport implements Transport {
 
   /** TCP connect with Nagle off and our own deadline (ssh2's readyTimeout starts later). */
   private tcp(address: string, port: number, timeoutMs: number, what: string): Promise<net.Socket> {
-    const early = what === 'host' ? takeEarlySocket(address, port) : undefined;
-    if (early && !early.connecting) return Promise.resolve(early);
     return new Promise((resolve, reject) => {
-      const sock = early ?? dial(address, port);
+      const sock = dial(address, port);
       const timer = setTimeout(() => {
         sock.destroy();
         reject(

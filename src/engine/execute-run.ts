@@ -109,6 +109,9 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       }
       // Every host the run touches, and every peer its gates read, answers before anything changes.
       await runner.verifyHosts();
+      // Opened before anything changes: a run log that cannot be created (EMFILE, a full disk,
+      // a file left unwritable) refuses the run here, with the cleanup below.
+      log = await RunLog.open(logPath, { redactor: req.redactor });
     } catch (err) {
       // Nothing ran: a new run that could not start leaves no state behind (it would otherwise
       // look like a crashed run and be picked by `chops resume`).
@@ -116,7 +119,6 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
       await runner.close();
       throw err;
     }
-    log = await RunLog.open(logPath, { redactor: req.redactor });
     log.logEvent(`${req.resuming ? 'resume' : 'run'} ${state.id} playbook=${playbook.name} by pid ${process.pid} on ${hostname()} inventory=${inventory.path}`);
     output.event({
       type: 'run-start',
@@ -146,7 +148,8 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   } finally {
     req.stop?.removeEventListener('abort', onStop);
     if (!aborted) {
-      await log?.close().catch(() => {});
+      // The run's outcome stands; a run log that could not be written whole is said, not hidden.
+      await log?.close().catch((e) => output.notice(`warning: ${errorText(e)}`));
       for (const l of locks) await l.release();
     }
   }

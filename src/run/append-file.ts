@@ -2,7 +2,9 @@
 // an O_APPEND descriptor, from the main thread. An asynchronous write hands each record to
 // libuv's thread pool and back (two thread wake-ups and an eventfd per record: ~4 per step on
 // every host); on a loaded control machine those handoffs cost more CPU than the writes
-// themselves, and a write of a few hundred bytes to the page cache does not block.
+// themselves. A record is a few hundred bytes (a run-log entry at most ~130 KB: 64 KB of each
+// stream), written to the page cache; only a state dir on a stalled network filesystem would
+// block the event loop here.
 import { closeSync, openSync, writeSync } from 'node:fs';
 
 export class AppendFile {

@@ -89,11 +89,13 @@ export class RunLog {
   }
 
   private write(text: string): void {
-    if (this.closed) return; // a straggling command after close: drop rather than crash the run
+    // A straggling command after close, or a write that already failed (a torn entry must not
+    // get the next one glued to it): dropped rather than crashing the run.
+    if (this.closed || this.error) return;
     try {
       this.file.write(text); // one write per entry, so concurrent hosts never interleave lines
     } catch (err) {
-      this.error ??= err as Error; // a full disk must not stop the run: reported by close()
+      this.error = err as Error; // a full disk must not stop the run; close() rejects with it
     }
   }
 

@@ -45,6 +45,8 @@ export class ShellSession {
   private dead = false;
   /** Stderr the shell wrote while no command ran (e.g. sudo refusing to start it), capped. */
   private stray = '';
+  /** The shell's exit status, when it exited on its own (the server said so). */
+  private exit?: { code?: number; signal?: string };
   /** End tokens: a random prefix per session and a counter (commands cannot see either). */
   private readonly tokenPrefix = `__chops_end_${randomBytes(12).toString('hex')}_`;
   private sent = 0;
@@ -52,6 +54,9 @@ export class ShellSession {
   private constructor(private readonly ch: ClientChannel) {
     ch.on('data', (d: Buffer) => this.onData('out', d));
     ch.stderr.on('data', (d: Buffer) => this.onData('err', d));
+    ch.on('exit', (code: number | null, signal?: string) => {
+      this.exit = { code: code ?? undefined, signal };
+    });
     ch.on('close', () => this.die());
     ch.on('error', () => this.die());
   }
@@ -75,6 +80,11 @@ export class ShellSession {
   /** What the shell said on stderr outside any command: why it ended, when it did on its own. */
   get strayStderr(): string {
     return this.stray;
+  }
+
+  /** How the shell ended when it exited on its own; undefined while it runs or when the connection went. */
+  get exitStatus(): { code?: number; signal?: string } | undefined {
+    return this.exit;
   }
 
   /** Run COMMAND; after BACKSTOPMS without its end token the session is killed (code 124). */
@@ -119,6 +129,11 @@ export class ShellSession {
       if (stream === 'err' && this.stray.length < 2048) this.stray += d.toString('utf8').slice(0, 2048 - this.stray.length);
       return;
     }
+    if (stream === 'out' ? p.outDone : p.errDone) {
+      // after this stream's end token: a background job's output, not part of the result
+      if (stream === 'err' && this.stray.length < 2048) this.stray += d.toString('utf8').slice(0, 2048 - this.stray.length);
+      return;
+    }
     const buf = Buffer.concat([stream === 'out' ? this.outBuf : this.errBuf, d]);
     const at = buf.indexOf(p.token);
     if (at < 0) {
@@ -155,6 +170,9 @@ export class ShellSession {
     }
     if (p.outDone && p.errDone) {
       this.pending = undefined;
+      // whatever followed a token (a background job) belongs to no command, not to the next one
+      this.outBuf = Buffer.alloc(0);
+      this.errBuf = Buffer.alloc(0);
       p.resolve({
         stdout: Buffer.concat([...p.out, p.outDone.before]).toString('utf8'),
         stderr: Buffer.concat([...p.err, p.errDone]).toString('utf8'),

@@ -14,7 +14,7 @@ import { ConnectError } from '../errors.js';
 import { readSecret } from '../inventory/secrets.js';
 import { checkHostKey, fingerprint, keyType, knownHostsName, readKnownHosts, recordHostKey } from './known-hosts.js';
 import { putCommand, wrapCommand, wrapDeadline } from './wrap.js';
-import { ShellSession } from './shell-session.js';
+import { ShellSession, type ShellResult } from './shell-session.js';
 import type { CommandListener, ExecOptions, ExecResult, Forward, PutOptions, Transport } from './types.js';
 
 let nodeSsh: Promise<typeof import('node-ssh')> | undefined;
@@ -252,23 +252,44 @@ export class SshTransport implements Transport {
   async verify(timeoutMs: number): Promise<ExecResult> {
     const client = await this.client();
     const sh = await this.shellSession(client);
-    if (!sh || (!sh.available && !sh.ended)) return this.probe('true', { timeoutMs, sudo: false });
+    // No shell session on this server (or, unexpectedly, one busy): `true` over an exec channel,
+    // under the host's own sudo setting, as its commands will run.
+    if (!sh || (!sh.available && !sh.ended)) return this.probe('true', { timeoutMs });
     const started = performance.now();
     const r = sh.available ? await sh.ping(timeoutMs) : undefined;
     if (!r || r.lost) {
       void this.forgetShell(sh);
-      const said = (sh.strayStderr + (r?.stderr ?? '')).replace(/\n?\[chops\][^\n]*/g, '').trim();
-      const shell = this.def.ssh.sudo ? 'sudo -n -- sh' : 'sh';
-      if (r?.code === 124) throw new ConnectError(this.host, `its shell (${shell}) did not answer within ${Math.round(timeoutMs / 1000)}s`);
-      throw new ConnectError(this.host, `its shell (${shell}) ended before it answered${said ? `: ${said.split('\n').slice(-2).join(' / ')}` : ''}`, {
-        hint: this.def.ssh.sudo
-          ? `let ${this.def.ssh.user} run commands through sudo without a password (a NOPASSWD rule), or log in as root with ssh.sudo: false`
-          : `check that ${this.def.ssh.user} has a working login shell: ssh -p ${this.def.ssh.port} ${this.def.ssh.user}@${this.def.ssh.address} sh -c true`,
-      });
+      throw this.shellRefusal(sh, r, timeoutMs);
     }
-    const result: ExecResult = { command: 'true', stdout: r.stdout, stderr: r.stderr, code: r.code, durationMs: performance.now() - started };
+    const result: ExecResult = {
+      command: 'ping (persistent shell)',
+      stdout: r.stdout,
+      stderr: r.stderr,
+      code: r.code,
+      durationMs: performance.now() - started,
+    };
     this.listener?.({ host: this.host, kind: 'probe', result });
     return result;
+  }
+
+  /** Why the persistent shell did not answer its ping, and what to do about it. */
+  private shellRefusal(sh: ShellSession, r: ShellResult | undefined, timeoutMs: number): ConnectError {
+    const s = this.def.ssh;
+    const shell = s.sudo ? 'sudo -n -- sh' : 'sh';
+    if (r?.code === 124) return new ConnectError(this.host, `its shell (${shell}) did not answer within ${Math.round(timeoutMs / 1000)}s`);
+    const exit = sh.exitStatus;
+    if (!exit) {
+      return new ConnectError(this.host, `the connection to ${s.address}:${s.port} was lost before its shell answered`, {
+        hint: 'check the host and the network, then run the same command again',
+      });
+    }
+    const said = (sh.strayStderr + (r?.stderr ?? '')).replace(/\n?\[chops\][^\n]*/g, '').trim();
+    const how = exit.signal ? `killed by ${exit.signal}` : `exit ${exit.code ?? '?'}`;
+    return new ConnectError(this.host, `its shell (${shell}) ended before it answered (${how})${said ? `: ${said.split('\n').slice(-2).join(' / ')}` : ''}`, {
+      hint: s.sudo
+        ? `let ${s.user} run commands through sudo without a password (a NOPASSWD rule), or log in as root with ssh.sudo: false`
+        : `check that ${s.user} can log in there and run sh (a login shell that is not nologin, no ForceCommand in sshd_config)`,
+    });
   }
 
   /** A session that died under a command (its backstop killed it) is replaced at the next command. */

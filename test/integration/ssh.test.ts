@@ -191,7 +191,7 @@ test('a login whose sudo asks for a password is refused before the first change,
     const r = await chops(['run', 'exec', '-i', path, '--limit', 'h1,h2', '--cmd', `touch ${marker}`, '--output', 'plain', '--yes']);
     assert.equal(r.code, 2, r.stderr);
     // the persistent shell every command would use is what is verified: sudo's own words, no "true exited"
-    assert.match(r.stderr, /h2 \(to be worked on\): h2: its shell \(sudo -n -- sh\) ended before it answered: .*password is required/);
+    assert.match(r.stderr, /h2 \(to be worked on\): h2: its shell \(sudo -n -- sh\) ended before it answered \(exit 1\): .*password is required/);
     assert.match(r.stderr, /NOPASSWD/);
     assert.match(r.stderr, /nothing was changed/);
     assert.doesNotMatch(r.stderr, /h1 \(/, 'h1 verified fine');

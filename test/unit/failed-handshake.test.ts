@@ -8,7 +8,7 @@ import { parseInventory } from '../../src/inventory/load.js';
 import { SshTransport } from '../../src/transport/ssh.js';
 import { scratchDirs } from '../support/scratch.js';
 
-const scratch = scratchDirs('chops-early-socket');
+const scratch = scratchDirs('chops-failed-handshake');
 
 /** A TCP server that counts connections and answers each with a banner, then hangs up. */
 async function countingServer(): Promise<{ port: number; accepted: () => number; open: () => number; close: () => Promise<void> }> {

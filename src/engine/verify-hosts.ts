@@ -23,12 +23,7 @@ export async function verifyHosts(selected: Host[], phases: Phase[], peers: (h: 
     for (const h of selected) for (const p of peers(h)) need.set(p.name, p);
   }
   const hosts = [...need.values()].filter((h) => h.connection !== 'local');
-  const results = await Promise.allSettled(
-    hosts.map((h) => {
-      const t = session.handle(h).transport;
-      return t.verify ? t.verify(VERIFY_TIMEOUT_MS) : t.probe('true', { timeoutMs: VERIFY_TIMEOUT_MS });
-    }),
-  );
+  const results = await Promise.allSettled(hosts.map((h) => session.handle(h).transport.verify(VERIFY_TIMEOUT_MS)));
   const failed: Array<{ host: Host; why: string; hint?: string }> = [];
   results.forEach((r, i) => {
     const host = hosts[i];

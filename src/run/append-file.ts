@@ -18,10 +18,6 @@ export class AppendFile {
     this.fd = openSync(path, 'a', mode);
   }
 
-  get open(): boolean {
-    return this.fd !== undefined;
-  }
-
   /** Append TEXT in one write(2) (repeated only if the kernel took part of it); throws on error. */
   write(text: string): void {
     if (this.fd === undefined) throw new Error(`${this.path} is closed`);

@@ -45,6 +45,10 @@ export class LocalTransport implements Transport {
     return result;
   }
 
+  verify(timeoutMs: number): Promise<ExecResult> {
+    return this.probe('true', { timeoutMs });
+  }
+
   async forward(_remoteHost: string, remotePort: number): Promise<Forward> {
     // Locally the port is already reachable.
     return { localPort: remotePort, close: async () => {} };

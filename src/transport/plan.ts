@@ -56,7 +56,7 @@ export class PlanTransport implements Transport {
 
   /** Reaching a host changes nothing: the plan verifies hosts as the run does. */
   verify(timeoutMs: number): Promise<ExecResult> {
-    return this.inner.verify ? this.inner.verify(timeoutMs) : this.inner.probe('true', { timeoutMs });
+    return this.inner.verify(timeoutMs);
   }
 
   forward(remoteHost: string, remotePort: number): Promise<Forward> {

@@ -123,14 +123,10 @@ export class ShellSession {
 
   private onData(stream: 'out' | 'err', d: Buffer): void {
     const p = this.pending;
-    if (!p) {
-      // stray output (a background job of an earlier command, or the shell failing to start): not
-      // anyone's result; the start of stderr is kept to explain a shell that ended on its own
-      if (stream === 'err' && this.stray.length < 2048) this.stray += d.toString('utf8').slice(0, 2048 - this.stray.length);
-      return;
-    }
-    if (stream === 'out' ? p.outDone : p.errDone) {
-      // after this stream's end token: a background job's output, not part of the result
+    // No command, or after this stream's end token: a background job's output, or the shell
+    // failing to start — nobody's result. The start of stderr is kept to explain a shell that
+    // ended on its own.
+    if (!p || (stream === 'out' ? p.outDone : p.errDone)) {
       if (stream === 'err' && this.stray.length < 2048) this.stray += d.toString('utf8').slice(0, 2048 - this.stray.length);
       return;
     }

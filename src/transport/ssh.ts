@@ -25,9 +25,6 @@ export function preloadSsh(): void {
   loadNodeSsh().catch(() => {}); // a failure surfaces at the first connection
 }
 
-/** A TCP connection with Nagle off from the first byte (44 ms -> 2.3 ms per command). */
-const dial = (address: string, port: number) => net.connect({ host: address, port, noDelay: true });
-
 interface Endpoint {
   label: string;
   address: string;
@@ -133,7 +130,7 @@ export class SshTransport implements Transport {
   /** TCP connect with Nagle off and our own deadline (ssh2's readyTimeout starts later). */
   private tcp(address: string, port: number, timeoutMs: number, what: string): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const sock = dial(address, port);
+      const sock = net.connect({ host: address, port, noDelay: true });
       const timer = setTimeout(() => {
         sock.destroy();
         reject(

@@ -57,9 +57,6 @@ export interface Transport {
   close(): Promise<void>;
   /** Start connecting now, in the background; a failure is reported by the first command. */
   warm?(): void;
-  /**
-   * Reach the host and prove it runs commands, as cheaply as the transport can (code 0: it does).
-   * Without it, `true` is run as a probe.
-   */
-  verify?(timeoutMs: number): Promise<ExecResult>;
+  /** Reach the host and prove it runs commands, as cheaply as the transport can (code 0: it does). */
+  verify(timeoutMs: number): Promise<ExecResult>;
 }

@@ -2,8 +2,8 @@
 // transition or remembered value) and whole rewrites of state.yml ("folds"). Calls made while a
 // write is in flight (a fold: appends are synchronous write(2) calls) are batched: the appends
 // into one write() of all their lines, the folds into one rewrite that serializes the latest
-// state when it starts. Each call's promise
-// resolves once its data is on disk (in the kernel: see the fsync policy below).
+// state when it starts. Each call's promise resolves once its data is on disk (in the kernel:
+// see the fsync policy below).
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AppendFile } from '../append-file.js';

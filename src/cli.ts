@@ -164,20 +164,23 @@ function descriptorHint(): string {
   return '  fix: the process ran out of file descriptors (each host needs about 2): raise the limit, e.g. `ulimit -n 4096` (hard limit: LimitNOFILE= or /etc/security/limits.conf), or run on fewer hosts at once with --parallel-hosts\n';
 }
 
-try {
-  const parsed = cli.parse(argv, { run: false });
-  if (!cli.matchedCommand && !parsed.options.help && !parsed.options.version) {
-    if (parsed.args.length) {
-      const { show } = await import('./inventory/values.js');
-      process.stderr.write(`chops: unknown command ${show(String(parsed.args[0]))}\n  fix: see \`chops --help\`\n`);
-      process.exitCode = 2;
-    } else cli.outputHelp();
-  } else {
-    await cli.runMatchedCommand();
+// An async function, not top-level await: the same code also runs as a CommonJS bundle.
+void (async () => {
+  try {
+    const parsed = cli.parse(argv, { run: false });
+    if (!cli.matchedCommand && !parsed.options.help && !parsed.options.version) {
+      if (parsed.args.length) {
+        const { show } = await import('./inventory/values.js');
+        process.stderr.write(`chops: unknown command ${show(String(parsed.args[0]))}\n  fix: see \`chops --help\`\n`);
+        process.exitCode = 2;
+      } else cli.outputHelp();
+    } else {
+      await cli.runMatchedCommand();
+    }
+  } catch (err: any) {
+    // cac throws CACError for missing args / unknown options
+    const { printable } = await import('./inventory/values.js');
+    process.stderr.write(`chops: ${printable(String(err?.message ?? err), { oneLine: true }).slice(0, 500)}\n  fix: see \`chops --help\`\n`);
+    process.exitCode = 2;
   }
-} catch (err: any) {
-  // cac throws CACError for missing args / unknown options
-  const { printable } = await import('./inventory/values.js');
-  process.stderr.write(`chops: ${printable(String(err?.message ?? err), { oneLine: true }).slice(0, 500)}\n  fix: see \`chops --help\`\n`);
-  process.exitCode = 2;
-}
+})();

@@ -7,6 +7,7 @@ import { LiveDisplay, type PhaseShape } from './live.js';
 import { errorText } from '../errors.js';
 import { formatMs } from '../duration.js';
 import { redactor } from '../secrets.js';
+import { TickBuffer } from '../tick-buffer.js';
 
 export type OutputMode = 'tty' | 'plain' | 'json';
 
@@ -47,8 +48,11 @@ export function makeOutput(
   const ts = () => new Date().toISOString().slice(11, 23);
   // Everything shown passes the redactor: command output may echo a secret chops has read.
   const json = (ev: RunEvent) => out.write(redactor.redact(JSON.stringify({ ts: new Date().toISOString(), ...ev })) + '\n');
+  // Step lines of one event-loop turn go out in one write (src/tick-buffer.ts); anything else
+  // written to OUT or ERR first sends them, so the order on a terminal stays the order of events.
+  const lines = new TickBuffer((text) => out.write(text));
   const plain = (s: string) => {
-    if (!opts.quietSteps) out.write(redactor.redact(`${ts()} ${s}`) + '\n');
+    if (!opts.quietSteps) lines.write(redactor.redact(`${ts()} ${s}`) + '\n');
   };
   return {
     mode,
@@ -56,6 +60,7 @@ export function makeOutput(
       live?.begin(shape);
     },
     end() {
+      lines.flush();
       live?.end();
     },
     event(ev) {
@@ -110,11 +115,13 @@ export function makeOutput(
       else live?.note(host, redactor.redact(text));
     },
     notice(s) {
+      lines.flush();
       const t = redactor.redact(s);
       if (live) live.notice(t);
       else err.write(t.endsWith('\n') ? t : t + '\n');
     },
     text(s) {
+      lines.flush();
       const t = redactor.redact(s);
       if (live && mode !== 'json') live.commit(t);
       else (mode === 'json' ? err : out).write(t.endsWith('\n') ? t : t + '\n');

@@ -1,11 +1,12 @@
-// Text written many times per event-loop turn (a run-log entry and two output lines per step on
-// every host) collected and written once per turn: on the 20-host fan-out a write(2) per line
-// was ~1200 system calls per run. The buffer is written in the check phase of the same turn
-// (setImmediate: after every socket the poll phase found ready has been handled), before any
-// timer or further I/O, and at process exit; so the delay is sub-millisecond and nothing is left
-// in it by a normal exit, process.exit() or an uncaught exception (only SIGKILL loses a turn).
-// Never used for what must be on disk before a command is sent: the run journal awaits its own
-// writes (src/run/state/writer.ts).
+// Run-log entries of one event-loop turn collected and written once per turn (each step on each
+// host writes several; a write(2) apiece was ~400 system calls per run on the 20-host fan-out).
+// The buffer is written in the check phase of the same turn (setImmediate: after every socket
+// the poll phase found ready has been handled), and at process exit; so nothing is left in it by
+// a normal exit, process.exit() or an uncaught exception. A step's command entry is buffered
+// before its "done" is queued for the journal (also written in the check phase, after it), so
+// the log is never behind the state. Not for what must be on disk before a command is sent (the
+// journal awaits its own writes: src/run/state/writer.ts), nor for the operator's output (its
+// "ok" line follows the journal's "done" and must not be lost by a SIGKILL after it).
 export class TickBuffer {
   private parts: string[] = [];
   private scheduled = false;

@@ -7,7 +7,6 @@ import { LiveDisplay, type PhaseShape } from './live.js';
 import { errorText } from '../errors.js';
 import { formatMs } from '../duration.js';
 import { redactor } from '../secrets.js';
-import { TickBuffer } from '../tick-buffer.js';
 
 export type OutputMode = 'tty' | 'plain' | 'json';
 
@@ -48,11 +47,11 @@ export function makeOutput(
   const ts = () => new Date().toISOString().slice(11, 23);
   // Everything shown passes the redactor: command output may echo a secret chops has read.
   const json = (ev: RunEvent) => out.write(redactor.redact(JSON.stringify({ ts: new Date().toISOString(), ...ev })) + '\n');
-  // Step lines of one event-loop turn go out in one write (src/tick-buffer.ts); anything else
-  // written to OUT or ERR first sends them, so the order on a terminal stays the order of events.
-  const lines = new TickBuffer((text) => out.write(text));
+  // Written at once, not batched per event-loop turn like the run log: a step's "ok" line is
+  // printed after its "done" is in the journal, and a batch lost to a SIGKILL would leave the
+  // operator's screen behind the state (a step done, never shown as done).
   const plain = (s: string) => {
-    if (!opts.quietSteps) lines.write(redactor.redact(`${ts()} ${s}`) + '\n');
+    if (!opts.quietSteps) out.write(redactor.redact(`${ts()} ${s}`) + '\n');
   };
   return {
     mode,
@@ -60,7 +59,6 @@ export function makeOutput(
       live?.begin(shape);
     },
     end() {
-      lines.flush();
       live?.end();
     },
     event(ev) {
@@ -115,13 +113,11 @@ export function makeOutput(
       else live?.note(host, redactor.redact(text));
     },
     notice(s) {
-      lines.flush();
       const t = redactor.redact(s);
       if (live) live.notice(t);
       else err.write(t.endsWith('\n') ? t : t + '\n');
     },
     text(s) {
-      lines.flush();
       const t = redactor.redact(s);
       if (live && mode !== 'json') live.commit(t);
       else (mode === 'json' ? err : out).write(t.endsWith('\n') ? t : t + '\n');

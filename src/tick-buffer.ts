@@ -3,8 +3,8 @@
 // The buffer is written in the check phase of the same turn (setImmediate: after every socket
 // the poll phase found ready has been handled), and at process exit; so nothing is left in it by
 // a normal exit, process.exit() or an uncaught exception. A step's command entry is buffered
-// before its "done" is queued for the journal (also written in the check phase, after it), so
-// the log is never behind the state. Not for what must be on disk before a command is sent (the
+// before its "done" is written to the journal, so the log is behind the state only by what a
+// SIGKILL cuts off in that turn. Not for what must be on disk before a command is sent (the
 // journal awaits its own writes: src/run/state/writer.ts), nor for the operator's output (its
 // "ok" line follows the journal's "done" and must not be lost by a SIGKILL after it).
 export class TickBuffer {

@@ -27,7 +27,6 @@ export class RunWriter {
   private epoch: number;
   private ops: Op[] = [];
   private running = false;
-  private scheduled = false;
   private journal?: AppendFile;
   /** Lines were appended to the journal of the current epoch (it exists and must go at the next fold). */
   private journalUsed = false;
@@ -88,17 +87,7 @@ export class RunWriter {
     });
     done.catch(() => {}); // reported by flush() when the caller does not wait for it
     this.ops.push({ kind, lines: line !== undefined ? [line] : [], started: false, done, resolve, reject });
-    // Started in the check phase of this event-loop turn, not at once: every host whose answer
-    // arrived in this turn marks its step by then, and all their lines go in one write(2)
-    // (one per step per host before: ~400 per run on the 20-host fan-out). Each caller still
-    // waits for its line to be written before it sends its next command.
-    if (!this.running && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        if (!this.running) void this.pump();
-      });
-    }
+    if (!this.running) void this.pump();
     return done;
   }
 

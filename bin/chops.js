@@ -6,14 +6,17 @@
 // that exits 0, and again whenever V8 rejects it (another node version, a rebuilt bundle): V8
 // checks the source hash, its own version and flags before it uses one. A cache that cannot be
 // written (a read-only install) only costs the compile time.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Module, createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
 const file = fileURLToPath(new URL('../dist/bundle/chops.cjs', import.meta.url));
-if (!existsSync(file)) {
+let source;
+try {
+  source = readFileSync(file, 'utf8');
+} catch {
   process.stderr.write('chops is not built yet: run `npm ci` (or `npm run build`) in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n');
   process.exit(2);
 }
@@ -25,7 +28,7 @@ try {
 } catch {
   /* first run of this command */
 }
-const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), {
+const script = new vm.Script(Module.wrap(source), {
   filename: file,
   cachedData,
 });
@@ -42,7 +45,6 @@ if (!cachedData || script.cachedDataRejected) {
     }
   });
 }
+// The bundle's requires resolve from its own place (createRequire); it exports nothing.
 const mod = new Module(file);
-mod.filename = file;
-mod.paths = Module._nodeModulePaths(dirname(file));
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, dirname(file));

@@ -21,6 +21,9 @@ const nativeAddonsFromPackage = {
   },
 };
 
+// Loaded lazily, on the commands that need them; both ship CommonJS builds with the same exports.
+const LAZY = ['zx', 'zx/core', '@clickhouse/client'];
+
 rmSync('dist/bundle', { recursive: true, force: true }); // chunks and caches of an older build
 await build({
   entryPoints: ['src/cli.ts'],
@@ -30,9 +33,8 @@ await build({
   target: 'node20',
   outfile: 'dist/bundle/chops.cjs',
   // ssh2 is bundled (its ~50 ms of compile per run then comes from the cache too); its native
-  // addons stay files of its package, required from node_modules at run time. zx and the
-  // ClickHouse client are loaded lazily, on the commands that need them (both ship CommonJS builds).
-  external: ['cpu-features', 'zx', 'zx/core', '@clickhouse/client'],
+  // addons stay files of its package, required from node_modules at run time.
+  external: ['cpu-features', ...LAZY],
   plugins: [nativeAddonsFromPackage],
   // The sources are ES modules: import.meta.url is the bundle's own URL.
   define: { 'import.meta.url': '__chopsImportMetaUrl' },
@@ -42,9 +44,10 @@ await build({
 });
 
 // A script compiled with vm.Script cannot import() without --experimental-vm-modules in Node 20:
-// the lazily loaded externals are required instead (both have CommonJS builds with the same exports).
+// the lazily loaded externals are required instead.
 const out = 'dist/bundle/chops.cjs';
-const code = readFileSync(out, 'utf8').replace(/\bimport\(("(?:zx\/core|zx|@clickhouse\/client)")\)/g, 'Promise.resolve().then(() => require($1))');
+let code = readFileSync(out, 'utf8');
+for (const name of LAZY) code = code.replaceAll(`import(${JSON.stringify(name)})`, `Promise.resolve().then(() => require(${JSON.stringify(name)}))`);
 const left = code.match(/\bimport\("[^"]*"\)/g);
-if (left) throw new Error(`bundle: dynamic import() left in ${out}: ${left.join(', ')}; add it to the require rewrite in scripts/bundle.mjs`);
+if (left) throw new Error(`bundle: dynamic import() left in ${out}: ${left.join(', ')}; add it to LAZY in scripts/bundle.mjs`);
 writeFileSync(out, code);

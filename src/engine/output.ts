@@ -47,9 +47,9 @@ export function makeOutput(
   const ts = () => new Date().toISOString().slice(11, 23);
   // Everything shown passes the redactor: command output may echo a secret chops has read.
   const json = (ev: RunEvent) => out.write(redactor.redact(JSON.stringify({ ts: new Date().toISOString(), ...ev })) + '\n');
-  // Written at once, not batched per event-loop turn like the run log: a step's "ok" line is
-  // printed after its "done" is in the journal, and a batch lost to a SIGKILL would leave the
-  // operator's screen behind the state (a step done, never shown as done).
+  // Written at once, never batched per event-loop turn: a step's "ok" line is printed after its
+  // "done" is in the journal, and a batch lost to a SIGKILL would leave the operator's screen
+  // behind the state (a step done, never shown as done). The run log is written at once likewise.
   const plain = (s: string) => {
     if (!opts.quietSteps) out.write(redactor.redact(`${ts()} ${s}`) + '\n');
   };

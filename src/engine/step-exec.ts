@@ -39,6 +39,10 @@ export class StepExecutor {
     const sctx = this.contextOf(host);
     this.currentStep.set(host.name, step.name);
     handle.facts.open(); // facts are read afresh by each step, then cached until it changes something
+    // A step the previous process had begun and never finished (killed mid-step): its commands
+    // may have run on the host. The step reads the host again and says what it found; the note
+    // tells the operator that what it found may be the dead process's work.
+    const interrupted = o.state && getStep(o.state, pi, step.name, stateHost)?.status === 'started';
     // On disk before the step's first command: after a crash the state names exactly the step
     // that was in progress, and a step still "pending" there never ran.
     await this.mark(pi, step.name, stateHost, { status: 'started' });
@@ -58,7 +62,7 @@ export class StepExecutor {
       throw err;
     }
     const ms = performance.now() - t0;
-    const r = o.plan ? this.planned(host.name, step.name, res ?? {}) : (res ?? {});
+    const r = withInterrupted(o.plan ? this.planned(host.name, step.name, res ?? {}) : (res ?? {}), interrupted);
     // Awaited: "done" (with the step's data and the host's memory) must be on disk before the
     // next step starts, so a crash never repeats it and a resumed run knows what it learned.
     const data = r.data === undefined || !o.state ? {} : { data: stepData(r.data, step.name, host.name) };
@@ -174,4 +178,13 @@ function stepData(data: unknown, step: string, host: string): unknown {
     // The step did its work; data that JSON cannot hold must not turn that into a failure.
     return { unserializable: (err as Error).message };
   }
+}
+
+const INTERRUPTED = 'the interrupted run had begun this step';
+
+/** A result whose step the previous process had begun: its note says so (see runStep). */
+function withInterrupted(r: Exclude<StepResult, void>, interrupted: boolean | undefined): Exclude<StepResult, void> {
+  if (!interrupted) return r;
+  if (r.skipped) return { ...r, skipped: `${r.skipped}; ${INTERRUPTED}` };
+  return { ...r, note: r.note ? `${r.note}; ${INTERRUPTED}` : INTERRUPTED };
 }

@@ -57,16 +57,35 @@ export function ping(node: LabNode, timeoutMs = 1000): Promise<'up' | 'down' | '
 }
 
 /** uptime() of every node in seconds (NaN when it does not answer), read at about the same moment. */
-export async function uptimes(nodes: LabNode[]): Promise<{ at: number; up: Record<string, number> }> {
-  const at = Date.now();
-  const vals = await Promise.all(nodes.map((n) => chQuery(n, 'SELECT uptime()', { timeoutMs: 3000 }).then(Number, () => NaN)));
-  return { at, up: Object.fromEntries(nodes.map((n, i) => [n.name, vals[i]])) };
+/** When each node's server started (ms since the epoch, from uptime() and the moment it answered; NaN: no answer). */
+export interface Uptimes {
+  startedAt: Record<string, number>;
 }
 
-/** Names of the nodes whose server (re)started between two uptimes() readings (1.5 s slack). */
-export function restartedBetween(a: { at: number; up: Record<string, number> }, b: { at: number; up: Record<string, number> }): string[] {
-  const gap = (b.at - a.at) / 1000;
-  return Object.keys(a.up).filter((n) => Number.isNaN(a.up[n]) || !(b.up[n] >= a.up[n] + gap - 1.5));
+export async function uptimes(nodes: LabNode[]): Promise<Uptimes> {
+  // A reading that fails is tried again (a loaded lab answers late); a node still not answering
+  // after that reads NaN, which restartedBetween counts as restarted.
+  const read = async (n: LabNode): Promise<number> => {
+    for (let i = 0; ; i++) {
+      try {
+        const up = Number(await chQuery(n, 'SELECT uptime()', { timeoutMs: 3000 }));
+        return Date.now() - up * 1000;
+      } catch {
+        if (i === 2) return NaN;
+        await sleep(300);
+      }
+    }
+  };
+  const vals = await Promise.all(nodes.map(read));
+  return { startedAt: Object.fromEntries(nodes.map((n, i) => [n.name, vals[i]])) };
+}
+
+/**
+ * Names of the nodes whose server (re)started between two uptimes() readings: its start moved
+ * later by more than 1.5 s (uptime() counts whole seconds; each reading is timed when it answered).
+ */
+export function restartedBetween(a: Uptimes, b: Uptimes): string[] {
+  return Object.keys(a.startedAt).filter((n) => Number.isNaN(a.startedAt[n]) || !(b.startedAt[n] <= a.startedAt[n] + 1500));
 }
 
 /** Wait until every node answers SELECT 1 and every replica has an empty queue and is writable. */

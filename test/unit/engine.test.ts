@@ -307,6 +307,11 @@ test('resume: a gate is checked again unless its work has begun on a replica tha
     lines.filter((l) => l.startsWith('b2:')),
     ['b2:finish'],
   );
+  // the step the dead process had begun says so (its commands may have run before the crash)
+  const note = (step: string, host: string) => state.steps[0].steps.find((s: any) => s.name === step)!.hosts[host].note;
+  assert.match(note('work', 'b1') ?? '', /the interrupted run had begun this step$/);
+  assert.doesNotMatch(note('work', 'a1') ?? '', /interrupted/);
+  assert.doesNotMatch(note('finish', 'b1') ?? '', /interrupted/);
 
   // b1 again, but still serving when the run resumes (killed before its stop took effect):
   // its gate is checked again before anything can take it down

@@ -40,6 +40,10 @@ await build({
   define: { 'import.meta.url': '__chopsImportMetaUrl' },
   banner: { js: "const __chopsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   legalComments: 'none',
+  // Whitespace and syntax only: names stay (stack traces still read), and the file V8 reads and
+  // decodes at every start is 1.7 MB instead of 2.6 (~9 ms of CPU per run).
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 

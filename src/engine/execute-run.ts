@@ -130,7 +130,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     });
     if (output.mode === 'plain') output.text(`run ${state.id}: ${playbook.name} on ${req.selected.length} host(s); log: ${logPath}`);
     const t0 = performance.now();
-    const raced = await Promise.race([runner.execute(), abortNow]);
+    const raced = await Promise.race([runner.execute({ keepOpen: true }), abortNow]);
     if ('outcome' in raced) return raced; // hard abort: the state says "interrupted"; resume redoes what was running
     const res = raced;
     const stoppedBy = req.stop?.aborted ? reason(req.stop) : undefined;
@@ -148,6 +148,9 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   } finally {
     req.stop?.removeEventListener('abort', onStop);
     if (!aborted) {
+      // After the outcome is on disk (execute kept them open): the hosts' sshd then tear their
+      // sessions down while chops finishes, not while it saves.
+      await runner.close();
       // The run's outcome stands; a run log that could not be written whole is said, not hidden.
       await log?.close().catch((e) => output.notice(`warning: ${errorText(e)}`));
       for (const l of locks) await l.release();

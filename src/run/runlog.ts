@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { CommandListener } from '../transport/types.js';
 import { AppendFile } from './append-file.js';
+import { TurnBuffer } from './turn-buffer.js';
 import { Redactor } from './redact.js';
 import { isRunId, runIdTime } from './state/ids.js';
 import { isActiveElsewhere } from './state/resume-policy.js';
@@ -67,6 +68,8 @@ export class RunLog {
   readonly redactor: Redactor;
   readonly maxOutputBytes: number;
   private file: AppendFile;
+  /** Entries of one event-loop turn, written together (one write(2), so hosts never interleave). */
+  private pending = new TurnBuffer((text) => this.writeNow(text));
   private closed = false;
   private error: Error | undefined;
 
@@ -92,8 +95,13 @@ export class RunLog {
     // A straggling command after close, or a write that already failed (a torn entry must not
     // get the next one glued to it): dropped rather than crashing the run.
     if (this.closed || this.error) return;
+    this.pending.write(text);
+  }
+
+  private writeNow(text: string): void {
+    if (this.error) return;
     try {
-      this.file.write(text); // one write per entry, so concurrent hosts never interleave lines
+      this.file.write(text); // whole entries only, so concurrent hosts never interleave lines
     } catch (err) {
       this.error = err as Error; // a full disk must not stop the run; close() rejects with it
     }
@@ -169,6 +177,7 @@ export class RunLog {
   /** Flush and close the file. Idempotent; rejects with the first write error, if any. */
   async close(): Promise<void> {
     if (!this.closed) {
+      this.pending.flush();
       this.closed = true;
       try {
         this.file.close();

@@ -1,0 +1,44 @@
+// Log text of one event-loop turn collected and written once per turn: each step on each host
+// writes several run-log entries, and a write(2) apiece was ~400 system calls per run on the
+// 20-host fan-out. A buffer is written in the check phase of the same turn (setImmediate: after
+// every socket the poll phase found ready has been handled), at process exit (so a normal exit,
+// process.exit() or an uncaught exception leaves nothing in it), and — the ordering that makes a
+// crash leave a consistent pair — by the journal before each of its writes
+// (src/run/state/writer.ts calls flushTurnBuffers()): the log is never behind the state, and a
+// SIGKILL costs at most the entries of the turn it lands in, none of them for a step the journal
+// calls done. Not for the operator's output: its "ok" line follows the journal's "done".
+const live = new Set<TurnBuffer>();
+
+/** Write every buffer's pending text now (the journal calls this before it writes). */
+export function flushTurnBuffers(): void {
+  for (const b of live) b.flush();
+}
+
+export class TurnBuffer {
+  private parts: string[] = [];
+  private scheduled = false;
+  private readonly onExit = () => this.flush();
+
+  /** SINK writes one batch (whole entries only) and must not throw. */
+  constructor(private readonly sink: (text: string) => void) {}
+
+  write(text: string): void {
+    this.parts.push(text);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    live.add(this);
+    process.once('exit', this.onExit);
+    setImmediate(() => this.flush());
+  }
+
+  /** Write what is buffered now, in one sink call. */
+  flush(): void {
+    if (!this.scheduled) return;
+    this.scheduled = false;
+    live.delete(this);
+    process.removeListener('exit', this.onExit);
+    const text = this.parts.join('');
+    this.parts = [];
+    if (text) this.sink(text);
+  }
+}

@@ -94,7 +94,8 @@ try {
     ['bench/raw-ssh2.ts', '--bundle', '--platform=node', '--format=esm', `--outfile=${rawJs}`, '--external:ssh2', '--log-level=error'],
     { cwd: ROOT },
   );
-  const raw = (mode: 'per-command' | 'one-channel' | 'one-shell') => () => timeIt(process.execPath, [rawJs, hostsFile, lab.identityFile, JSON.stringify(CMDS), mode]);
+  const raw = (mode: 'per-command' | 'one-channel' | 'one-shell') => () =>
+    timeIt(process.execPath, [rawJs, hostsFile, lab.identityFile, JSON.stringify(CMDS), mode]);
   const ways: Record<string, { label: string; run: () => Promise<Timed> }> = {
     floor: { label: 'raw ssh2, 1 conn/host, ONE channel for all 10 (floor)', run: raw('one-channel') },
     perCmd: { label: 'raw ssh2, 1 conn/host, 1 exec channel per command', run: raw('per-command') },

@@ -148,12 +148,12 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   } finally {
     req.stop?.removeEventListener('abort', onStop);
     if (!aborted) {
-      // After the outcome is on disk (execute kept them open): the hosts' sshd then tear their
-      // sessions down while chops finishes, not while it saves.
-      await runner.close();
       // The run's outcome stands; a run log that could not be written whole is said, not hidden.
       await log?.close().catch((e) => output.notice(`warning: ${errorText(e)}`));
       for (const l of locks) await l.release();
+      // Last (execute kept them open): each disconnect sets that host's sshd tearing its session
+      // down, and on a loaded control machine those compete with chops' own last writes.
+      await runner.close();
     }
   }
 }

@@ -7,7 +7,6 @@ import type { Host } from '../inventory/types.js';
 import { groupByShard } from '../inventory/topology.js';
 import { ONCE_HOST } from '../run/state/model.js';
 import { replicaInProgress, resumeDecision } from '../run/state/resume-policy.js';
-import { redactor } from '../secrets.js';
 import { type Phase, phaseHosts } from './playbook.js';
 import type { ExecuteOptions } from './run-types.js';
 import type { Session } from './session.js';
@@ -93,18 +92,16 @@ function stepTasks(phase: Phase, pi: number, host: Host, stateHost: string, d: T
       if (why) d.o.output.stepSkipped(host.name, phase.name, step.name, why);
       return why;
     },
-    task: async (_, t: RunTaskWrapper) => {
+    // No listr title or output is set: its renderer is silent, and each change would be an event
+    // through listr2 (and a redaction) per step per host for nobody.
+    task: async () => {
       const handle = d.session.handle(host);
-      handle.onNote = (text) => {
-        t.output = redactor.redact(text);
-        d.o.output.note(host.name, step.name, text);
-      };
+      handle.onNote = (text) => d.o.output.note(host.name, step.name, text);
       try {
-        await d.steps.runStep(phase, pi, step, host, stateHost, (title) => (t.title = redactor.redact(title)));
+        await d.steps.runStep(phase, pi, step, host, stateHost);
       } finally {
         handle.onNote = undefined;
       }
-      if (si === phase.steps.length - 1) t.title = `${step.name}`;
     },
   }));
 }

@@ -33,7 +33,7 @@ export class StepExecutor {
     return { host: this.session.handle(host), params: this.o.params, run: this.ctx, memory: this.memoryOf(host.name) };
   }
 
-  async runStep(phase: Phase, pi: number, step: Step, host: Host, stateHost: string, setTitle: (s: string) => void): Promise<void> {
+  async runStep(phase: Phase, pi: number, step: Step, host: Host, stateHost: string): Promise<void> {
     const o = this.o;
     const handle = this.session.handle(host);
     const sctx = this.contextOf(host);
@@ -68,10 +68,8 @@ export class StepExecutor {
     const data = r.data === undefined || !o.state ? {} : { data: stepData(r.data, step.name, host.name) };
     if (r.skipped) {
       await this.mark(pi, step.name, stateHost, { status: 'done', changed: false, note: r.skipped, ...data });
-      setTitle(`${step.name}: ${r.skipped}`);
     } else {
       await this.mark(pi, step.name, stateHost, { status: 'done', changed: r.changed ?? true, note: r.note, ...data });
-      if (r.note) setTitle(`${step.name}: ${r.note}`);
     }
     this.outcomes.push({ host: host.name, phase: phase.name, step: step.name, note: r.note, skipped: r.skipped });
     if (r.data !== undefined) {

@@ -5,8 +5,8 @@
 // process.exit() or an uncaught exception leaves nothing in it), and — the ordering that makes a
 // crash leave a consistent pair — by the journal before each of its writes
 // (src/run/state/writer.ts calls flushTurnBuffers()): the log is never behind the state, and a
-// SIGKILL costs at most the entries of the turn it lands in, none of them for a step the journal
-// calls done. Not for the operator's output: its "ok" line follows the journal's "done".
+// SIGKILL costs at most the entries of the turn it lands in. The operator's plain and JSON lines
+// use it too (src/engine/output.ts): a step's "ok" line is made after its "done" is on disk.
 const live = new Set<TurnBuffer>();
 
 /** Write every buffer's pending text now (the journal calls this before it writes). */

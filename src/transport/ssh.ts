@@ -449,12 +449,14 @@ export class SshTransport implements Transport {
     });
   }
 
-  private dropConnection(): void {
+  /** End the connection; FINAL (the run is over): its disconnect closes the shell's channel too. */
+  private dropConnection(final = false): void {
     const ssh = this.ssh;
     this.ssh = undefined;
     const shell = this.shell;
     this.shell = undefined;
-    void shell?.then((sh) => sh?.close());
+    // Each packet sent wakes the host's sshd: at the end of a run, the disconnect alone.
+    if (!final) void shell?.then((sh) => sh?.close());
     try {
       ssh?.connection?.end();
     } catch {
@@ -478,11 +480,11 @@ export class SshTransport implements Transport {
     for (const f of [...this.forwards]) await f.close();
     const sockets = this.tcpSockets;
     this.tcpSockets = [];
-    this.dropConnection();
+    this.dropConnection(true);
     // The disconnect is sent (end() writes it at once); waiting for the server's own close would
     // keep chops alive while sshd tears the session down (tens of ms at the end of every run on
     // a loaded machine). OpenSSH's client does not wait either.
-    for (const sock of sockets) setImmediate(() => sock.destroy());
+    for (const sock of sockets) sock.destroy();
   }
 }
 

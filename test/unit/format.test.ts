@@ -40,3 +40,13 @@ test('renderTable: padded columns, no trailing blanks, any number of rows', () =
 test('renderTable with a rule: dashes as wide as each column under the head (the move-data summary)', () => {
   assert.equal(renderTable(['replica', 'copy'], [['ch1', 'online']], { rule: true }), 'replica  copy\n-------  ------\nch1      online\n');
 });
+
+test('clockTime: HH:MM:SS.mmm in UTC, as toISOString, across second boundaries', async () => {
+  const { clockTime } = await import('../../src/engine/output.js');
+  let now = Date.UTC(2026, 11, 3, 23, 59, 59, 7);
+  const ts = clockTime(() => now);
+  for (const step of [0, 90, 903, 1, 999, 1000, 12_345]) {
+    now += step;
+    assert.equal(ts(), new Date(now).toISOString().slice(11, 23));
+  }
+});

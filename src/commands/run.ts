@@ -3,6 +3,7 @@
 import type { Host, Inventory } from '../inventory/types.js';
 import { type Playbook, type Phase, phaseHosts } from '../engine/playbook.js';
 import { Runner, errorText, type ExecuteResult } from '../engine/runner.js';
+import { Session } from '../engine/session.js';
 import { chooseOutput, makeOutput, type Output } from '../engine/output.js';
 import { ChopsError, CommandError, UsageError, tail } from '../errors.js';
 import { buildSteps } from '../run/state/steps.js';
@@ -53,17 +54,27 @@ export async function runCommand(name: string, flags: GlobalFlags, raw: Record<s
   const p = await prepare(name, flags, raw);
   await confirmDestructive(p.phases, p.selected, flags, p.playbook.name);
   await preloadSshFor(p.selected);
+  // The connections open while the run's state is created (SSH handshakes are the long pole of a
+  // run's start; nothing is sent on them before the lock is taken and the hosts are verified).
+  const session = new Session(p.inventory, false);
+  session.warm(p.selected);
   const store = new RunStore(p.inventory.stateDir, { redactor });
-  const state = await store.create({
-    playbook: p.playbook.name,
-    params: p.params,
-    inventory: p.inventory.path,
-    inventoryHash: p.inventory.hash,
-    cluster: clusterKey(p.selected),
-    limit: flags.limit ? String(flags.limit).split(',') : undefined,
-    steps: stepTree(p.phases, p.selected),
-  });
-  return execute(p, store, state, false);
+  let state: RunState;
+  try {
+    state = await store.create({
+      playbook: p.playbook.name,
+      params: p.params,
+      inventory: p.inventory.path,
+      inventoryHash: p.inventory.hash,
+      cluster: clusterKey(p.selected),
+      limit: flags.limit ? String(flags.limit).split(',') : undefined,
+      steps: stepTree(p.phases, p.selected),
+    });
+  } catch (err) {
+    await session.close();
+    throw err;
+  }
+  return execute(p, store, state, false, session);
 }
 
 export async function resumeCommand(runId: string | undefined, flags: GlobalFlags): Promise<number> {
@@ -124,7 +135,7 @@ export async function resumeCommand(runId: string | undefined, flags: GlobalFlag
  * new and lets replicas in progress finish (never leaves one stopped); the second saves the
  * state and leaves at once — resume redoes the steps that were running.
  */
-async function execute(p: Prepared, store: RunStore, state: RunState, resuming: boolean): Promise<number> {
+async function execute(p: Prepared, store: RunStore, state: RunState, resuming: boolean, session?: Session): Promise<number> {
   const stop = new AbortController();
   const abort = new AbortController();
   const resumeLine = `chops resume ${state.id} -i ${p.inventory.path}`;
@@ -145,7 +156,7 @@ async function execute(p: Prepared, store: RunStore, state: RunState, resuming: 
   process.on('SIGTERM', onTerm);
   try {
     const { executeRun } = await import('../engine/execute-run.js');
-    const report = await executeRun({ ...base(p), store, state, resuming, redactor, stop: stop.signal, abort: abort.signal });
+    const report = await executeRun({ ...base(p), store, state, resuming, redactor, stop: stop.signal, abort: abort.signal, session });
     if (report.outcome === 'aborted') {
       p.output.end(); // the runner is still at work: freeze the display before the last word
       process.stderr.write(`Aborted by ${report.stoppedBy}; the state is saved. Resume with: ${resumeLine}\n`);

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { rm } from 'node:fs/promises';
 import type { Host, Inventory } from '../inventory/types.js';
 import type { Phase, Playbook } from './playbook.js';
+import type { Session } from './session.js';
 import { Runner, errorText, type ExecuteResult } from './runner.js';
 import type { Output } from './output.js';
 import type { RunState } from '../run/state/model.js';
@@ -35,6 +36,8 @@ export interface RunRequest {
   stop?: AbortSignal;
   /** Aborted: save the state and give up at once (second Ctrl-C); executeRun resolves with 'aborted'. */
   abort?: AbortSignal;
+  /** The run's connections, already being opened while its state was created (run.ts). */
+  session?: Session;
 }
 
 export interface RunReport {
@@ -67,6 +70,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     plan: false,
     state,
     store,
+    session: req.session,
     onCommand: (ev) =>
       log?.logCommand({
         host: ev.host,

@@ -23,6 +23,8 @@ export interface ExecuteOptions {
   store?: RunStore;
   /** Every command run/recorded, for the run log. */
   onCommand?: CommandListener;
+  /** Connections already being opened for this run (Session.warm); otherwise the runner opens its own. */
+  session?: Session;
 }
 
 export interface ExecuteResult {

@@ -7,6 +7,7 @@
 import type { ListrSilentRenderer } from 'listr2';
 import { type Phase, type RunContext, phaseHosts } from './playbook.js';
 import { Session } from './session.js';
+import type { CommandListener } from '../transport/types.js';
 import { StepExecutor } from './step-exec.js';
 import { type ListrCtx, describeScope, phaseTasks } from './listr-tree.js';
 import { verifyHosts } from './verify-hosts.js';
@@ -25,12 +26,10 @@ export class Runner {
   readonly currentStep = new Map<string, string>();
 
   constructor(private readonly o: ExecuteOptions) {
-    this.session = new Session(
-      o.inventory,
-      o.plan,
-      (ev) => o.onCommand?.(ev),
-      (h) => this.currentStep.get(h),
-    );
+    const listener: CommandListener = (ev) => o.onCommand?.(ev);
+    const stepOf = (h: string) => this.currentStep.get(h);
+    if (o.session) o.session.bind(listener, stepOf);
+    this.session = o.session ?? new Session(o.inventory, o.plan, listener, stepOf);
     this.phases = o.phases ?? o.playbook.phases(o.params, o.inventory);
     this.ctx = {
       runId: o.state?.id,
@@ -52,7 +51,7 @@ export class Runner {
 
   /** Open the selected hosts' connections in the background while the run is being set up. */
   preconnect(): void {
-    for (const h of this.o.selected) this.session.handle(h).transport.warm?.();
+    this.session.warm(this.o.selected);
   }
 
   /** Close every connection (execute() does this itself when it ends). */

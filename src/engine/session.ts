@@ -14,26 +14,41 @@ export class Session {
   constructor(
     readonly inventory: Inventory,
     readonly plan: boolean,
-    private readonly listener: CommandListener,
-    private readonly stepOf?: (host: string) => string | undefined,
+    private listener?: CommandListener,
+    private stepOf?: (host: string) => string | undefined,
   ) {}
+
+  /**
+   * Who hears of every command, and which step each host runs: a session opened before its run
+   * exists (connecting while the run's state is created) is bound to the run's runner here.
+   */
+  bind(listener: CommandListener, stepOf: (host: string) => string | undefined): void {
+    this.listener = listener;
+    this.stepOf = stepOf;
+  }
+
+  /** Start connecting to HOSTS in the background (a failure is reported by their first command). */
+  warm(hosts: readonly Host[]): void {
+    for (const h of hosts) this.handle(h).transport.warm?.();
+  }
 
   handle(host: Host | string): HostHandle {
     const def = typeof host === 'string' ? this.inventory.hosts.find((h) => h.name === host) : host;
     if (!def) throw new Error(`no host ${String(host)} in the inventory`);
     let h = this.handles.get(def.name);
     if (!h) {
-      const real: Transport = def.connection === 'local' ? new LocalTransport(def, this.listener) : new SshTransport(def, this.listener);
+      const listener: CommandListener = (ev) => this.listener?.(ev);
+      const real: Transport = def.connection === 'local' ? new LocalTransport(def, listener) : new SshTransport(def, listener);
       let t: Transport = real;
       if (this.plan) {
-        const p = new PlanTransport(real, this.listener, this.stepOf);
+        const p = new PlanTransport(real, listener, (h) => this.stepOf?.(h));
         this.plans.push(p);
         t = p;
       }
       h = new HostHandle(def, t, this.plan);
       const name = def.name;
       h.logSql = (kind, statement, code, durationMs, note) =>
-        this.listener({ host: name, kind, result: { command: statement, stdout: code === 0 ? note : '', stderr: code === 0 ? '' : note, code, durationMs } });
+        this.listener?.({ host: name, kind, result: { command: statement, stdout: code === 0 ? note : '', stderr: code === 0 ? '' : note, code, durationMs } });
       this.handles.set(def.name, h);
     }
     return h;

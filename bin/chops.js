@@ -3,9 +3,10 @@
 // cache, so a run does not parse and compile chops again each time (~0.1 s of CPU per run, a
 // quarter of what chops spends beyond the raw-ssh2 floor; bench:fanout). One cache per command
 // (`run`, `plan`, `--help`, …) in dist/bundle/cache/, written by the first run of that command
-// that exits 0, and again whenever V8 rejects it (another node version, a rebuilt bundle): V8
-// checks the source hash, its own version and flags before it uses one. A cache that cannot be
-// written (a read-only install) only costs the compile time.
+// that exits 0, again whenever V8 rejects it (another node version, a rebuilt bundle: V8 checks
+// the source hash, its own version and flags before it uses one), and by a run much larger than
+// the one that trained it (below). A cache that cannot be written (a read-only install) only
+// costs the compile time.
 //
 // CommonJS (bin/package.json says so): an ES module entry would cost Node 20 its ESM loader and
 // a facade for each builtin imported (~15 ms of CPU per run).
@@ -35,19 +36,34 @@ const script = new vm.Script(Module.wrap(source), {
   filename: file,
   cachedData,
 });
-if (!cachedData || script.cachedDataRejected) {
-  process.once('exit', (code) => {
-    if (code !== 0) return; // a run cut short compiled only part of what the command needs
-    try {
-      mkdirSync(dirname(cacheFile), { recursive: true });
-      const tmp = `${cacheFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
-      renameSync(tmp, cacheFile); // concurrent first runs: one whole cache wins
-    } catch {
-      /* read-only install: compile each time */
-    }
-  });
+// A cache trained by a small run of its command (one quick step, a path that exits 0 early)
+// lacks the functions a larger run needs, and those then compile on every run (~0.1 s of CPU on
+// the 20-host fan-out): a run that took clearly more CPU than the one that trained the cache
+// trains it again. The bar rises 1.5× each time, so a command's cache settles after a few runs.
+const trainedFile = `${cacheFile}.cpu`;
+let trainedCpuMs = 0;
+if (cachedData && !script.cachedDataRejected) {
+  try {
+    trainedCpuMs = Number(readFileSync(trainedFile, 'utf8')) || 0;
+  } catch {
+    /* a cache from before the sidecar: retrained by the next larger run */
+  }
 }
+process.once('exit', (code) => {
+  if (code !== 0) return; // a run cut short compiled only part of what the command needs
+  const cpu = process.cpuUsage();
+  const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
+  if (cachedData && !script.cachedDataRejected && !(cpuMs > trainedCpuMs * 1.5 + 30)) return;
+  try {
+    mkdirSync(dirname(cacheFile), { recursive: true });
+    const tmp = `${cacheFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, script.createCachedData(), { mode: 0o644 });
+    renameSync(tmp, cacheFile); // concurrent runs: one whole cache wins
+    writeFileSync(trainedFile, `${cpuMs}\n`, { mode: 0o644 });
+  } catch {
+    /* read-only install: compile each time */
+  }
+});
 // The bundle's requires resolve from its own place (createRequire); it exports nothing.
 const mod = new Module(file);
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, dirname(file));

@@ -301,6 +301,7 @@ function reportFailure(out: Output, res: ExecuteResult, state: RunState | undefi
       error: f ? redactor.redact(errorText(f.error)) : 'stopped',
       resume: state ? `chops resume ${state.id}` : undefined,
     });
+  out.end(); // the progress lines still buffered go first: the failure reads last
   process.stderr.write(lines.join('\n') + '\n');
   return 1;
 }

@@ -88,24 +88,28 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   const onStop = () => runner.stop(reason(req.stop));
   req.stop?.addEventListener('abort', onStop, { once: true });
   let aborted: Promise<RunReport> | undefined;
+  // A hard abort counts only while the runner works: once it is done, a second Ctrl-C during the
+  // final save must neither rewrite the outcome nor skip the cleanup below (connections left
+  // open would keep the process alive).
+  let onAbort: (() => void) | undefined;
   const abortNow = new Promise<RunReport>((resolve) => {
-    req.abort?.addEventListener(
-      'abort',
-      () => {
-        state.outcome = 'interrupted';
-        state.error = `interrupted by ${reason(req.abort)}`;
-        aborted = store
-          .save(state)
-          .then(() => store.flush())
-          .finally(() => {
-            for (const l of locks) l.releaseSync();
-          })
-          .then(() => ({ outcome: 'aborted' as const, state, durationMs: 0, logPath, stoppedBy: reason(req.abort) }));
-        resolve(aborted);
-      },
-      { once: true },
-    );
+    onAbort = () => {
+      state.outcome = 'interrupted';
+      state.error = `interrupted by ${reason(req.abort)}`;
+      aborted = store
+        .save(state)
+        .then(() => store.flush())
+        .finally(() => {
+          for (const l of locks) l.releaseSync();
+        })
+        .then(() => ({ outcome: 'aborted' as const, state, durationMs: 0, logPath, stoppedBy: reason(req.abort) }));
+      resolve(aborted);
+    };
+    req.abort?.addEventListener('abort', onAbort, { once: true });
   });
+  const endAbortWindow = () => {
+    if (onAbort) req.abort?.removeEventListener('abort', onAbort);
+  };
   try {
     try {
       for (const cluster of new Set(req.selected.map((h) => h.cluster))) {
@@ -136,6 +140,7 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     const t0 = performance.now();
     const raced = await Promise.race([runner.execute({ keepOpen: true }), abortNow]);
     if ('outcome' in raced) return raced; // hard abort: the state says "interrupted"; resume redoes what was running
+    endAbortWindow();
     const res = raced;
     const stoppedBy = req.stop?.aborted ? reason(req.stop) : undefined;
     const outcome = res.ok ? 'succeeded' : res.error ? 'failed' : 'interrupted';
@@ -151,13 +156,17 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
     return { outcome, result: res, state, durationMs: ms, logPath, stoppedBy };
   } finally {
     req.stop?.removeEventListener('abort', onStop);
+    endAbortWindow();
     if (!aborted) {
-      // The run's outcome stands; a run log that could not be written whole is said, not hidden.
-      await log?.close().catch((e) => output.notice(`warning: ${errorText(e)}`));
-      for (const l of locks) await l.release();
-      // Last (execute kept them open): each disconnect sets that host's sshd tearing its session
-      // down, and on a loaded control machine those compete with chops' own last writes.
-      await runner.close();
+      try {
+        // The run's outcome stands; a run log that could not be written whole is said, not hidden.
+        await log?.close().catch((e) => output.notice(`warning: ${errorText(e)}`));
+        for (const l of locks) await l.release();
+      } finally {
+        // Last (execute kept them open): each disconnect sets that host's sshd tearing its
+        // session down, and on a loaded control machine those compete with chops' own last writes.
+        await runner.close();
+      }
     }
   }
 }

@@ -49,9 +49,10 @@ export function makeOutput(
   // Lines (plain and JSON) of one event-loop turn go out in one write (two lines per step per
   // host otherwise: ~400 writes on the 20-host fan-out), like the run log's (src/run/turn-buffer.ts).
   // A step's "ok" line is made only once its "done" is in the journal, so a buffered line never
-  // runs ahead of the state; a SIGKILL may cost the lines of the turn it lands in, whose steps a
-  // resume then reports as already done. Text for stderr flushes the buffer first (the order the
-  // operator reads), and so does end().
+  // runs ahead of the state. A SIGKILL may cost the lines of the turn it lands in: those steps
+  // are done in the state (a resume skips them; the run log and `chops report` show them), but
+  // this output never said so. Text for stderr flushes the buffer first (the order the operator
+  // reads), and so does end().
   const lines = mode === 'tty' ? undefined : new TurnBuffer((text) => out.write(text));
   const write = (text: string) => (lines ? lines.write(text) : out.write(text));
   // Everything shown passes the redactor: command output may echo a secret chops has read.

@@ -28,6 +28,8 @@ export class Runner {
   constructor(private readonly o: ExecuteOptions) {
     const listener: CommandListener = (ev) => o.onCommand?.(ev);
     const stepOf = (h: string) => this.currentStep.get(h);
+    // A plan must never run on a session that sends commands for real (nor the other way round).
+    if (o.session && o.session.plan !== o.plan) throw new Error(`a ${o.plan ? 'plan' : 'run'} was given a ${o.session.plan ? 'plan' : 'run'} session`);
     if (o.session) o.session.bind(listener, stepOf);
     this.session = o.session ?? new Session(o.inventory, o.plan, listener, stepOf);
     this.phases = o.phases ?? o.playbook.phases(o.params, o.inventory);
@@ -54,7 +56,7 @@ export class Runner {
     this.session.warm(this.o.selected);
   }
 
-  /** Close every connection (execute() does this itself when it ends). */
+  /** Close every connection (execute() does this itself when it ends, unless told keepOpen). */
   close(): Promise<void> {
     return this.session.close();
   }

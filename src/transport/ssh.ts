@@ -481,9 +481,10 @@ export class SshTransport implements Transport {
     const sockets = this.tcpSockets;
     this.tcpSockets = [];
     this.dropConnection(true);
-    // The disconnect is sent (end() writes it at once); waiting for the server's own close would
-    // keep chops alive while sshd tears the session down (tens of ms at the end of every run on
-    // a loaded machine). OpenSSH's client does not wait either.
+    // end() has written the disconnect (on a direct connection at once; through a jump host it
+    // may still be queued, and is then dropped: the host sees the connection close, which ends
+    // the session all the same). Waiting for the server's own close would keep chops alive while
+    // sshd tears the session down (tens of ms at the end of every run on a loaded machine).
     for (const sock of sockets) sock.destroy();
   }
 }

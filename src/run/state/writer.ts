@@ -1,9 +1,10 @@
 // One run's writes, in order and never overlapping: journal appends (one line per step
-// transition or remembered value) and whole rewrites of state.yml ("folds"). Calls made while a
-// write is in flight (a fold: appends are synchronous write(2) calls) are batched: the appends
-// into one write() of all their lines, the folds into one rewrite that serializes the latest
-// state when it starts. Each call's promise resolves once its data is on disk (in the kernel:
-// see the fsync policy below).
+// transition or remembered value) and whole rewrites of state.yml ("folds"). Writing starts in
+// the check phase of the event-loop turn a call was made in, so calls of the same turn (every
+// host whose answer arrived in it) and calls made while a write is in flight are batched: the
+// appends into one write() of all their lines, the folds into one rewrite that serializes the
+// latest state when it starts. Each call's promise resolves once its data is on disk (in the
+// kernel: see the fsync policy below).
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { AppendFile } from '../append-file.js';
@@ -108,8 +109,8 @@ export class RunWriter {
     while (this.ops.length) {
       const op = this.ops[0];
       op.started = true;
-      flushTurnBuffers(); // the run log first: after a crash it is never behind the state
       try {
+        flushTurnBuffers(); // the run log first: after a crash it is never behind the state
         if (op.kind === 'fold') await this.writeFold();
         else await this.writeLines(op.lines);
         op.resolve();

@@ -9,6 +9,7 @@
 import { Client } from 'ssh2';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
+import { shq } from '../src/quote.js';
 
 const [hostsFile, keyFile, cmdsJson] = process.argv.slice(2);
 const hosts: Array<{ address: string; port: number }> = JSON.parse(readFileSync(hostsFile, 'utf8'));
@@ -40,8 +41,7 @@ function shell(c: Client, address: string): Promise<void> {
       let i = 0;
       const token = (n: number) => `__end_${n}__`;
       const send = () => {
-        const q = `'${cmds[i].replace(/'/g, "'\\''")}'`;
-        ch.write(`( eval ${q} ) </dev/null\nrc=$?\nprintf '%s\\n' ${token(i)} >&2\nprintf '%s %s\\n' ${token(i)} "$rc"\n`);
+        ch.write(`( eval ${shq(cmds[i])} ) </dev/null\nrc=$?\nprintf '%s\\n' ${token(i)} >&2\nprintf '%s %s\\n' ${token(i)} "$rc"\n`);
       };
       const check = () => {
         const t = token(i);

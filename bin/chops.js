@@ -42,8 +42,9 @@ const script = new vm.Script(Module.wrap(source), {
 // trains it again. The bar rises 1.5× each time (recorded up to 3 s), so a command's cache
 // settles after a few runs.
 const trainedFile = `${cacheFile}.cpu`;
+const cacheServes = cachedData !== undefined && !script.cachedDataRejected;
 let trainedCpuMs = 0;
-if (cachedData && !script.cachedDataRejected) {
+if (cacheServes) {
   try {
     trainedCpuMs = Number(readFileSync(trainedFile, 'utf8')) || 0;
   } catch {
@@ -54,7 +55,7 @@ process.once('exit', (code) => {
   if (code !== 0) return; // a run cut short compiled only part of what the command needs
   const cpu = process.cpuUsage();
   const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
-  if (cachedData && !script.cachedDataRejected && !(cpuMs > trainedCpuMs * 1.5 + 30)) return;
+  if (cacheServes && !(cpuMs > trainedCpuMs * 1.5 + 30)) return;
   try {
     mkdirSync(dirname(cacheFile), { recursive: true });
     const tmp = `${cacheFile}.${process.pid}.tmp`;

@@ -88,28 +88,25 @@ export async function executeRun(req: RunRequest): Promise<RunReport> {
   const onStop = () => runner.stop(reason(req.stop));
   req.stop?.addEventListener('abort', onStop, { once: true });
   let aborted: Promise<RunReport> | undefined;
+  let resolveAbort!: (r: Promise<RunReport>) => void;
+  const abortNow = new Promise<RunReport>((resolve) => (resolveAbort = resolve));
+  const onAbort = () => {
+    state.outcome = 'interrupted';
+    state.error = `interrupted by ${reason(req.abort)}`;
+    aborted = store
+      .save(state)
+      .then(() => store.flush())
+      .finally(() => {
+        for (const l of locks) l.releaseSync();
+      })
+      .then(() => ({ outcome: 'aborted' as const, state, durationMs: 0, logPath, stoppedBy: reason(req.abort) }));
+    resolveAbort(aborted);
+  };
+  req.abort?.addEventListener('abort', onAbort, { once: true });
   // A hard abort counts only while the runner works: once it is done, a second Ctrl-C during the
   // final save must neither rewrite the outcome nor skip the cleanup below (connections left
   // open would keep the process alive).
-  let onAbort: (() => void) | undefined;
-  const abortNow = new Promise<RunReport>((resolve) => {
-    onAbort = () => {
-      state.outcome = 'interrupted';
-      state.error = `interrupted by ${reason(req.abort)}`;
-      aborted = store
-        .save(state)
-        .then(() => store.flush())
-        .finally(() => {
-          for (const l of locks) l.releaseSync();
-        })
-        .then(() => ({ outcome: 'aborted' as const, state, durationMs: 0, logPath, stoppedBy: reason(req.abort) }));
-      resolve(aborted);
-    };
-    req.abort?.addEventListener('abort', onAbort, { once: true });
-  });
-  const endAbortWindow = () => {
-    if (onAbort) req.abort?.removeEventListener('abort', onAbort);
-  };
+  const endAbortWindow = () => req.abort?.removeEventListener('abort', onAbort);
   try {
     try {
       for (const cluster of new Set(req.selected.map((h) => h.cluster))) {

@@ -7,7 +7,9 @@
 // (src/run/state/writer.ts calls flushTurnBuffers()): the log is never behind the state, and a
 // SIGKILL costs at most the entries of the turn it lands in. The operator's plain and JSON lines
 // use it too (src/engine/output.ts): a step's "ok" line is made after its "done" is on disk.
+/** The buffers holding text now; one exit listener writes them all. */
 const live = new Set<TurnBuffer>();
+let exitHooked = false;
 
 /** Write every buffer's pending text now (the journal calls this before it writes). */
 export function flushTurnBuffers(): void {
@@ -17,7 +19,6 @@ export function flushTurnBuffers(): void {
 export class TurnBuffer {
   private parts: string[] = [];
   private scheduled = false;
-  private readonly onExit = () => this.flush();
 
   /** SINK writes one batch (whole entries only) and must not throw. */
   constructor(private readonly sink: (text: string) => void) {}
@@ -27,7 +28,10 @@ export class TurnBuffer {
     if (this.scheduled) return;
     this.scheduled = true;
     live.add(this);
-    process.once('exit', this.onExit);
+    if (!exitHooked) {
+      exitHooked = true;
+      process.once('exit', flushTurnBuffers);
+    }
     setImmediate(() => this.flush());
   }
 
@@ -36,7 +40,6 @@ export class TurnBuffer {
     if (!this.scheduled) return;
     this.scheduled = false;
     live.delete(this);
-    process.removeListener('exit', this.onExit);
     const text = this.parts.join('');
     this.parts = [];
     if (text) this.sink(text);

@@ -47,8 +47,9 @@ export async function endLeftoverCopy(host: HostHandle): Promise<string | undefi
 }
 
 /**
- * Run one pass. Live passes accept rsync's exit 24 (files vanished while the server writes);
- * every other non-zero exit fails with rsync's meaning and stderr.
+ * Run one pass. Live passes accept files vanished while the server writes (exit 24, or a 23 made
+ * only of vanished sources: see passSucceeded); every other non-zero exit fails with rsync's
+ * meaning and stderr.
  */
 export async function runPass(ctx: StepContext<any>, kind: PassKind, p: PassParams, label: string): Promise<PassResult> {
   const { host } = ctx;
@@ -82,7 +83,7 @@ const NOTHING_COPIED: RsyncStats = {
 
 /** The --stats of a pass that ran, or why it failed (rsync's meaning of its exit code, stderr). */
 function passStats(host: string, kind: PassKind, p: PassParams, label: string, r: ExecResult): RsyncStats {
-  if (!passSucceeded(kind, r.code)) {
+  if (!passSucceeded(kind, r.code, r.stderr)) {
     throw new ChopsError(
       `${host}: ${label}: rsync exited ${r.code} (${rsyncExitMeaning(r.code)}): rsync ${rsyncArgs({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }).join(' ')}${tail(r.stderr) ? `\n  stderr: ${tail(r.stderr)}` : ''}`,
       {

@@ -42,9 +42,34 @@ export function rsyncArgs(o: PassOptions): string[] {
   return args;
 }
 
-/** Exit codes that end a pass successfully: 24 (files vanished) only while the server runs. */
-export function passSucceeded(kind: PassKind, code: number): boolean {
-  return code === 0 || (kind === 'live' && code === 24);
+/**
+ * Whether a pass ended successfully. 0 always; while the server runs (live), also 24 (files
+ * vanished) and a 23 whose every error is a source file that vanished: rsync reports a part
+ * directory merged away between its listing and the read of its ACL or xattrs (-A, -X) as an
+ * error ("get_acl: sys_acl_get_file(...): No such file or directory (2)"), not as vanished.
+ * The stopped pass copies from a tree nothing writes: any error there fails it.
+ */
+export function passSucceeded(kind: PassKind, code: number, stderr = ''): boolean {
+  if (code === 0) return true;
+  if (kind !== 'live') return false;
+  return code === 24 || (code === 23 && onlyVanishedSources(stderr));
+}
+
+/** Sender-side reads of a source path: their ENOENT means the file went away while rsync ran. */
+const SOURCE_READ = /^rsync: (?:\[sender\] |(?=(?:get_acl|get_xattr|rsync_xal_get|readlink_stat|link_stat|send_files failed to open)))/;
+
+/** True when stderr holds at least one vanished source and nothing else that is an error. */
+export function onlyVanishedSources(stderr: string): boolean {
+  let vanished = 0;
+  for (const raw of stderr.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    if (line.startsWith('file has vanished: ') || (SOURCE_READ.test(line) && line.endsWith('No such file or directory (2)'))) vanished++;
+    else if (line.startsWith('rsync warning: some files vanished before they could be transferred')) continue;
+    else if (line.startsWith('rsync error: some files/attrs were not transferred (see previous errors) (code 23)')) continue;
+    else return false;
+  }
+  return vanished > 0;
 }
 
 export function rsyncExitMeaning(code: number): string {

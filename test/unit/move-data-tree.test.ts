@@ -158,7 +158,8 @@ test('two-phase copy of a modern data directory: links as links, hard links kept
   try {
     for (let i = 0; i < 5; i++) {
       const r = await runPass(sc, 'live', { src: SRC(), dst: DST(), nice: false }, `live pass ${i + 1}`);
-      assert.ok(r.code === 0 || r.code === 24, `live pass exit ${r.code}`);
+      // runPass threw on anything but 0, 24 or a 23 of vanished sources (the writer deletes parts).
+      assert.ok([0, 23, 24].includes(r.code), `live pass exit ${r.code}`);
       deltas.push(r.delta);
       if (converged(deltas, { convergedBytes: 200_000, maxPasses: 5 }).done && i >= 1) break;
     }

@@ -11,7 +11,7 @@
 // CommonJS (bin/package.json says so): an ES module entry would cost Node 20 its ESM loader and
 // a facade for each builtin imported (~15 ms of CPU per run).
 'use strict';
-const { mkdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
 const { Module, createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const vm = require('node:vm');
@@ -68,6 +68,15 @@ process.once('exit', (code) => {
     /* read-only install: compile each time */
   }
 });
+// Where the bundle may keep other things that only this build may read back (a validated
+// inventory: src/inventory/parse-cache.ts). The bundle's size and mtime name the build; a rebuild
+// also empties the directory.
+try {
+  const st = statSync(file);
+  globalThis[Symbol.for('chops.cache')] = { dir: dirname(cacheFile), build: `${st.size}-${st.mtimeMs}` };
+} catch {
+  /* the bundle vanished after it was read: nothing is cached */
+}
 // The bundle's requires resolve from its own place (createRequire); it exports nothing.
 const mod = new Module(file);
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, dirname(file));

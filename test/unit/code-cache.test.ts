@@ -3,7 +3,7 @@
 // that fails, kept while it serves, replaced when V8 rejects it, and retrained by a run that took
 // much more CPU than the one that trained it.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -54,4 +54,21 @@ test('a cache V8 rejects (another build) is replaced, and the CLI works meanwhil
   assert.equal(r.exitCode, 0, r.stderr);
   assert.match(r.stdout, /Usage:/);
   assert.notDeepEqual(readFileSync(join(cache, 'help.v8')).subarray(0, 64), Buffer.alloc(64, 7));
+});
+
+test('the built CLI keeps a validated inventory beside its code cache; the next command on the same file prints the same', async () => {
+  const inv = join(dir, 'inventory.yml');
+  copyFileSync(join(ROOT, 'inventory.yml'), inv);
+  const first = await chops('inventory', 'check', '-i', inv);
+  assert.equal(first.exitCode, 0, first.stderr);
+  const kept = readdirSync(join(cache, 'inventories')).filter((n) => n.endsWith('.v8'));
+  assert.equal(kept.length, 1);
+  assert.equal(statSync(join(cache, 'inventories', kept[0])).mode & 0o777, 0o600);
+  const again = await chops('inventory', 'check', '-i', inv);
+  assert.equal(again.exitCode, 0, again.stderr);
+  assert.equal(again.stdout, first.stdout);
+  writeFileSync(inv, 'version: 1\nclusters: {}\nbogus: 1\n');
+  const bad = await chops('inventory', 'check', '-i', inv);
+  assert.equal(bad.exitCode, 2, 'an edited file is parsed again');
+  assert.match(bad.stderr, /inventory\.yml:3:1/);
 });

@@ -11,6 +11,8 @@ export type RunEvent =
   | { type: 'step-start'; host: string; phase: string; step: string }
   | { type: 'step-done'; host: string; phase: string; step: string; durationMs: number; changed: boolean; skipped?: string; note?: string }
   | { type: 'step-failed'; host: string; phase: string; step: string; durationMs: number; error: string }
+  /** A step not run: done before a resume, passed over by the resume policy, or the run is stopping. */
+  | { type: 'step-skipped'; host: string; phase: string; step: string; reason: string }
   | { type: 'result'; host: string; phase: string; step: string; data: unknown }
   | { type: 'note'; host: string; step: string; text: string }
   | { type: 'rollback'; host: string; phase: string; step: string; ok: boolean; error?: string }

@@ -88,8 +88,11 @@ export function makeOutput(
       else if (mode === 'plain') plain(`${host} > ${step}`);
       else live?.stepStart(host, phase, step);
     },
+    // Said in every mode: a resumed run's log must show what it passed over, not only what it ran.
     stepSkipped(host, phase, step, reason) {
-      live?.stepEnd(host, phase, step, reason);
+      if (mode === 'json') json({ type: 'step-skipped', host, phase, step, reason });
+      else if (mode === 'plain') plain(`${host} skip ${step} (${reason})`);
+      else live?.stepEnd(host, phase, step, reason);
     },
     stepDone(host, phase, step, ms, r) {
       const rr = r ?? {};

@@ -173,6 +173,16 @@ test('a failure stops new work, rolls back the failing replica and records state
     ['a1:stop', 'a1:work', 'a1:start', 'a2:stop', 'a2:work', 'a2:start'],
   );
   for (const l of lines.filter((x) => x.startsWith('b1:') && !x.includes('rollback'))) assert.ok(!l2.includes(l), `${l} was not repeated`);
+  // What the resume passed over is said, not only what it ran (a JSON line each here; plain and
+  // JSON output share the call: the last test of this file).
+  const skipped = again.events.filter((e) => e.type === 'step-skipped');
+  for (const l of lines.filter((x) => x.startsWith('b1:') && !x.includes('rollback'))) {
+    const step = l.split(':')[1];
+    assert.ok(
+      skipped.some((e) => e.host === 'b1' && e.step === step && /^already done \(resumed run\)$/.test(e.reason)),
+      `b1 ${step} reported skipped: ${JSON.stringify(skipped)}`,
+    );
+  }
 });
 
 test('each: all hosts run in parallel; a failing host stops later phases', async (t) => {
@@ -388,4 +398,28 @@ test('host memory: persisted in the state file, seen by a rollback and by a resu
       .split('\n')
       .filter((l) => l === 'use:a1:old-a1').length >= 2,
   );
+});
+
+test('a skipped step is a line in plain output and a step-skipped object in JSON', () => {
+  for (const mode of ['plain', 'json'] as const) {
+    let text = '';
+    const w = new Writable({
+      write(chunk, _enc, cb) {
+        text += String(chunk);
+        cb();
+      },
+    });
+    const out = makeOutput(mode, w, w);
+    out.stepSkipped('h1', 'roll', 'stop clickhouse-server', 'already done (resumed run)');
+    out.end();
+    if (mode === 'plain') assert.match(text, /^\d\d:\d\d:\d\d\.\d{3} h1 skip stop clickhouse-server \(already done \(resumed run\)\)\n$/);
+    else
+      assert.deepEqual((({ ts, ...rest }) => rest)(JSON.parse(text)), {
+        type: 'step-skipped',
+        host: 'h1',
+        phase: 'roll',
+        step: 'stop clickhouse-server',
+        reason: 'already done (resumed run)',
+      });
+  }
 });

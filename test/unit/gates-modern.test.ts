@@ -174,3 +174,10 @@ test('asynchronous loading: the gate waits while tables load (progress shown), t
     assert.equal(failedAsks, 1, 'at the first poll that saw it, not after the deadline');
   });
 });
+
+test('the idle gate lists queue entries by type, the most frequent first, whatever order the server gave', async () => {
+  const { countBy } = await import('../../tasks/clickhouse/gates/idle.js');
+  assert.equal(countBy(['MERGE_PARTS', 'GET_PART', 'GET_PART', 'MERGE_PARTS', 'GET_PART', 'MUTATE_PART']), 'GET_PART:3 MERGE_PARTS:2 MUTATE_PART:1');
+  assert.equal(countBy(['b', 'a']), 'a:1 b:1');
+  assert.equal(countBy([]), '');
+});

@@ -169,8 +169,12 @@ async function pendingSends(ctx: StepContext, client: ChClient, caps: Capabiliti
   return pendingDistributedFiles(ctx.host, await distributedDirs(client, ctx.host.def));
 }
 
-function countBy(keys: string[]): string {
+/** "GET_PART:26 MERGE_PARTS:4": the most frequent first (ties by name), whatever order the server listed them in. */
+export function countBy(keys: string[]): string {
   const m = new Map<string, number>();
   for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
-  return [...m].map(([k, n]) => `${k}:${n}`).join(' ');
+  return [...m]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([k, n]) => `${k}:${n}`)
+    .join(' ');
 }

@@ -11,15 +11,23 @@
 // CommonJS (bin/package.json says so): an ES module entry would cost Node 20 its ESM loader and
 // a facade for each builtin imported (~15 ms of CPU per run).
 'use strict';
-const { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } = require('node:fs');
+const { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { Module, createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const vm = require('node:vm');
 
 const file = join(__dirname, '..', 'dist', 'bundle', 'chops.cjs');
 let source;
+let bundleStat;
 try {
-  source = readFileSync(file, 'utf8');
+  // Read and stat through one descriptor: a rebuild in between cannot lend its identity to this code.
+  const fd = openSync(file, 'r');
+  try {
+    bundleStat = fstatSync(fd);
+    source = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 } catch {
   process.stderr.write('chops is not built yet: run `npm ci` (or `npm run build`) in ' + join(__dirname, '..') + '\n');
   process.exit(2);
@@ -69,14 +77,11 @@ process.once('exit', (code) => {
   }
 });
 // Where the bundle may keep other things that only this build may read back (a validated
-// inventory: src/inventory/parse-cache.ts). The bundle's size and mtime name the build; a rebuild
-// also empties the directory.
-try {
-  const st = statSync(file);
-  globalThis[Symbol.for('chops.cache')] = { dir: dirname(cacheFile), build: `${st.size}-${st.mtimeMs}` };
-} catch {
-  /* the bundle vanished after it was read: nothing is cached */
-}
+// inventory: src/inventory/parse-cache.ts). The bundle file's inode, size, mtime and ctime name
+// the build (ctime: a copy with its mtime restored is still another file); a rebuild also empties
+// the directory.
+const st = bundleStat;
+globalThis[Symbol.for('chops.cache')] = { dir: dirname(cacheFile), build: `${st.ino}-${st.size}-${st.mtimeMs}-${st.ctimeMs}` };
 // The bundle's requires resolve from its own place (createRequire); it exports nothing.
 const mod = new Module(file);
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, dirname(file));

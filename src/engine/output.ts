@@ -88,7 +88,8 @@ export function makeOutput(
       else if (mode === 'plain') plain(`${host} > ${step}`);
       else live?.stepStart(host, phase, step);
     },
-    // Said in every mode: a resumed run's log must show what it passed over, not only what it ran.
+    // Said in every mode: a resumed run's output shows what it passed over, not only what it ran
+    // (the state keeps every step's record).
     stepSkipped(host, phase, step, reason) {
       if (mode === 'json') json({ type: 'step-skipped', host, phase, step, reason });
       else if (mode === 'plain') plain(`${host} skip ${step} (${reason})`);

@@ -9,10 +9,25 @@
 // computed afresh, with its positions. Only the built CLI has a place for entries (bin/chops.js
 // names it); tests and tsx runs parse every time.
 //
-// Entries are the writer's own (mode 0600, owner checked on read): a file another user could
-// plant would otherwise choose the hosts and the service commands a run uses.
+// Entries are the writer's own (mode 0600, owner checked on read, in a directory of the same user
+// that nobody else can write to; each entry names its key): a file another user could plant or
+// rename would otherwise choose the hosts and the service commands a run uses.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { Inventory } from './types.js';
@@ -49,13 +64,16 @@ export function cacheKey(bytesHash: string, path: string, home: string, build: s
 export function readCached(slot: CacheSlot, key: string, bytesHash: string, path: string): Inventory | undefined {
   let fd: number | undefined;
   try {
+    if (!privateDir(slot.dir)) return undefined;
     fd = openSync(join(slot.dir, `${key}.v8`), constants.O_RDONLY | constants.O_NOFOLLOW);
     const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_ENTRY_BYTES || (st.mode & 0o077) !== 0) return undefined;
-    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) return undefined;
-    const inv = deserialize(readFileSync(fd)) as Inventory;
-    // A torn or foreign entry: the facts it must carry do not match.
-    if (inv?.hash !== bytesHash || inv.path !== resolve(path) || !Array.isArray(inv.hosts) || !Array.isArray(inv.clusters)) return undefined;
+    if (!st.isFile() || st.size > MAX_ENTRY_BYTES || (st.mode & 0o077) !== 0 || !mine(st.uid)) return undefined;
+    const entry = deserialize(readFileSync(fd)) as { key?: unknown; inventory?: Inventory };
+    const inv = entry?.inventory;
+    // The entry names its own key (an entry renamed onto another key, e.g. another $HOME, is not
+    // used), and a torn or foreign one lacks the facts it must carry.
+    if (entry?.key !== key || inv?.hash !== bytesHash || inv.path !== resolve(path) || !Array.isArray(inv.hosts) || !Array.isArray(inv.clusters))
+      return undefined;
     return inv;
   } catch {
     return undefined;
@@ -66,8 +84,9 @@ export function readCached(slot: CacheSlot, key: string, bytesHash: string, path
 
 /** Keep a passed parse. Best effort: a cache that cannot be written only costs the next parse. */
 export function writeCached(slot: CacheSlot, key: string, inv: Inventory): void {
+  let tmp: string | undefined;
   try {
-    const data = serialize(inv);
+    const data = serialize({ key, inventory: inv });
     if (data.length > MAX_ENTRY_BYTES) return;
     mkdirSync(dirname(slot.dir), { recursive: true }); // the code cache's directory: its own mode
     try {
@@ -75,18 +94,42 @@ export function writeCached(slot: CacheSlot, key: string, inv: Inventory): void 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
+    if (!privateDir(slot.dir)) return;
     const file = join(slot.dir, `${key}.v8`);
-    const tmp = `${file}.${process.pid}.tmp`;
+    tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, data, { mode: 0o600 });
     renameSync(tmp, file); // concurrent writers: one whole entry wins
+    tmp = undefined;
     prune(slot.dir);
   } catch {
-    /* read-only install */
+    /* read-only install, full disk */
+    if (tmp) rmSync(tmp, { force: true });
+  }
+}
+
+const mine = (uid: number) => typeof process.getuid !== 'function' || uid === process.getuid();
+
+/** DIR is a real directory of this user that nobody else may write to (not a symlink to one). */
+function privateDir(dir: string): boolean {
+  try {
+    const st = lstatSync(dir);
+    return st.isDirectory() && mine(st.uid) && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
   }
 }
 
 function prune(dir: string): void {
-  const names = readdirSync(dir).filter((n) => n.endsWith('.v8'));
+  const all = readdirSync(dir);
+  // A writer killed between its write and its rename leaves a temporary file: gone after an hour.
+  for (const n of all.filter((x) => x.endsWith('.tmp'))) {
+    try {
+      if (Date.now() - statSync(join(dir, n)).mtimeMs > 3600_000) unlinkSync(join(dir, n));
+    } catch {
+      /* another run removed it */
+    }
+  }
+  const names = all.filter((n) => n.endsWith('.v8'));
   if (names.length <= KEEP_ENTRIES) return;
   const aged = names
     .map((n) => {

@@ -17,6 +17,7 @@ import {
   passSucceeded,
   rsyncArgs,
   rsyncExitMeaning,
+  rsyncStderr,
 } from './rsync-cmd.js';
 import { sh } from '../../src/quote.js';
 
@@ -85,7 +86,7 @@ const NOTHING_COPIED: RsyncStats = {
 function passStats(host: string, kind: PassKind, p: PassParams, label: string, r: ExecResult): RsyncStats {
   if (!passSucceeded(kind, r.code, r.stderr)) {
     throw new ChopsError(
-      `${host}: ${label}: rsync exited ${r.code} (${rsyncExitMeaning(r.code)}): rsync ${rsyncArgs({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }).join(' ')}${tail(r.stderr) ? `\n  stderr: ${tail(r.stderr)}` : ''}`,
+      `${host}: ${label}: rsync exited ${r.code} (${rsyncExitMeaning(r.code)}): rsync ${rsyncArgs({ src: p.src, dst: p.dst, kind, bwlimit: p.bwlimit }).join(' ')}${tail(rsyncStderr(r.stderr)) ? `\n  stderr: ${tail(rsyncStderr(r.stderr))}` : ''}`,
       {
         hint:
           r.code === 11

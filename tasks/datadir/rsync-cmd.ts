@@ -46,30 +46,42 @@ export function rsyncArgs(o: PassOptions): string[] {
  * Whether a pass ended successfully. 0 always; while the server runs (live), also 24 (files
  * vanished) and a 23 whose every error is a source file that vanished: rsync reports a part
  * directory merged away between its listing and the read of its ACL or xattrs (-A, -X) as an
- * error ("get_acl: sys_acl_get_file(...): No such file or directory (2)"), not as vanished.
- * The stopped pass copies from a tree nothing writes: any error there fails it.
+ * error ("[sender] get_acl: sys_acl_get_file(...): No such file or directory (2)"), not as
+ * vanished. The verdict is the host's count over the whole of rsync's stderr (the pass prints
+ * only its tail), never a guess from the tail. The stopped pass copies from a tree nothing
+ * writes: any error there fails it.
  */
 export function passSucceeded(kind: PassKind, code: number, stderr = ''): boolean {
   if (code === 0) return true;
   if (kind !== 'live') return false;
-  return code === 24 || (code === 23 && onlyVanishedSources(stderr));
+  if (code === 24) return true;
+  const v = stderrVerdict(stderr);
+  return code === 23 && v !== undefined && v.vanished > 0 && v.other === 0;
 }
 
-/** Sender-side reads of a source path: their ENOENT means the file went away while rsync ran. */
-const SOURCE_READ = /^rsync: (?:\[sender\] |(?=(?:get_acl|get_xattr|rsync_xal_get|readlink_stat|link_stat|send_files failed to open)))/;
+// POSIX EREs (grep -E on the host; the same text is a JS RegExp in the tests). A vanished source:
+// rsync's own "file has vanished", or ENOENT where the sender reads a file's ACL or xattrs — only
+// with the [sender] tag (rsync >= 3.2): rsync 3.1 tags no line, and there the generator and the
+// receiver read the destination's ACLs and xattrs with the same words.
+export const VANISHED_ERE = String.raw`^(file has vanished: .*|rsync: \[sender\] (get_acl|get_xattr[a-z_]*|rsync_xal_get): .*: No such file or directory \(2\))$`;
+/** rsync's own summary lines of such a pass (not errors by themselves). */
+export const SUMMARY_ERE = String.raw`^(rsync warning: some files vanished before they could be transferred .*|rsync error: some files/attrs were not transferred \(see previous errors\) \(code 23\) .*)$`;
+const VERDICT = /^chops-rsync-stderr: vanished=(\d+) other=(\d+)$/m;
 
-/** True when stderr holds at least one vanished source and nothing else that is an error. */
-export function onlyVanishedSources(stderr: string): boolean {
-  let vanished = 0;
-  for (const raw of stderr.split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    if (line.startsWith('file has vanished: ') || (SOURCE_READ.test(line) && line.endsWith('No such file or directory (2)'))) vanished++;
-    else if (line.startsWith('rsync warning: some files vanished before they could be transferred')) continue;
-    else if (line.startsWith('rsync error: some files/attrs were not transferred (see previous errors) (code 23)')) continue;
-    else return false;
-  }
-  return vanished > 0;
+/** The host's count of rsync's stderr lines: vanished sources and anything else (empty lines aside). */
+export function stderrVerdictScript(errFile: string): string {
+  return sh`v=$(grep -caE ${VANISHED_ERE} ${errFile}); o=$(grep -cavE ${`${VANISHED_ERE}|${SUMMARY_ERE}|^$`} ${errFile}); printf 'chops-rsync-stderr: vanished=%s other=%s\n' "\${v:-0}" "\${o:-0}" >&2`;
+}
+
+/** The verdict line the pass printed last on stderr, or undefined (none: nothing proven). */
+export function stderrVerdict(stderr: string): { vanished: number; other: number } | undefined {
+  const m = VERDICT.exec(stderr);
+  return m ? { vanished: Number(m[1]), other: Number(m[2]) } : undefined;
+}
+
+/** rsync's stderr as the operator reads it: without the verdict line. */
+export function rsyncStderr(stderr: string): string {
+  return stderr.replace(/^chops-rsync-stderr: .*\n?/m, '');
 }
 
 export function rsyncExitMeaning(code: number): string {
@@ -122,7 +134,8 @@ export function passScript(o: PassOptions, f: PassFiles, nice: boolean): string 
     sh`mkdir -p -- $(dirname -- ${f.pidFile}) && : > ${f.log} && : > ${f.err} || exit 1`,
     sh`${raw(prefix)}setsid rsync ${rsyncArgs(o)} > ${f.log} 2> ${f.err} &`,
     sh`p=$!; echo "$p" > ${f.pidFile}; wait "$p"; rc=$?; rm -f -- ${f.pidFile}`,
-    sh`tr '\\r' '\\n' < ${f.log} | grep -av '^ *$' | tail -n 40; tail -n 20 ${f.err} >&2; exit "$rc"`,
+    sh`tr '\\r' '\\n' < ${f.log} | grep -av '^ *$' | tail -n 40; tail -n 20 ${f.err} >&2`,
+    `${stderrVerdictScript(f.err)}; exit "$rc"`,
   ].join('\n');
 }
 

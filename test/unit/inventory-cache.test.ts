@@ -48,8 +48,8 @@ const entryFile = () => {
 /** Replace the entry with the same inventory but another state dir: a later hit shows it. */
 const mark = (stateDir: string) => {
   const f = entryFile();
-  const kept = deserialize(readFileSync(f)) as Inventory;
-  writeFileSync(f, serialize({ ...kept, stateDir }), { mode: 0o600 });
+  const kept = deserialize(readFileSync(f)) as { key: string; inventory: Inventory };
+  writeFileSync(f, serialize({ key: kept.key, inventory: { ...kept.inventory, stateDir } }), { mode: 0o600 });
 };
 
 test('outside the built CLI nothing is kept: every load parses', async () => {
@@ -108,9 +108,23 @@ test('an entry in doubt is not used: torn, readable by others, owned by someone 
     chownSync(f, 4321, 4321);
     assert.equal((await loadInventory(inv, { env })).stateDir, real, 'another owner');
   }
-  const kept = deserialize(good) as Inventory;
-  writeFileSync(f, serialize({ ...kept, hash: '0'.repeat(64), stateDir: '/planted' }), { mode: 0o600 });
+  const kept = deserialize(good) as { key: string; inventory: Inventory };
+  writeFileSync(f, serialize({ key: kept.key, inventory: { ...kept.inventory, hash: '0'.repeat(64), stateDir: '/planted' } }), { mode: 0o600 });
   assert.equal((await loadInventory(inv, { env })).stateDir, real, 'an entry for other bytes');
+  // An entry renamed onto another key (the same file under another $HOME) names its own key.
+  rmSync(cache, { recursive: true });
+  await loadInventory(inv, { env: { HOME: '/home/other' } });
+  mark('/planted');
+  const other = readFileSync(entryFile());
+  rmSync(cache, { recursive: true });
+  await loadInventory(inv, { env });
+  const mineFile = entryFile();
+  writeFileSync(mineFile, other, { mode: 0o600 });
+  assert.equal((await loadInventory(inv, { env })).stateDir, real, 'an entry renamed onto this key');
+  // A directory others may write to, or a symlink to one, is not trusted.
+  mark('/planted');
+  chmodSync(join(cache, 'inventories'), 0o777);
+  assert.equal((await loadInventory(inv, { env })).stateDir, real, 'a directory others may write to');
 });
 
 test('a refused inventory is never kept: its refusal is computed each time, with its position', async () => {

@@ -3,7 +3,34 @@
 // convergence, the fstab arming, where a replica stands, and the backup precondition.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { converged, parseItemized, parseRsyncProgress, parseRsyncStats, passSucceeded, rsyncArgs } from '../../../tasks/datadir/rsync-cmd.js';
+import {
+  converged,
+  parseItemized,
+  parseRsyncProgress,
+  parseRsyncStats,
+  passSucceeded,
+  rsyncArgs,
+  rsyncStderr,
+  stderrVerdictScript,
+} from '../../../tasks/datadir/rsync-cmd.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** What a pass prints on stderr for these rsync stderr lines: the last 20, then the host's verdict. */
+function hostStderr(lines: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chops-rsync-err-'));
+  try {
+    const err = join(dir, 'rsync.err');
+    writeFileSync(err, lines.map((l) => `${l}\n`).join(''));
+    const r = spawnSync('sh', ['-c', `tail -n 20 "$1" >&2; ${stderrVerdictScript(err)}`, 'sh', err], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stderr;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 import { compareTrees, parseTreeStats } from '../../../facts/datadir/tree.js';
 import { parseConfigPaths } from '../../../facts/datadir/config-paths.js';
 import { fstabEntryFor, mountArgs, mountsInside, parseDf, parseFindmnt, parseFstab } from '../../../facts/datadir/mounts.js';
@@ -68,25 +95,39 @@ test('same flags on every pass; --delete only without the server; vanished files
   assert.equal(passSucceeded('final', 24), false);
   assert.equal(passSucceeded('live', 23), false);
   // rsync 3.2+ on a part merged away between the listing and the ACL read (seen in CI): 23, not 24.
+  // The verdict is the host's grep over the WHOLE stderr file (real grep here, on a temp file).
   const aclGone = [
     'rsync: [sender] get_acl: sys_acl_get_file(store/a1b/x/tmp_insert_3, ACL_TYPE_DEFAULT): No such file or directory (2)',
     '',
     'file has vanished: "/var/lib/clickhouse/store/a1b/x/tmp_insert_4/data.bin"',
     'rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1394) [sender=3.5.0]',
-  ].join('\n');
-  assert.equal(passSucceeded('live', 23, aclGone), true);
-  assert.equal(passSucceeded('final', 23, aclGone), false, 'nothing vanishes from a stopped server');
-  // rsync 3.1 prints no role; xattrs too.
-  assert.equal(passSucceeded('live', 23, 'rsync: get_xattr_names: llistxattr("a/b",1024) failed: No such file or directory (2)'), true);
-  // Any other error fails the pass, even beside vanished files.
+  ];
+  assert.equal(passSucceeded('live', 23, hostStderr(aclGone)), true);
+  assert.equal(passSucceeded('final', 23, hostStderr(aclGone)), false, 'nothing vanishes from a stopped server');
+  assert.equal(passSucceeded('live', 23, aclGone.join('\n')), false, 'no verdict line from the host: nothing proven');
+  assert.equal(passSucceeded('live', 23, hostStderr(['rsync: [sender] get_xattr_names: llistxattr("a/b",1024) failed: No such file or directory (2)'])), true);
+  // A real error anywhere in the file fails the pass, even when the 20 lines the pass prints are
+  // all vanished files.
+  const early = [
+    'rsync: [receiver] mkstemp "/b/.x.abc" failed: Permission denied (13)',
+    ...Array.from({ length: 30 }, (_, i) => `file has vanished: "/a/p${i}"`),
+  ];
+  const printed = hostStderr(early);
+  assert.ok(!printed.includes('mkstemp'), 'the error is not in the tail the pass prints');
+  assert.equal(passSucceeded('live', 23, printed), false);
   for (const other of [
     'rsync: [receiver] mkstemp "/b/.x.abc" failed: No such file or directory (2)',
     'rsync: [sender] send_files failed to open "/a/x": Permission denied (13)',
+    'rsync: [sender] change_dir "/var/lib/clickhouse" failed: No such file or directory (2)',
+    'rsync: [sender] link_stat "/var/lib/clickhouse/." failed: No such file or directory (2)',
     'rsync: [generator] failed to set permissions on "/b/x": Operation not permitted (1)',
-    'rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1394) [sender=3.5.0]',
+    // rsync 3.1 tags no line: there the generator and the receiver read the destination's ACLs too
+    'rsync: get_acl: sys_acl_get_file(a/b, ACL_TYPE_ACCESS): No such file or directory (2)',
   ])
-    assert.equal(passSucceeded('live', 23, `file has vanished: "/a/y"\n${other}`), other.startsWith('rsync error:'), other);
+    assert.equal(passSucceeded('live', 23, hostStderr(['file has vanished: "/a/y"', other])), false, other);
+  assert.equal(passSucceeded('live', 23, hostStderr([aclGone[3]])), false, 'a summary alone: nothing shown to have vanished');
   assert.equal(passSucceeded('live', 23, ''), false, 'no stderr: no proof anything merely vanished');
+  assert.equal(rsyncStderr(hostStderr(['x'])), 'x\n', 'the operator sees rsync, not the verdict');
   assert.deepEqual(parseItemized('\n>f.st...... status\n'), ['>f.st...... status']);
 });
 

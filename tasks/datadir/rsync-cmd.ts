@@ -55,8 +55,9 @@ export function passSucceeded(kind: PassKind, code: number, stderr = ''): boolea
   if (code === 0) return true;
   if (kind !== 'live') return false;
   if (code === 24) return true;
+  if (code !== 23) return false;
   const v = stderrVerdict(stderr);
-  return code === 23 && v !== undefined && v.vanished > 0 && v.other === 0;
+  return v !== undefined && v.vanished > 0 && v.other === 0;
 }
 
 // POSIX EREs (grep -E on the host; the same text is a JS RegExp in the tests). A vanished source:
@@ -66,11 +67,12 @@ export function passSucceeded(kind: PassKind, code: number, stderr = ''): boolea
 export const VANISHED_ERE = String.raw`^(file has vanished: .*|rsync: \[sender\] (get_acl|get_xattr[a-z_]*|rsync_xal_get): .*: No such file or directory \(2\))$`;
 /** rsync's own summary lines of such a pass (not errors by themselves). */
 export const SUMMARY_ERE = String.raw`^(rsync warning: some files vanished before they could be transferred .*|rsync error: some files/attrs were not transferred \(see previous errors\) \(code 23\) .*)$`;
-const VERDICT = /^chops-rsync-stderr: vanished=(\d+) other=(\d+)$/m;
+const VERDICT_TAG = 'chops-rsync-stderr:';
+const VERDICT = new RegExp(`^${VERDICT_TAG} vanished=(\\d+) other=(\\d+)$`, 'm');
 
 /** The host's count of rsync's stderr lines: vanished sources and anything else (empty lines aside). */
 export function stderrVerdictScript(errFile: string): string {
-  return sh`v=$(grep -caE ${VANISHED_ERE} ${errFile}); o=$(grep -cavE ${`${VANISHED_ERE}|${SUMMARY_ERE}|^$`} ${errFile}); printf 'chops-rsync-stderr: vanished=%s other=%s\n' "\${v:-0}" "\${o:-0}" >&2`;
+  return sh`v=$(grep -caE ${VANISHED_ERE} ${errFile}); o=$(grep -cavE ${`${VANISHED_ERE}|${SUMMARY_ERE}|^$`} ${errFile}); printf '%s vanished=%s other=%s\n' ${VERDICT_TAG} "\${v:-0}" "\${o:-0}" >&2`;
 }
 
 /** The verdict line the pass printed last on stderr, or undefined (none: nothing proven). */
@@ -81,7 +83,7 @@ export function stderrVerdict(stderr: string): { vanished: number; other: number
 
 /** rsync's stderr as the operator reads it: without the verdict line. */
 export function rsyncStderr(stderr: string): string {
-  return stderr.replace(/^chops-rsync-stderr: .*\n?/m, '');
+  return stderr.replace(new RegExp(`^${VERDICT_TAG} .*\\n?`, 'm'), '');
 }
 
 export function rsyncExitMeaning(code: number): string {
@@ -135,7 +137,8 @@ export function passScript(o: PassOptions, f: PassFiles, nice: boolean): string 
     sh`${raw(prefix)}setsid rsync ${rsyncArgs(o)} > ${f.log} 2> ${f.err} &`,
     sh`p=$!; echo "$p" > ${f.pidFile}; wait "$p"; rc=$?; rm -f -- ${f.pidFile}`,
     sh`tr '\\r' '\\n' < ${f.log} | grep -av '^ *$' | tail -n 40; tail -n 20 ${f.err} >&2`,
-    `${stderrVerdictScript(f.err)}; exit "$rc"`,
+    // Only a 23 needs the host's verdict (passSucceeded): other passes print none.
+    `[ "$rc" != 23 ] || { ${stderrVerdictScript(f.err)}; }; exit "$rc"`,
   ].join('\n');
 }
 
